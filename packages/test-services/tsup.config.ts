@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ["src/*.ts"],
+  entry: ['src/*.ts'],
   format: ['esm', 'cjs'],
   dts: true,
   clean: true,

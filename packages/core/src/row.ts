@@ -43,7 +43,11 @@ export function tokenToRow(token: OAuthToken): TokenRow {
  * Reads Zoho's `expiry_time` text (or a number a driver already parsed) as epoch milliseconds.
  * Empty means absent; anything else that is not a whole number in range is CORRUPT_DATA.
  */
-export function parseExpiryTime(value: string | number | bigint | null | undefined, store: string, operation: TokenStoreOperation): number | null {
+export function parseExpiryTime(
+  value: string | number | bigint | null | undefined,
+  store: string,
+  operation: TokenStoreOperation,
+): number | null {
   if (value === null || value === undefined || value === '') return null;
   const expiryTime = typeof value === 'string' ? (/^-?\d{1,16}$/.test(value.trim()) ? Number(value.trim()) : Number.NaN) : Number(value);
   if (!Number.isSafeInteger(expiryTime) || Math.abs(expiryTime) > MAX_EXPIRY_TIME) {
@@ -53,7 +57,11 @@ export function parseExpiryTime(value: string | number | bigint | null | undefin
 }
 
 /** The token for a row. Empty strings read as null, like Zoho's SDKs. */
-export function tokenFromRow(row: Partial<Record<TokenColumn, string | number | bigint | null>>, store: string, operation: TokenStoreOperation): OAuthToken {
+export function tokenFromRow(
+  row: Partial<Record<TokenColumn, string | number | bigint | null>>,
+  store: string,
+  operation: TokenStoreOperation,
+): OAuthToken {
   const text = (column: TokenColumn): string | null => {
     const value = row[column];
     if (value === null || value === undefined || value === '') return null;

@@ -68,7 +68,10 @@ function checkString(field: string, value: unknown): string | null {
 function checkExpiryTime(value: unknown): number | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || Math.abs(value) > MAX_EXPIRY_TIME) {
-    throw TokenStoreError.invalidArgument(DETAILS, `expiryTime must be a whole number of epoch milliseconds within ±${MAX_EXPIRY_TIME}, or null`);
+    throw TokenStoreError.invalidArgument(
+      DETAILS,
+      `expiryTime must be a whole number of epoch milliseconds within ±${MAX_EXPIRY_TIME}, or null`,
+    );
   }
   return value;
 }

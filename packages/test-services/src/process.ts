@@ -89,7 +89,11 @@ export function runChecked(command: string, args: string[], options: { env?: Nod
 }
 
 /** Starts a long-running server process with its output kept for error messages. */
-export function startDaemon(command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): ChildProcess & { output: () => string } {
+export function startDaemon(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): ChildProcess & { output: () => string } {
   const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const keep = (chunk: Buffer) => {
