@@ -36,8 +36,10 @@ export interface ConformanceOptions<Store extends TokenStore = TokenStore> {
 export interface CaseContext {
   /** The fresh store of this case. */
   store: TokenStore;
-  /** A second store over the same storage (only in groups that need it). */
+  /** A second store over the same storage as `store` (needs the `reopen` option). */
   reopen(): Promise<TokenStore>;
+  /** Another fresh store from `create()`, over storage of its own; closed and destroyed after the case. */
+  createSibling(): Promise<TokenStore>;
   /** A value unique to this run, for user names and tokens: `${prefix}-<random>`. */
   unique(prefix: string): string;
 }

@@ -1,0 +1,78 @@
+import { MAX_EXPIRY_TIME, OAuthToken } from '@crm/core';
+import { assert, assertSameFields, fullToken, group } from './support.js';
+
+export const roundTripCases = group('round-trip', [
+  {
+    id: 'every-field',
+    title: 'every field reads back byte-exact by id',
+    async run(context) {
+      const token = fullToken(context);
+      const expected = token.clone();
+      await context.store.saveToken(token);
+      assert.ok(typeof token.id === 'string' && token.id.length > 0, 'saveToken must write the new id back');
+      expected.id = token.id;
+      assertSameFields(await context.store.findTokenById(token.id), expected, 'findTokenById');
+    },
+  },
+  {
+    id: 'null-stays-null',
+    title: 'absent fields stay null',
+    async run(context) {
+      const token = new OAuthToken({ clientId: 'cid', clientSecret: 'csecret', refreshToken: context.unique('refresh') });
+      await context.store.saveToken(token);
+      const stored = await context.store.findTokenById(token.id as string);
+      assert.ok(stored !== null, 'saved token not found by id');
+      for (const field of ['userSignature', 'redirectUrl', 'grantToken', 'accessToken', 'expiryTime', 'apiDomain'] as const) {
+        assert.equal(stored[field], null, `${field} must read back as null`);
+      }
+    },
+  },
+  {
+    id: 'expiry-milliseconds',
+    title: 'expiryTime is exact to the millisecond up to 8.64e15',
+    async run(context) {
+      for (const expiryTime of [0, 1, 999, 1764000000123, 4102444800999, MAX_EXPIRY_TIME - 1, MAX_EXPIRY_TIME]) {
+        const token = new OAuthToken({ accessToken: context.unique('access'), expiryTime });
+        await context.store.saveToken(token);
+        const stored = await context.store.findTokenById(token.id as string);
+        assert.equal(stored?.expiryTime, expiryTime, `expiryTime ${expiryTime} must read back exactly`);
+        assert.equal(typeof stored?.expiryTime, 'number', 'expiryTime must read back as a number');
+      }
+    },
+  },
+  {
+    id: 'get-tokens-fields',
+    title: 'getTokens returns every field of every token',
+    async run(context) {
+      const first = fullToken(context);
+      const second = fullToken(context, { grantToken: null, redirectUrl: null });
+      const expected = [first.clone(), second.clone()];
+      await context.store.saveToken(first);
+      await context.store.saveToken(second);
+      const all = await context.store.getTokens();
+      assert.equal(all.length, 2, 'getTokens must return the two saved tokens');
+      expected[0]!.id = first.id;
+      expected[1]!.id = second.id;
+      for (const token of expected) {
+        assertSameFields(all.find((stored) => stored.id === token.id) ?? null, token, `getTokens entry ${token === expected[0] ? 1 : 2}`);
+      }
+    },
+  },
+  {
+    id: 'returned-tokens-are-copies',
+    title: 'changing a returned token does not change the stored one',
+    async run(context) {
+      const token = fullToken(context);
+      await context.store.saveToken(token);
+      const expected = token.clone();
+      token.accessToken = 'changed-after-save';
+      const byId = await context.store.findTokenById(token.id as string);
+      assert.ok(byId !== null);
+      byId.refreshToken = 'changed-on-a-read-copy';
+      const [listed] = await context.store.getTokens();
+      assert.ok(listed !== undefined);
+      listed.clientSecret = 'changed-on-a-listed-copy';
+      assertSameFields(await context.store.findTokenById(token.id as string), expected, 'stored token after changing returned objects');
+    },
+  },
+]);
