@@ -1,0 +1,179 @@
+/**
+ * Every SQL statement of the store, built once per table from validated, quoted identifiers.
+ * Values always travel as parameters; only the identifiers below are ever part of the text.
+ */
+import { createHash } from 'node:crypto';
+import {
+  LOOKUP_COLUMNS,
+  type LookupField,
+  type OAuthToken,
+  TOKEN_COLUMNS,
+  type TokenColumn,
+  type TokenStoreOperation,
+  tokenFromRow,
+  tokenToRow,
+} from '@crm/core';
+
+/** The store's name in every TokenStoreError. */
+export const STORE_NAME = 'PostgresTokenStore';
+
+/**
+ * Plain identifiers only. The table name is kept short enough that the index names derived from it
+ * stay within PostgreSQL's 63-byte limit (longer names would be silently truncated and could collide).
+ */
+export const SCHEMA_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+export const TABLE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,51}$/;
+
+/** Double-quotes an identifier (after validation this is defence in depth, not the only guard). */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The user-name unique index: partial, so tokens without a user name never collide. */
+const USER_NAME_PREDICATE = `user_name IS NOT NULL AND user_name <> ''`;
+
+const COLUMN_LIST = TOKEN_COLUMNS.join(', ');
+
+/** Statement text plus a name derived from it, so pg prepares it once per connection. */
+export interface Statement {
+  name: string;
+  text: string;
+}
+
+function statement(text: string): Statement {
+  return { name: `crm_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text };
+}
+
+export interface TokenSql {
+  /** Creates schema, table and indexes if missing; one implicit transaction, serialised by an advisory lock. */
+  migrate: string;
+  findBy: Record<LookupField, Statement>;
+  findById: Statement;
+  getAll: Statement;
+  deleteById: Statement;
+  deleteAll: Statement;
+  /** saveToken: by lookup field (or none), and by which unique key an insert race is merged. */
+  save(field: LookupField | null, mergeOn: 'user_name' | 'id'): Statement;
+  /** Name of the partial unique index on user_name: a violation of it means CONFLICT. */
+  userNameIndex: string;
+}
+
+/** The WHERE clause of a lookup. The user-name form repeats the index predicate so the partial index is usable in generic plans. */
+function lookupCondition(field: LookupField, param: string, alias: string): string {
+  const column = `${alias}${LOOKUP_COLUMNS[field]}`;
+  return field === 'userName' ? `${column} = ${param} AND ${column} <> ''` : `${column} = ${param}`;
+}
+
+export function buildSql(schema: string, table: string): TokenSql {
+  const qualified = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
+  const userNameIndex = `${table}_user_uq`;
+  // A constant per table for pg_advisory_xact_lock: computed here, so no value is spliced into SQL.
+  const lockKey = createHash('sha1').update(`${schema}.${table}`).digest().readBigInt64BE(0).toString();
+  const migrate = [
+    `SELECT pg_advisory_xact_lock(${lockKey})`,
+    `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`,
+    `CREATE TABLE IF NOT EXISTS ${qualified} (
+      id text PRIMARY KEY,
+      user_name text,
+      client_id text,
+      client_secret text,
+      refresh_token text,
+      access_token text,
+      grant_token text,
+      expiry_time bigint,
+      redirect_url text,
+      api_domain text
+    )`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(userNameIndex)} ON ${qualified} (user_name) WHERE ${USER_NAME_PREDICATE}`,
+    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${table}_access_ix`)} ON ${qualified} (access_token)`,
+    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${table}_grant_ix`)} ON ${qualified} (grant_token)`,
+    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${table}_refresh_ix`)} ON ${qualified} (refresh_token)`,
+  ].join(';\n');
+
+  const findBy = Object.fromEntries(
+    (Object.keys(LOOKUP_COLUMNS) as LookupField[]).map((field) => [
+      field,
+      statement(`SELECT ${COLUMN_LIST} FROM ${qualified} WHERE ${lookupCondition(field, '$1', '')} LIMIT 1`),
+    ]),
+  ) as Record<LookupField, Statement>;
+
+  const saveCache = new Map<string, Statement>();
+  const save = (field: LookupField | null, mergeOn: 'user_name' | 'id'): Statement => {
+    const cacheKey = `${field}/${mergeOn}`;
+    let cached = saveCache.get(cacheKey);
+    if (cached === undefined) {
+      cached = statement(saveStatement(qualified, field, mergeOn));
+      saveCache.set(cacheKey, cached);
+    }
+    return cached;
+  };
+
+  return {
+    migrate,
+    findBy,
+    findById: statement(`SELECT ${COLUMN_LIST} FROM ${qualified} WHERE id = $1`),
+    getAll: statement(`SELECT ${COLUMN_LIST} FROM ${qualified}`),
+    deleteById: statement(`DELETE FROM ${qualified} WHERE id = $1`),
+    deleteAll: statement(`DELETE FROM ${qualified}`),
+    save,
+    userNameIndex,
+  };
+}
+
+/**
+ * One statement for saveToken. Parameters: $1..$10 the token's columns (null = absent), $11 the new id
+ * used when inserting a token without one, $12 the lookup value.
+ *
+ * `target` is the stored row with the token's id, else the row the findToken rules match (core's planSave
+ * order). If there is one, `updated` merges into it: present values replace, absent ones keep the stored
+ * value (COALESCE against the row version the UPDATE locked, so concurrent writes are not lost). Else
+ * `inserted` adds the row; when another session inserted the same user name (or id) in the meantime, ON
+ * CONFLICT merges into that row instead of failing. Races this cannot absorb (the target was deleted
+ * meanwhile: no row returned; an insert racing on the other unique key: 23505 on the primary key) are
+ * retried by the caller. An UPDATE that renames onto another token's user name violates the partial
+ * unique index: that is CONFLICT, and the statement changes nothing.
+ */
+function saveStatement(qualified: string, field: LookupField | null, mergeOn: 'user_name' | 'id'): string {
+  const values = TOKEN_COLUMNS.filter((column) => column !== 'id');
+  const byKey = field === null ? '' : `UNION ALL (SELECT id FROM ${qualified} WHERE ${lookupCondition(field, '$12', '')} LIMIT 1)`;
+  const conflictTarget = mergeOn === 'user_name' ? `(user_name) WHERE ${USER_NAME_PREDICATE}` : '(id)';
+  return `WITH input AS (
+  SELECT $1::text AS id, $2::text AS user_name, $3::text AS client_id, $4::text AS client_secret,
+         $5::text AS refresh_token, $6::text AS access_token, $7::text AS grant_token,
+         $8::bigint AS expiry_time, $9::text AS redirect_url, $10::text AS api_domain
+),
+target AS (
+  (SELECT id FROM ${qualified} WHERE id = $1) ${byKey}
+  LIMIT 1
+),
+updated AS (
+  UPDATE ${qualified} AS stored
+  SET ${values.map((column) => `${column} = COALESCE(input.${column}, stored.${column})`).join(', ')}
+  FROM input, target
+  WHERE stored.id = target.id
+  RETURNING stored.*
+),
+inserted AS (
+  INSERT INTO ${qualified} AS stored (${COLUMN_LIST})
+  SELECT COALESCE(input.id, $11::text), ${values.map((column) => `input.${column}`).join(', ')}
+  FROM input
+  WHERE NOT EXISTS (SELECT 1 FROM target)
+  ON CONFLICT ${conflictTarget} DO UPDATE
+  SET ${values.map((column) => `${column} = COALESCE(EXCLUDED.${column}, stored.${column})`).join(', ')}
+  RETURNING stored.*
+)
+SELECT ${COLUMN_LIST} FROM updated
+UNION ALL
+SELECT ${COLUMN_LIST} FROM inserted`;
+}
+
+/** A token as the parameters $1..$10 of the save statement (Zoho's column order; absent = null). */
+export function tokenToParams(token: OAuthToken): (string | null)[] {
+  const row = tokenToRow(token);
+  return TOKEN_COLUMNS.map((column) => row[column]);
+}
+
+/** A selected row as a token. pg returns text as strings and bigint as decimal text, which core parses. */
+export function tokenFromPgRow(row: Record<string, unknown>, operation: TokenStoreOperation): OAuthToken {
+  return tokenFromRow(row as Partial<Record<TokenColumn, string | null>>, STORE_NAME, operation);
+}
