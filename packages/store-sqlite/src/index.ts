@@ -1,0 +1,2 @@
+export type { JournalMode, SQLiteTokenStoreOptions } from './sqlite-store.js';
+export { JOURNAL_MODES, SQLiteTokenStore } from './sqlite-store.js';
