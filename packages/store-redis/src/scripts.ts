@@ -1,0 +1,141 @@
+/**
+ * The Lua scripts. Each runs atomically on the server, so a save's read-merge-write and its index updates
+ * can never interleave with another client's. KEYS[1] is always `{prefix}:ids` (it routes the script to the
+ * right cluster node); ARGV[1] is `{prefix}:`, from which the other key names of the same slot are built.
+ */
+import { createHash } from 'node:crypto';
+import { INDEXED_COLUMNS, VALUE_COLUMNS } from './keys.js';
+
+export interface LuaScript {
+  name: string;
+  lua: string;
+  sha: string;
+}
+
+const luaList = (names: readonly string[]) => `{${names.map((name) => `'${name}'`).join(', ')}}`;
+
+const COMMON = `
+local base = ARGV[1]
+local ids_key = KEYS[1]
+local COLUMNS = ${luaList(VALUE_COLUMNS)}
+local INDEXED = ${luaList(INDEXED_COLUMNS)}
+local function token_key(id) return base .. 'token:' .. id end
+local function index_key(column, value) return base .. 'idx:' .. column .. ':' .. redis.sha1hex(value) end
+-- ids (in insertion order) of live tokens whose column holds exactly this value
+local function holders(column, value)
+  local found = {}
+  for _, id in ipairs(redis.call('ZRANGE', index_key(column, value), 0, -1)) do
+    if redis.call('HGET', token_key(id), column) == value then found[#found + 1] = id end
+  end
+  return found
+end
+local function delete_token(id)
+  local key = token_key(id)
+  local values = redis.call('HMGET', key, unpack(INDEXED))
+  for i, column in ipairs(INDEXED) do
+    if values[i] then redis.call('ZREM', index_key(column, values[i]), id) end
+  end
+  redis.call('DEL', key)
+  redis.call('ZREM', ids_key, id)
+end
+`;
+
+/** ARGV: base, column, value. The stored hash of the first token whose column holds value, or nil. */
+const FIND = `${COMMON}
+local id = holders(ARGV[2], ARGV[3])[1]
+if not id then return nil end
+return redis.call('HGETALL', token_key(id))
+`;
+
+/**
+ * ARGV: base, id or '', lookup column or '', lookup value, a fresh id, then one value per COLUMNS entry
+ * ('' = absent). Returns {'saved', field, value, ...}, {'conflict'}, or {'id-taken'} when the fresh id
+ * already exists (the caller retries with another).
+ */
+const SAVE = `${COMMON}
+local given_id, lookup_column, lookup_value, fresh_id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local id = nil
+if given_id ~= '' and redis.call('EXISTS', token_key(given_id)) == 1 then id = given_id end
+if not id and lookup_column ~= '' then id = holders(lookup_column, lookup_value)[1] end
+local stored = {}
+if id then
+  local flat = redis.call('HGETALL', token_key(id))
+  for i = 1, #flat, 2 do stored[flat[i]] = flat[i + 1] end
+else
+  if given_id ~= '' then id = given_id else id = fresh_id end
+  if redis.call('EXISTS', token_key(id)) == 1 then return {'id-taken'} end
+end
+-- present values replace stored ones, absent ones keep theirs
+local merged = {}
+for i, column in ipairs(COLUMNS) do
+  local value = ARGV[5 + i]
+  if value ~= '' then merged[column] = value else merged[column] = stored[column] end
+end
+if merged['user_name'] then
+  for _, owner in ipairs(holders('user_name', merged['user_name'])) do
+    if owner ~= id then return {'conflict'} end
+  end
+end
+local score = redis.call('ZSCORE', ids_key, id)
+if not score then
+  score = redis.call('INCR', base .. 'seq')
+  redis.call('ZADD', ids_key, score, id)
+end
+for _, column in ipairs(INDEXED) do
+  local old, new = stored[column], merged[column]
+  if old and old ~= new then redis.call('ZREM', index_key(column, old), id) end
+  -- re-adding an unchanged entry is harmless and repairs one a concurrent deleteTokens removed
+  if new then redis.call('ZADD', index_key(column, new), score, id) end
+end
+local fields = {'id', id}
+for _, column in ipairs(COLUMNS) do
+  if merged[column] then
+    fields[#fields + 1] = column
+    fields[#fields + 1] = merged[column]
+  end
+end
+redis.call('HSET', token_key(id), unpack(fields))
+table.insert(fields, 1, 'saved')
+return fields
+`;
+
+/** ARGV: base, id. Removes the token and its index entries. */
+const DELETE = `${COMMON}
+delete_token(ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS[2..]: keys a SCAN of this store's prefix returned. A token key removes its token whole (hash, index
+ * entries, id); an index key keeps only entries of tokens that still exist (a save may have run since);
+ * the id set empties itself as tokens go; the counter goes once no token is left; anything else is removed.
+ */
+const PURGE = `${COMMON}
+local token_prefix, index_prefix, seq_key = base .. 'token:', base .. 'idx:', base .. 'seq'
+for i = 2, #KEYS do
+  local key = KEYS[i]
+  if key:sub(1, #token_prefix) == token_prefix then
+    delete_token(key:sub(#token_prefix + 1))
+  elseif key:sub(1, #index_prefix) == index_prefix then
+    for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
+      if redis.call('EXISTS', token_key(id)) == 0 then redis.call('ZREM', key, id) end
+    end
+  elseif key == seq_key then
+    if redis.call('EXISTS', ids_key) == 0 then redis.call('DEL', key) end
+  elseif key ~= ids_key then
+    redis.call('DEL', key)
+  end
+end
+return 1
+`;
+
+function script(name: string, lua: string): LuaScript {
+  return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+export const SCRIPTS = {
+  find: script('find', FIND),
+  save: script('save', SAVE),
+  delete: script('delete', DELETE),
+  purge: script('purge', PURGE),
+};
