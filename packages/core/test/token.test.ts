@@ -65,7 +65,7 @@ describe('OAuthToken', () => {
     expect(token.isExpired(95000)).toBe(false);
     expect(token.isExpired(95001)).toBe(true);
     expect(token.isExpired(99000, 0)).toBe(false);
-    expect(token.isExpired(100000, 0)).toBe(true);
+    expect(token.isExpired(100001, 0)).toBe(true);
     expect(new OAuthToken({ accessToken: ACCESS }).isExpired()).toBe(true);
     expect(new OAuthToken({ accessToken: ACCESS, expiryTime: Date.now() + 3600000 }).isExpired()).toBe(false);
   });

@@ -6,13 +6,14 @@ import {
   fsyncSync,
   futimesSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   statSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   checkIdArgument,
   checkSaveArgument,
@@ -254,7 +255,11 @@ export class FileTokenStore implements TokenStore {
     const run = async () => {
       let lock: HeldLock;
       try {
-        lock = await acquireLock(this.lockPath, { timeoutMs: this.lockTimeoutMs, staleMs: this.staleLockMs }, operation);
+        lock = await acquireLock(
+          this.lockPath,
+          { timeoutMs: this.lockTimeoutMs, staleMs: this.staleLockMs, onStaleLockBroken: (pid) => this.removeTempFiles(pid) },
+          operation,
+        );
       } catch (error) {
         throw fileSystemError(error, operation);
       }
@@ -280,6 +285,19 @@ export class FileTokenStore implements TokenStore {
       if (changeQueues.get(this.path) === settled) changeQueues.delete(this.path);
     });
     return result;
+  }
+
+  /** Removes the temporary files a crashed process on this host left beside the token file. */
+  private removeTempFiles(pid: number | null): void {
+    if (pid === null) return;
+    const prefix = `${basename(this.path)}.${pid}.`;
+    try {
+      for (const name of readdirSync(dirname(this.path))) {
+        if (name.startsWith(prefix) && name.endsWith('.tmp')) unlinkSync(join(dirname(this.path), name));
+      }
+    } catch {
+      // Leftovers are harmless; the change goes ahead.
+    }
   }
 
   /**

@@ -9,6 +9,8 @@ import { TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import { STORE } from './csv.js';
 
 export interface LockSettings {
+  /** Called after a stale lock was removed, with its holder's pid when that holder ran on this host. */
+  onStaleLockBroken?: (localHolderPid: number | null) => void;
   /** How long to wait for another holder before giving up with BACKEND_UNAVAILABLE. */
   timeoutMs: number;
   /** A lock older than this is abandoned, whoever holds it. */
@@ -157,7 +159,11 @@ export async function acquireLock(lockPath: string, settings: LockSettings, oper
       };
     }
     const staleContent = staleLockContent(lockPath, settings.staleMs);
-    if (staleContent !== null && breakStaleLock(lockPath, staleContent)) continue;
+    if (staleContent !== null && breakStaleLock(lockPath, staleContent)) {
+      const holder = parseHolder(staleContent);
+      settings.onStaleLockBroken?.(holder !== null && holder.hostname === hostname() ? holder.pid : null);
+      continue;
+    }
     if (Date.now() >= deadline) {
       throw TokenStoreError.unavailable(
         { store: STORE, operation },
