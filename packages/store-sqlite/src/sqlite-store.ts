@@ -130,7 +130,9 @@ export class SQLiteTokenStore implements TokenStore {
   }
 
   async getTokens(): Promise<OAuthToken[]> {
-    return this.run('getTokens', () => (this.selectAll.all() as StoredRow[]).map((row) => rowToToken(row, 'getTokens')));
+    // Array.from, not .map: the driver's array comes from Node's main realm, and under a vm realm (jest) a
+    // mapped copy would keep that realm's Array prototype, which strict deep-equality tells apart.
+    return this.run('getTokens', () => Array.from(this.selectAll.all() as StoredRow[], (row) => rowToToken(row, 'getTokens')));
   }
 
   async deleteTokens(): Promise<void> {
