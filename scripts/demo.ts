@@ -13,12 +13,30 @@ interface Target {
 
 const targets: Target[] = [
   { name: 'MemoryTokenStore (reference)', options: async () => ({ create: () => new MemoryTokenStore() }) },
-  { name: 'SQLiteTokenStore', options: async () => (await import('../packages/store-sqlite/test/conformance-options.js')).createConformanceOptions() },
-  { name: 'FileTokenStore', options: async () => (await import('../packages/store-file/test/conformance-options.js')).createConformanceOptions() },
-  { name: 'PostgresTokenStore', options: async () => (await import('../packages/store-postgres/test/conformance-options.js')).createConformanceOptions() },
-  { name: 'RedisTokenStore', options: async () => (await import('../packages/store-redis/test/conformance-options.js')).createConformanceOptions('standalone') },
-  { name: 'RedisTokenStore (cluster)', options: async () => (await import('../packages/store-redis/test/conformance-options.js')).createConformanceOptions('cluster') },
-  { name: 'MySQLTokenStore (MariaDB)', options: async () => (await import('../packages/store-mysql/test/conformance-options.js')).createConformanceOptions() },
+  {
+    name: 'SQLiteTokenStore',
+    options: async () => (await import('../packages/store-sqlite/test/conformance-options.js')).createConformanceOptions(),
+  },
+  {
+    name: 'FileTokenStore',
+    options: async () => (await import('../packages/store-file/test/conformance-options.js')).createConformanceOptions(),
+  },
+  {
+    name: 'PostgresTokenStore',
+    options: async () => (await import('../packages/store-postgres/test/conformance-options.js')).createConformanceOptions(),
+  },
+  {
+    name: 'RedisTokenStore',
+    options: async () => (await import('../packages/store-redis/test/conformance-options.js')).createConformanceOptions('standalone'),
+  },
+  {
+    name: 'RedisTokenStore (cluster)',
+    options: async () => (await import('../packages/store-redis/test/conformance-options.js')).createConformanceOptions('cluster'),
+  },
+  {
+    name: 'MySQLTokenStore (MariaDB)',
+    options: async () => (await import('../packages/store-mysql/test/conformance-options.js')).createConformanceOptions(),
+  },
 ];
 
 interface Row {
@@ -53,13 +71,16 @@ async function main(): Promise<number> {
     row.seconds.toFixed(1),
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...table.map((cells) => cells[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   console.log(`\nConformance of the built-in stores\n${line(header)}\n${widths.map((width) => '-'.repeat(width)).join('  ')}`);
   for (const cells of table) console.log(line(cells));
 
   for (const row of rows) {
-    for (const result of row.report?.results ?? []) if (result.status === 'failed') console.log(`  ${row.name}: FAILED ${result.id}: ${result.error}`);
-    if (row.report && row.report.skippedGroups.length > 0) console.log(`  ${row.name}: switched off: ${row.report.skippedGroups.join(', ')}`);
+    for (const result of row.report?.results ?? [])
+      if (result.status === 'failed') console.log(`  ${row.name}: FAILED ${result.id}: ${result.error}`);
+    if (row.report && row.report.skippedGroups.length > 0)
+      console.log(`  ${row.name}: switched off: ${row.report.skippedGroups.join(', ')}`);
     if (row.problem) console.log(`  ${row.name}: ${row.problem}`);
   }
   const failed = rows.reduce((sum, row) => sum + (row.report?.failed ?? 1), 0);

@@ -52,11 +52,15 @@ for (const dir of testedDirs) {
   }
   const results = JSON.parse(readFileSync(file, 'utf8'));
   const suitesBroken = results.numRuntimeErrorTestSuites ?? 0;
-  console.log(`${name}: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests} skipped${suitesBroken ? `, ${suitesBroken} suites could not run` : ''}`);
+  console.log(
+    `${name}: ${results.numPassedTests} passed, ${results.numFailedTests} failed, ${results.numPendingTests} skipped${suitesBroken ? `, ${suitesBroken} suites could not run` : ''}`,
+  );
   passed += results.numPassedTests;
   failed += results.numFailedTests + suitesBroken;
 }
-console.log(`checks (lint, build, types, package checks, test runs): ${checksPassed} passed, ${checksFailed} failed${failures.length ? ` (${failures.join(', ')})` : ''}`);
+console.log(
+  `checks (lint, build, types, package checks, test runs): ${checksPassed} passed, ${checksFailed} failed${failures.length ? ` (${failures.join(', ')})` : ''}`,
+);
 // The test-run step is already counted test by test above.
 const extraFailed = failures.filter((title) => title !== 'tests').length;
 const extraPassed = checksPassed - (failures.includes('tests') || !built ? 0 : 1);

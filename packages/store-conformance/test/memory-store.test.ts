@@ -1,4 +1,4 @@
-import { MemoryTokenStore } from '@crm/core';
+import { MemoryTokenStore, type TokenStore } from '@crm/core';
 import { CONFORMANCE_CASES, CONFORMANCE_GROUPS, formatReport, runConformance } from '../src/index';
 import { describeTokenStore } from '../src/jest';
 
@@ -29,9 +29,9 @@ describe('runConformance against the reference store', () => {
   });
 
   test('each case gets fresh stores, and every store is closed and destroyed', async () => {
-    const opened: MemoryTokenStore[] = [];
-    const closed = new Set<MemoryTokenStore>();
-    const destroyed = new Set<MemoryTokenStore>();
+    const opened: TokenStore[] = [];
+    const closed = new Set<TokenStore>();
+    const destroyed = new Set<TokenStore>();
     const report = await runConformance({
       create: () => {
         const store = new MemoryTokenStore();
