@@ -1,0 +1,57 @@
+/**
+ * A separate process that saves tokens into one file and reports each save on stdout once it has
+ * resolved, one JSON line per save. Used by the crash and multi-process tests.
+ *
+ * Arguments: <token file> <user prefix> <new users> <shared user> <shared saves> <saves in flight>
+ */
+import { OAuthToken, UserSignature } from '@crm/core';
+import { FileTokenStore } from '../../src/index.js';
+
+export interface SaveReport {
+  userName: string;
+  id: string;
+  accessToken: string;
+}
+
+const [path, prefix, newUsers, sharedUser, sharedSaves, inFlight] = process.argv.slice(2);
+const store = new FileTokenStore({ path, lockTimeoutMs: 120_000 });
+
+const userCount = Number(newUsers);
+const sharedCount = Number(sharedSaves);
+const sharedEvery = sharedCount > 0 ? Math.max(1, Math.floor(userCount / sharedCount)) : Number.POSITIVE_INFINITY;
+const saves: Array<() => OAuthToken> = [];
+let sharedVersion = 0;
+for (let n = 0; n < userCount; n++) {
+  saves.push(
+    () => new OAuthToken({ userSignature: new UserSignature(`${prefix}-user-${n}`), accessToken: `${prefix}-access-${n}`, expiryTime: n }),
+  );
+  // The shared user's saves are spread among the others, so they race with other processes' saves.
+  if (sharedVersion < sharedCount && (n + 1) % sharedEvery === 0) {
+    const accessToken = `${prefix}-shared-${sharedVersion++}`;
+    saves.push(
+      () =>
+        new OAuthToken({
+          userSignature: new UserSignature(sharedUser as string),
+          accessToken,
+          refreshToken: `${prefix}-refresh`,
+          clientId: 'cid',
+          clientSecret: 'cs',
+        }),
+    );
+  }
+}
+
+async function saveAndReport(makeToken: () => OAuthToken): Promise<void> {
+  const token = makeToken();
+  await store.saveToken(token);
+  const report: SaveReport = { userName: token.userName as string, id: token.id as string, accessToken: token.accessToken as string };
+  // A write to a pipe is synchronous on Linux: once this returns, the parent gets the line even if killed next.
+  process.stdout.write(`${JSON.stringify(report)}\n`);
+}
+
+process.stdout.write('ready\n');
+const width = Math.max(1, Number(inFlight));
+for (let start = 0; start < saves.length; start += width) {
+  await Promise.all(saves.slice(start, start + width).map(saveAndReport));
+}
+process.stdout.write('done\n');

@@ -1,0 +1,162 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { OAuthToken } from '@crm/core';
+import { FileTokenStore } from '../src/index.js';
+import type { SaveReport } from './children/saver.js';
+
+const SAVER = join(__dirname, 'children', 'saver.ts');
+
+interface Saver {
+  child: ChildProcess;
+  reports: SaveReport[];
+  /** Resolves once the child printed `ready` (its store exists, no save has started). */
+  ready: Promise<void>;
+  /** Resolves with the exit code, or the signal that ended it. */
+  exited: Promise<number | string>;
+  /** Calls `listener` after each report line. */
+  onReport(listener: (count: number) => void): void;
+  stderr(): string;
+}
+
+function startSaver(path: string, prefix: string, newUsers: number, sharedUser: string, sharedSaves: number, inFlight: number): Saver {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', SAVER, path, prefix, String(newUsers), sharedUser, String(sharedSaves), String(inFlight)],
+    {
+      cwd: join(__dirname, '..'),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const reports: SaveReport[] = [];
+  const listeners: Array<(count: number) => void> = [];
+  let errors = '';
+  let pending = '';
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    errors += chunk.toString();
+  });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === 'ready') markReady();
+      else if (line.startsWith('{')) {
+        reports.push(JSON.parse(line) as SaveReport);
+        for (const listener of listeners) listener(reports.length);
+      }
+    }
+  });
+  const exited = new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown')));
+  return { child, reports, ready, exited, onReport: (listener) => listeners.push(listener), stderr: () => errors };
+}
+
+function byUserName(tokens: OAuthToken[]): Map<string, OAuthToken> {
+  return new Map(tokens.map((token) => [token.userName as string, token]));
+}
+
+let folder: string;
+beforeEach(() => {
+  folder = mkdtempSync(join(tmpdir(), 'crm-store-file-processes-'));
+});
+afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+test('SIGKILL at a random moment during 200 saves, 20 times: the file parses and holds every save that resolved', async () => {
+  const path = join(folder, 'sdk_tokens.txt');
+  const expectedUsers = new Map<string, SaveReport>();
+  let kills = 0;
+  for (let run = 0; run < 20; run++) {
+    // 160 new users and 40 saves of one shared user, one save at a time, so the save in flight is known.
+    const saver = startSaver(path, `run${run}`, 160, `shared-run${run}`, 40, 1);
+    const killAfter = Math.floor(Math.random() * 200);
+    const extraDelayMs = Math.random() * 4;
+    await saver.ready;
+    const kill = () => setTimeout(() => saver.child.kill('SIGKILL'), extraDelayMs);
+    if (killAfter === 0) kill();
+    else saver.onReport((count) => count === killAfter && kill());
+    const ended = await saver.exited;
+    if (ended === 'SIGKILL') kills++;
+    else expect({ ended, stderr: saver.stderr() }).toEqual({ ended: 0, stderr: '' });
+
+    // A new store reads the file from scratch: it must parse and hold every reported save.
+    const stored = await new FileTokenStore({ path }).getTokens();
+    const storedByUser = byUserName(stored);
+    expect(new Set(stored.map((token) => token.id)).size).toBe(stored.length);
+    let lastShared: SaveReport | undefined;
+    for (const report of saver.reports) {
+      if (report.userName === `shared-run${run}`) lastShared = report;
+      else expectedUsers.set(report.userName, report);
+    }
+    for (const report of expectedUsers.values()) {
+      const token = storedByUser.get(report.userName);
+      expect({ user: report.userName, id: token?.id, accessToken: token?.accessToken }).toEqual({
+        user: report.userName,
+        id: report.id,
+        accessToken: report.accessToken,
+      });
+    }
+    if (lastShared !== undefined) {
+      // The shared user holds the last resolved version, or the one in flight when the process died.
+      const version = Number(lastShared.accessToken.split('-').pop());
+      const stillShared = storedByUser.get(lastShared.userName);
+      expect(stillShared?.id).toBe(lastShared.id);
+      expect([`run${run}-shared-${version}`, `run${run}-shared-${version + 1}`]).toContain(stillShared?.accessToken);
+    }
+    // At most the one save in flight may have landed beyond the reported ones.
+    const sharedUsers = stored.filter((token) => token.userName?.startsWith('shared-')).length;
+    expect(stored.length - sharedUsers - expectedUsers.size).toBeGreaterThanOrEqual(0);
+    expect(stored.length - sharedUsers - expectedUsers.size).toBeLessThanOrEqual(1);
+    for (const token of stored)
+      if (!expectedUsers.has(token.userName as string) && !token.userName?.startsWith('shared-')) {
+        // The unreported save that landed: it was in flight, and is the next user of this run.
+        expectedUsers.set(token.userName as string, {
+          userName: token.userName as string,
+          id: token.id as string,
+          accessToken: token.accessToken as string,
+        });
+      }
+  }
+  expect(kills).toBeGreaterThanOrEqual(19);
+  // Temporary files of killed processes are removed when the next process takes their lock over.
+  const leftovers = readdirSync(folder).filter((name) => name.endsWith('.tmp'));
+  expect(leftovers.length).toBeLessThanOrEqual(1);
+}, 300_000);
+
+test('4 processes saving at once, after a dead process left its lock: 4 × 100 users and 4 × 25 saves of one shared user lose nothing', async () => {
+  const path = join(folder, 'sdk_tokens.txt');
+  // A lock left by a process that no longer exists: all four find it stale at once and must agree on one takeover.
+  const dead = spawn(process.execPath, ['-e', '']);
+  const deadPid = dead.pid as number;
+  await new Promise((resolve) => dead.once('exit', resolve));
+  writeFileSync(`${path}.lock`, JSON.stringify({ pid: deadPid, hostname: hostname(), createdAt: Date.now() }));
+
+  const savers = Array.from({ length: 4 }, (_, n) => startSaver(path, `p${n}`, 100, 'shared@zylker.com', 25, 3));
+  const ends = await Promise.all(savers.map((saver) => saver.exited));
+  expect(savers.map((saver, n) => ({ n, end: ends[n], stderr: saver.stderr() }))).toEqual(
+    savers.map((_, n) => ({ n, end: 0, stderr: '' })),
+  );
+
+  const stored = await new FileTokenStore({ path }).getTokens();
+  expect(stored).toHaveLength(401);
+  expect(new Set(stored.map((token) => token.id)).size).toBe(401);
+  const storedByUser = byUserName(stored);
+  for (const saver of savers) {
+    expect(saver.reports).toHaveLength(125);
+    for (const report of saver.reports) {
+      const token = storedByUser.get(report.userName);
+      expect(token?.id).toBe(report.id);
+      if (report.userName !== 'shared@zylker.com') expect(token?.accessToken).toBe(report.accessToken);
+    }
+  }
+  // Every save of the shared user wrote back the one id, and the stored version is one that was saved.
+  const shared = storedByUser.get('shared@zylker.com');
+  const sharedReports = savers.flatMap((saver) => saver.reports.filter((report) => report.userName === 'shared@zylker.com'));
+  expect(new Set(sharedReports.map((report) => report.id))).toEqual(new Set([shared?.id]));
+  expect(sharedReports.map((report) => report.accessToken)).toContain(shared?.accessToken);
+  expect(readdirSync(folder).sort()).toEqual(['sdk_tokens.txt']);
+}, 300_000);

@@ -1,0 +1,259 @@
+import { spawn } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
+import { DEFAULT_PATH, FileTokenStore, HEADER_LINE } from '../src/index.js';
+
+let folder: string;
+let path: string;
+beforeEach(() => {
+  folder = mkdtempSync(join(tmpdir(), 'crm-store-file-store-'));
+  path = join(folder, 'sdk_tokens.txt');
+});
+afterEach(() => rmSync(folder, { recursive: true, force: true }));
+
+const user = (name: string, accessToken = `at-${name}`) => new OAuthToken({ userSignature: new UserSignature(name), accessToken });
+const byUser = (store: FileTokenStore, name: string) => store.findToken(new OAuthToken({ userSignature: new UserSignature(name) }));
+
+async function errorOf(promise: Promise<unknown>): Promise<TokenStoreError> {
+  const error = await promise.then(
+    () => null,
+    (thrown: unknown) => thrown,
+  );
+  if (!TokenStoreError.is(error)) throw new Error(`expected a TokenStoreError, got ${String(error)}`);
+  return error;
+}
+
+/** The pid of a process that has just exited, so no process holds it. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await new Promise((done) => child.once('exit', done));
+  return child.pid as number;
+}
+
+describe('options', () => {
+  test("the default path is Zoho's sdk_tokens.txt in the working directory", () => {
+    expect(DEFAULT_PATH).toBe('sdk_tokens.txt');
+    expect(new FileTokenStore().path).toBe(resolve('sdk_tokens.txt'));
+    expect(existsSync(resolve('sdk_tokens.txt'))).toBe(false);
+  });
+
+  test.each([[{ path: '' }], [{ lockTimeoutMs: -1 }], [{ staleLockMs: Number.NaN }], [{ lockTimeoutMs: '5' }]])(
+    'bad options %j are INVALID_ARGUMENT',
+    (options) => {
+      expect(() => new FileTokenStore(options as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    },
+  );
+});
+
+describe('a missing file', () => {
+  test('reads as empty and is created on the first save', async () => {
+    const store = new FileTokenStore({ path });
+    expect([await store.getTokens(), await byUser(store, 'a'), await store.findTokenById('x')]).toEqual([[], null, null]);
+    await store.deleteToken('x');
+    expect(existsSync(path)).toBe(false);
+    await store.saveToken(user('a@zylker.com'));
+    expect(readFileSync(path, 'utf8').split('\n')).toHaveLength(2);
+  });
+
+  test('deleteTokens leaves a header-only file, as Zoho does', async () => {
+    const store = new FileTokenStore({ path });
+    await store.saveToken(user('a@zylker.com'));
+    await store.deleteTokens();
+    expect(readFileSync(path, 'utf8')).toBe(HEADER_LINE);
+  });
+});
+
+describe('file system errors are TokenStoreError with the cause kept', () => {
+  test('a missing folder: BACKEND_FAILURE on save, nothing created', async () => {
+    const store = new FileTokenStore({ path: join(folder, 'missing', 'sdk_tokens.txt') });
+    const error = await errorOf(store.saveToken(user('a@zylker.com')));
+    expect([
+      error.code,
+      error.operation,
+      error.message.includes('folder does not exist'),
+      (error.cause as NodeJS.ErrnoException).code,
+    ]).toEqual(['BACKEND_FAILURE', 'saveToken', true, 'ENOENT']);
+    expect(readdirSync(folder)).toEqual([]);
+  });
+
+  test('a path through a file: BACKEND_FAILURE on every operation', async () => {
+    writeFileSync(join(folder, 'plain-file'), 'x');
+    const store = new FileTokenStore({ path: join(folder, 'plain-file', 'sdk_tokens.txt') });
+    for (const call of [store.saveToken(user('a@zylker.com')), store.getTokens(), byUser(store, 'a'), store.deleteTokens()]) {
+      expect((await errorOf(call)).code).toBe('BACKEND_FAILURE');
+    }
+  });
+
+  test('a folder where the file should be: BACKEND_FAILURE', async () => {
+    const store = new FileTokenStore({ path: folder });
+    expect((await errorOf(store.getTokens())).code).toBe('BACKEND_FAILURE');
+    expect((await errorOf(store.saveToken(user('a@zylker.com')))).code).toBe('BACKEND_FAILURE');
+  });
+});
+
+describe('the in-memory index follows the file on disk', () => {
+  test('an unchanged file (same size, mtime and inode) is not read again', async () => {
+    const store = new FileTokenStore({ path });
+    await store.saveToken(user('a@zylker.com', 'AAAA'));
+    utimesSync(path, 1_700_000_000, 1_700_000_000);
+    expect((await byUser(store, 'a@zylker.com'))?.accessToken).toBe('AAAA');
+    // Change the bytes in place and put the mtime back: size, mtime and inode are as before.
+    const text = readFileSync(path, 'utf8');
+    const fd = openSync(path, 'r+');
+    writeSync(fd, text.replace('AAAA', 'BBBB'), 0);
+    closeSync(fd);
+    utimesSync(path, 1_700_000_000, 1_700_000_000);
+    expect((await byUser(store, 'a@zylker.com'))?.accessToken).toBe('AAAA');
+    // Any change of mtime makes the store read the file again.
+    utimesSync(path, 1_700_000_001, 1_700_000_001);
+    expect((await byUser(store, 'a@zylker.com'))?.accessToken).toBe('BBBB');
+  });
+
+  test('a file replaced by another writer is read again, and a save decides against the new content', async () => {
+    const store = new FileTokenStore({ path });
+    await store.saveToken(user('a@zylker.com'));
+    const other = new FileTokenStore({ path });
+    await other.saveToken(user('b@zylker.com'));
+    expect((await byUser(store, 'b@zylker.com'))?.id).toBe((await byUser(other, 'b@zylker.com'))?.id);
+    // A rewrite in place by another tool (same inode), as Zoho's FileStore does.
+    const text = readFileSync(path, 'utf8');
+    writeFileSync(path, text.replace('at-b@zylker.com', 'at-b2@zylker.com'));
+    expect((await byUser(store, 'b@zylker.com'))?.accessToken).toBe('at-b2@zylker.com');
+    await other.saveToken(user('c@zylker.com'));
+    await store.saveToken(user('b@zylker.com', 'from-store'));
+    expect((await other.getTokens()).map((token) => token.userName).sort()).toEqual(['a@zylker.com', 'b@zylker.com', 'c@zylker.com']);
+  });
+
+  test('a file deleted behind the store reads as empty', async () => {
+    const store = new FileTokenStore({ path });
+    await store.saveToken(user('a@zylker.com'));
+    rmSync(path);
+    expect(await store.getTokens()).toEqual([]);
+  });
+});
+
+describe('the lock file', () => {
+  const lockPath = () => `${path}.lock`;
+  const writeLock = (holder: object, ageMs = 0) => {
+    writeFileSync(lockPath(), JSON.stringify(holder));
+    const modified = (Date.now() - ageMs) / 1000;
+    utimesSync(lockPath(), modified, modified);
+  };
+
+  test('a lock whose holder died on this host is taken over at once, with the temporary files it left', async () => {
+    const pid = await deadPid();
+    writeLock({ pid, hostname: hostname(), createdAt: Date.now() });
+    writeFileSync(`${path}.${pid}.0123456789ab.tmp`, 'half a file');
+    const store = new FileTokenStore({ path, lockTimeoutMs: 60_000, staleLockMs: 60_000 });
+    const started = Date.now();
+    await store.saveToken(user('a@zylker.com'));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(readdirSync(folder)).toEqual(['sdk_tokens.txt']);
+  });
+
+  test('a live holder makes a change wait, then fail with BACKEND_UNAVAILABLE; nothing is written', async () => {
+    writeFileSync(path, HEADER_LINE);
+    writeLock({ pid: process.pid, hostname: hostname(), createdAt: Date.now() });
+    const store = new FileTokenStore({ path, lockTimeoutMs: 300 });
+    const error = await errorOf(store.saveToken(user('a@zylker.com')));
+    expect([error.code, error.operation]).toEqual(['BACKEND_UNAVAILABLE', 'saveToken']);
+    expect(readFileSync(path, 'utf8')).toBe(HEADER_LINE);
+    expect(existsSync(lockPath())).toBe(true);
+    // Reads do not need the lock.
+    expect(await store.getTokens()).toEqual([]);
+  });
+
+  test('a change waits for the holder and goes ahead once the lock is released', async () => {
+    writeLock({ pid: process.pid, hostname: hostname(), createdAt: Date.now() });
+    const store = new FileTokenStore({ path, lockTimeoutMs: 10_000 });
+    const saving = store.saveToken(user('a@zylker.com'));
+    setTimeout(() => rmSync(lockPath()), 200);
+    await saving;
+    expect(await store.getTokens()).toHaveLength(1);
+  });
+
+  test('a lock from another host is taken over only once it is older than staleLockMs', async () => {
+    writeLock({ pid: 1, hostname: 'elsewhere.example', createdAt: Date.now() - 1_000 });
+    const patient = new FileTokenStore({ path, lockTimeoutMs: 300, staleLockMs: 60_000 });
+    expect((await errorOf(patient.saveToken(user('a@zylker.com')))).code).toBe('BACKEND_UNAVAILABLE');
+    const store = new FileTokenStore({ path, lockTimeoutMs: 300, staleLockMs: 500 });
+    await store.saveToken(user('a@zylker.com'));
+    expect(await store.getTokens()).toHaveLength(1);
+    expect(existsSync(lockPath())).toBe(false);
+  });
+
+  test('an empty lock file (its creator died before writing it) is taken over after a second', async () => {
+    writeFileSync(lockPath(), '');
+    const store = new FileTokenStore({ path, lockTimeoutMs: 200 });
+    expect((await errorOf(store.saveToken(user('a@zylker.com')))).code).toBe('BACKEND_UNAVAILABLE');
+    const old = (Date.now() - 5_000) / 1000;
+    utimesSync(lockPath(), old, old);
+    await store.saveToken(user('a@zylker.com'));
+    expect(await store.getTokens()).toHaveLength(1);
+  });
+
+  test('the lock file is removed after every change, also a failed one', async () => {
+    const store = new FileTokenStore({ path });
+    await store.saveToken(user('a@zylker.com'));
+    await expect(
+      store.saveToken(
+        new OAuthToken({
+          id: (await byUser(store, 'a@zylker.com'))?.id,
+          userSignature: new UserSignature('b@zylker.com'),
+          accessToken: 'x',
+        }),
+      ),
+    ).resolves.toBeUndefined();
+    await store.saveToken(user('c@zylker.com'));
+    const conflict = await errorOf(
+      store.saveToken(
+        new OAuthToken({
+          id: (await byUser(store, 'c@zylker.com'))?.id,
+          userSignature: new UserSignature('b@zylker.com'),
+          accessToken: 'y',
+        }),
+      ),
+    );
+    expect(conflict.code).toBe('CONFLICT');
+    expect(readdirSync(folder)).toEqual(['sdk_tokens.txt']);
+  });
+});
+
+describe('inside one process', () => {
+  test('five parallel saves of new users keep five tokens (Zoho keeps one)', async () => {
+    const store = new FileTokenStore({ path });
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((name) => store.saveToken(user(`${name}@zylker.com`))));
+    expect(await new FileTokenStore({ path }).getTokens()).toHaveLength(5);
+  });
+
+  test('stores over one file share the queue: parallel saves through ten stores keep every token', async () => {
+    const stores = Array.from({ length: 10 }, () => new FileTokenStore({ path }));
+    await Promise.all(
+      stores.flatMap((store, n) => [store.saveToken(user(`u${n}@zylker.com`)), store.saveToken(user('shared@zylker.com', `v${n}`))]),
+    );
+    const tokens = await new FileTokenStore({ path }).getTokens();
+    expect(tokens).toHaveLength(11);
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  test('close waits for the changes still queued', async () => {
+    const store = new FileTokenStore({ path });
+    const saves = [store.saveToken(user('a@zylker.com')), store.saveToken(user('b@zylker.com'))];
+    await store.close();
+    expect(await new FileTokenStore({ path }).getTokens()).toHaveLength(2);
+    await Promise.all(saves);
+  });
+});
