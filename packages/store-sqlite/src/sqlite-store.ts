@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import {
   checkIdArgument,
@@ -217,7 +218,7 @@ function openDatabase(filename: string, busyTimeoutMs: number, readonly: boolean
   } catch (error) {
     // better-sqlite3 checks the folder itself and throws a plain TypeError, without an SQLite code.
     const message =
-      error instanceof TypeError
+      sqliteCode(error) === '' && !existsSync(dirname(filename))
         ? `cannot open ${filename}: its folder ${dirname(filename)} does not exist`
         : `cannot open ${filename}: missing, not a file, or not permitted`;
     throw TokenStoreError.unavailable({ store: STORE, operation: 'open', cause: error }, message);
@@ -312,7 +313,8 @@ export function toStoreError(error: unknown, operation: TokenStoreOperation): To
     return TokenStoreError.unavailable(details, 'the database stayed locked by another connection for longer than the busy timeout');
   }
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-    const onUserName = error instanceof Error && error.message.includes('.user_name');
+    // Not `instanceof Error`: the driver's error class may come from another realm (vm contexts, jest).
+    const onUserName = String((error as { message?: unknown } | null)?.message).includes('.user_name');
     return TokenStoreError.conflict(details, `another stored token already has this ${onUserName ? 'user name' : 'id'}`);
   }
   if (code.startsWith('SQLITE_READONLY')) {
