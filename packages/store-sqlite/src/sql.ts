@@ -75,6 +75,7 @@ export function tokenSql(table: string) {
     indexColumns: 'SELECT name FROM pragma_index_info(?)',
     /** Also what the CONFLICT message tells a user to run, to find the rows to merge. */
     duplicateUserNames: `SELECT user_name, COUNT(*) FROM ${name} WHERE user_name <> '' GROUP BY user_name HAVING COUNT(*) > 1`,
+    duplicateIds: `SELECT id, COUNT(*) FROM ${name} GROUP BY id HAVING COUNT(*) > 1`,
     selectById: `SELECT ${COLUMN_LIST} FROM ${name} WHERE id = ?`,
     selectByLookup: (field: LookupField) => `SELECT ${COLUMN_LIST} FROM ${name} WHERE ${LOOKUP_WHERE[field]} LIMIT 1`,
     selectAll: `SELECT ${COLUMN_LIST} FROM ${name}`,

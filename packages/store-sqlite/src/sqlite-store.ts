@@ -256,10 +256,12 @@ function ensureSchema(database: Database.Database, table: string): void {
         (database.prepare(sql.indexColumns).pluck().all(index.name) as string[]).join() === 'id',
     );
     if (!idIsUnique) work.push(sql.createIdIndex);
-    const names = new Set(indexes.map((index) => index.name));
-    if (!names.has(`${table}_user_name`)) work.push(sql.createUserNameIndex);
+    // SQLite compares object names without case, so `OAuthToken_user_name` is `oauthtoken_user_name`.
+    const names = new Set(indexes.map((index) => index.name.toLowerCase()));
+    const has = (suffix: string) => names.has(`${table}_${suffix}`.toLowerCase());
+    if (!has('user_name')) work.push(sql.createUserNameIndex);
     for (const [position, column] of (['access_token', 'grant_token', 'refresh_token'] as const).entries()) {
-      if (!names.has(`${table}_${column}`)) work.push(sql.createTokenIndexes[position] as string);
+      if (!has(column)) work.push(sql.createTokenIndexes[position] as string);
     }
     return work;
   };
@@ -282,11 +284,12 @@ function ensureSchema(database: Database.Database, table: string): void {
         try {
           database.exec(statement);
         } catch (error) {
-          if (statement === sql.createUserNameIndex && sqliteCode(error).startsWith('SQLITE_CONSTRAINT')) {
+          if (sqliteCode(error).startsWith('SQLITE_CONSTRAINT')) {
+            const column = statement === sql.createIdIndex ? 'id' : 'user_name';
             throw TokenStoreError.conflict(
               { store: STORE, operation: 'migrate', cause: error },
-              `table ${table} holds several rows with the same user_name, so the unique index on user_name cannot be created; ` +
-                `nothing was changed. Find them with: ${sql.duplicateUserNames}, then delete or merge the extra rows`,
+              `table ${table} holds several rows with the same ${column}, so the unique index on ${column} cannot be created; ` +
+                `nothing was changed. Find them with: ${column === 'id' ? sql.duplicateIds : sql.duplicateUserNames}, then delete or merge the extra rows`,
             );
           }
           throw error;

@@ -186,6 +186,28 @@ describe("a database made by Zoho's SQLite sample", () => {
     await store.close();
   });
 
+  test('a table without a primary key gets a unique index on id, or a CONFLICT when ids repeat', async () => {
+    const noKey = ZOHO_CREATE_TABLE.replace(', primary key (id)', '');
+    const unique = join(tempFolder(), 'unique.db');
+    const uniqueDatabase = new Database(unique);
+    uniqueDatabase.exec(noKey);
+    uniqueDatabase.prepare(ZOHO_INSERT).run('1', 'ann', null, null, null, 'a', null, null, null, null);
+    new SQLiteTokenStore({ database: uniqueDatabase }).close();
+    expect(uniqueDatabase.prepare("SELECT sql FROM sqlite_master WHERE name = 'oauthtoken_id'").pluck().get()).toContain('UNIQUE');
+    uniqueDatabase.close();
+
+    const repeated = join(tempFolder(), 'repeated.db');
+    const repeatedDatabase = new Database(repeated);
+    repeatedDatabase.exec(noKey);
+    repeatedDatabase.prepare(ZOHO_INSERT).run('1', 'ann', null, null, null, 'a', null, null, null, null);
+    repeatedDatabase.prepare(ZOHO_INSERT).run('1', 'bob', null, null, null, 'b', null, null, null, null);
+    const error = await storeError(() => new SQLiteTokenStore({ database: repeatedDatabase }), 'CONFLICT');
+    expect(error.message).toContain('same id');
+    expect(repeatedDatabase.prepare('SELECT COUNT(*) FROM oauthtoken').pluck().get()).toBe(2);
+    expect(repeatedDatabase.prepare("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index'").pluck().get()).toBe(0);
+    repeatedDatabase.close();
+  });
+
   test('a table that is not a token table is CORRUPT_DATA, untouched', async () => {
     const filename = join(tempFolder(), 'other.db');
     const database = new Database(filename);
