@@ -289,6 +289,7 @@ export class MySQLTokenStore implements TokenStore {
           );
     // Outside strict mode MySQL truncates with only a warning: never keep such a write.
     if (result.warningStatus > 0) {
+      this.limits = null; // the checked sizes were stale: read the columns again next time
       throw TokenStoreError.failure(
         { store: STORE_NAME, operation: 'saveToken' },
         'the server would have altered a value (it raised a warning); nothing was written',

@@ -38,6 +38,8 @@ export interface ThrowawayMySQL {
   start(): Promise<void>;
   /** Stops the server and removes its folder. */
   destroy(): Promise<void>;
+  /** The running server's process id (to pause it with SIGSTOP in a hang test), or null while stopped. */
+  pid(): number | null;
 }
 
 function binary(names: string[]): string {
@@ -122,6 +124,7 @@ export async function startThrowawayMySQL(): Promise<ThrowawayMySQL> {
     port,
     stop,
     start,
+    pid: () => child?.pid ?? null,
     destroy: async () => {
       await stop();
       process.removeListener('exit', killOnExit);
