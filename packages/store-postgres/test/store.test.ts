@@ -1,0 +1,256 @@
+import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
+import pg from 'pg';
+import { PostgresTokenStore } from '../src/index';
+import { adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA } from './support';
+
+let url: string;
+const tables: string[] = [];
+
+beforeAll(async () => {
+  url = await postgresUrl();
+});
+
+afterAll(async () => {
+  for (const table of tables) await dropTable(url, TEST_SCHEMA, table);
+});
+
+function openStore(options: Partial<ConstructorParameters<typeof PostgresTokenStore>[0]> = {}): PostgresTokenStore {
+  const table = randomTable();
+  tables.push(table);
+  return new PostgresTokenStore({ connectionString: url, schema: TEST_SCHEMA, table, ...options } as ConstructorParameters<
+    typeof PostgresTokenStore
+  >[0]);
+}
+
+const userToken = (name: string, extra: ConstructorParameters<typeof OAuthToken>[0] = {}) =>
+  new OAuthToken({
+    userSignature: new UserSignature(name),
+    clientId: 'client',
+    clientSecret: 'secret',
+    refreshToken: `r-${name}`,
+    ...extra,
+  });
+
+describe('identifiers', () => {
+  const hostile = ['a"b', 'tokens; DROP TABLE x', 'two words', "it's", 'x--y', '', '1starts_with_digit', 'tab\tle', 'ä'];
+
+  test.each([...hostile, 'a'.repeat(53)])('table %j is rejected with INVALID_ARGUMENT before any SQL runs', (table) => {
+    expect(() => new PostgresTokenStore({ connectionString: url, table })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open' }),
+    );
+  });
+
+  test.each([...hostile, 'a'.repeat(64)])('schema %j is rejected with INVALID_ARGUMENT', (schema) => {
+    expect(() => new PostgresTokenStore({ connectionString: url, schema })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  test('mixed-case names are quoted, so case is kept', async () => {
+    const table = `Mixed_${randomTable()}`;
+    tables.push(table);
+    const store = new PostgresTokenStore({ connectionString: url, schema: TEST_SCHEMA, table });
+    expect(store.qualifiedTable).toBe(`"${TEST_SCHEMA}"."${table}"`);
+    await store.saveToken(userToken('case@x:1'));
+    const found = await adminQuery(url, 'SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1 AND tablename = $2', [
+      TEST_SCHEMA,
+      table,
+    ]);
+    expect(found[0]?.n).toBe(1);
+    await store.close();
+  });
+
+  test('options are checked', () => {
+    expect(() => new PostgresTokenStore({ connectionString: url, operationTimeoutMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(() => new PostgresTokenStore({} as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('schema', () => {
+  test('the first operation creates table, unique keys and lookup indexes with Zoho column names', async () => {
+    const store = openStore();
+    expect(await store.getTokens()).toEqual([]);
+    const columns = await adminQuery<{ column_name: string; data_type: string }>(
+      url,
+      'SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
+      [TEST_SCHEMA, store.table],
+    );
+    expect(columns.map((column) => column.column_name)).toEqual([
+      'id',
+      'user_name',
+      'client_id',
+      'client_secret',
+      'refresh_token',
+      'access_token',
+      'grant_token',
+      'expiry_time',
+      'redirect_url',
+      'api_domain',
+    ]);
+    expect(columns.filter((column) => column.data_type !== 'text').map((column) => column.column_name)).toEqual(['expiry_time']);
+    expect(columns.find((column) => column.column_name === 'expiry_time')?.data_type).toBe('bigint');
+    const indexes = await adminQuery<{ indexdef: string }>(
+      url,
+      'SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = $2',
+      [TEST_SCHEMA, store.table],
+    );
+    const definitions = indexes.map((index) => index.indexdef).join('\n');
+    expect(definitions).toMatch(/UNIQUE INDEX \S+_pkey .*\(id\)/);
+    expect(definitions).toMatch(
+      /UNIQUE INDEX \S+_user_uq .*\(user_name\) WHERE \(\(user_name IS NOT NULL\) AND \(user_name <> ''::text\)\)/,
+    );
+    for (const column of ['access_token', 'grant_token', 'refresh_token']) expect(definitions).toContain(`(${column})`);
+    await store.close();
+  });
+
+  test('with autoMigrate false nothing is created until migrate(); migrate() is idempotent', async () => {
+    const store = openStore({ autoMigrate: false });
+    expect(await errorCode(store.getTokens())).toBe('BACKEND_FAILURE');
+    await Promise.all([store.migrate(), store.migrate(), store.migrate()]);
+    await store.migrate();
+    await store.saveToken(userToken('migrated@x:1'));
+    expect(await store.getTokens()).toHaveLength(1);
+    await store.close();
+  });
+
+  test('tokens without a user name never collide on the partial unique index; empty user names stored by others read as absent', async () => {
+    const store = openStore();
+    await store.saveToken(new OAuthToken({ accessToken: 'a1' }));
+    await store.saveToken(new OAuthToken({ accessToken: 'a2' }));
+    await adminQuery(
+      url,
+      `INSERT INTO "${TEST_SCHEMA}"."${store.table}" (id, user_name, access_token) VALUES ('e1', '', 'a3'), ('e2', '', 'a4')`,
+    );
+    const tokens = await store.getTokens();
+    expect(tokens).toHaveLength(4);
+    expect(tokens.every((token) => token.userSignature === null)).toBe(true);
+    await store.close();
+  });
+});
+
+describe('stored values', () => {
+  test('expiry_time is a bigint of epoch milliseconds; out-of-range stored values are CORRUPT_DATA', async () => {
+    const store = openStore();
+    const token = userToken('expiry@x:1', { expiryTime: 8.64e15 });
+    await store.saveToken(token);
+    const stored = await adminQuery<{ expiry_time: string }>(url, `SELECT expiry_time FROM "${TEST_SCHEMA}"."${store.table}"`);
+    expect(stored[0]?.expiry_time).toBe('8640000000000000');
+    expect((await store.findTokenById(token.id as string))?.expiryTime).toBe(8.64e15);
+    await adminQuery(url, `UPDATE "${TEST_SCHEMA}"."${store.table}" SET expiry_time = 9000000000000000000`);
+    expect(await errorCode(store.findTokenById(token.id as string))).toBe('CORRUPT_DATA');
+    await store.close();
+  });
+
+  test('a value too long for a narrower column of a team-owned table is VALUE_TOO_LONG and the message shows no value', async () => {
+    const store = openStore({ autoMigrate: false });
+    await adminQuery(url, `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}"`);
+    await adminQuery(
+      url,
+      `CREATE TABLE "${TEST_SCHEMA}"."${store.table}" (id text PRIMARY KEY, user_name text, client_id text, client_secret varchar(20),
+        refresh_token text, access_token text, grant_token text, expiry_time bigint, redirect_url text, api_domain text)`,
+    );
+    await adminQuery(
+      url,
+      `CREATE UNIQUE INDEX "${store.table}_user_uq" ON "${TEST_SCHEMA}"."${store.table}" (user_name) WHERE user_name IS NOT NULL AND user_name <> ''`,
+    );
+    const secret = 'super-secret-value-that-is-far-too-long';
+    const error = await store.saveToken(userToken('long@x:1', { clientSecret: secret })).catch((caught: unknown) => caught);
+    expect(TokenStoreError.is(error) && error.code).toBe('VALUE_TOO_LONG');
+    expect(String((error as Error).message)).not.toContain(secret);
+    expect(await store.getTokens()).toEqual([]);
+    await store.close();
+  });
+
+  test('driver errors stay in cause; the message names the SQLSTATE only', async () => {
+    const store = openStore({ autoMigrate: false });
+    const error = await store.findToken(userToken('nobody@x:1')).catch((caught: unknown) => caught);
+    expect(TokenStoreError.is(error) && error.code).toBe('BACKEND_FAILURE');
+    expect((error as Error).message).toBe('PostgresTokenStore.findToken: PostgreSQL reported an error (SQLSTATE 42P01)');
+    expect(((error as Error).cause as { code?: string }).code).toBe('42P01');
+    await store.close();
+  });
+});
+
+describe('connections', () => {
+  test('a pool you pass in is used and stays open after close()', async () => {
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    const table = randomTable();
+    tables.push(table);
+    const store = new PostgresTokenStore({ pool, schema: TEST_SCHEMA, table });
+    await store.saveToken(userToken('byo@x:1'));
+    await store.close();
+    expect((await pool.query('SELECT 1 AS one')).rows[0]).toEqual({ one: 1 });
+    const again = new PostgresTokenStore({ pool, schema: TEST_SCHEMA, table });
+    expect((await again.findToken(new OAuthToken({ userSignature: new UserSignature('byo@x:1') })))?.refreshToken).toBe('r-byo@x:1');
+    await pool.end();
+  });
+
+  test('operations reuse pooled connections instead of opening one each', async () => {
+    const store = openStore();
+    const applicationName = `crm_reuse_${store.table}`;
+    const counted = new PostgresTokenStore({
+      connectionString: url,
+      schema: TEST_SCHEMA,
+      table: store.table,
+      poolConfig: { max: 2, application_name: applicationName },
+    });
+    for (let index = 0; index < 50; index++) await counted.saveToken(userToken(`reuse${index}@x:1`));
+    const sessions = await adminQuery<{ n: number }>(url, 'SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [
+      applicationName,
+    ]);
+    expect(sessions[0]?.n).toBeLessThanOrEqual(2);
+    await counted.close();
+    await store.close();
+  });
+
+  test('a closed store refuses operations; close() twice is fine', async () => {
+    const store = openStore();
+    await store.getTokens();
+    await store.close();
+    await store.close();
+    expect(await errorCode(store.getTokens())).toBe('BACKEND_FAILURE');
+  });
+});
+
+describe('races inside one process (many pooled connections)', () => {
+  test('parallel inserts of one new id without user names end as one token', async () => {
+    const store = openStore();
+    await Promise.all(
+      Array.from({ length: 20 }, (_, index) => store.saveToken(new OAuthToken({ id: 'same-id', accessToken: `a${index}` }))),
+    );
+    const tokens = await store.getTokens();
+    expect(tokens.map((token) => token.id)).toEqual(['same-id']);
+    await store.close();
+  });
+
+  test('parallel inserts of one new id with different user names end as one token (the unique-id race is retried as an update)', async () => {
+    const store = openStore();
+    const saves = Array.from(
+      { length: 20 },
+      (_, index) => new OAuthToken({ id: 'one-id', userSignature: new UserSignature(`u${index}`), accessToken: `a${index}` }),
+    );
+    const outcomes = await Promise.allSettled(saves.map((token) => store.saveToken(token)));
+    expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+    const tokens = await store.getTokens();
+    expect(tokens).toHaveLength(1);
+    expect(tokens[0]?.id).toBe('one-id');
+    await store.close();
+  });
+
+  test('parallel renames of different tokens onto one free user name: exactly one wins, the others get CONFLICT', async () => {
+    const store = openStore();
+    const owners = Array.from({ length: 10 }, (_, index) => userToken(`owner${index}`));
+    for (const token of owners) await store.saveToken(token);
+    const outcomes = await Promise.allSettled(
+      owners.map((token) =>
+        store.saveToken(new OAuthToken({ id: token.id, userSignature: new UserSignature('wanted'), accessToken: 'x' })),
+      ),
+    );
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') expect(outcome.reason).toMatchObject({ code: 'CONFLICT' });
+    const names = (await store.getTokens()).map((token) => token.userName);
+    expect(names.filter((name) => name === 'wanted')).toHaveLength(1);
+    expect(names).toHaveLength(10);
+    await store.close();
+  });
+});
