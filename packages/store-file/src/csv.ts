@@ -52,10 +52,12 @@ function corruptLine(operation: TokenStoreOperation, line: number, problem: stri
   return TokenStoreError.corrupt({ store: STORE, operation }, `the token file is corrupt at line ${line}: ${problem}`);
 }
 
-/** A record's fields and the physical line it starts on (1-based). */
+/** A record's fields, the physical line it starts on (1-based), and its text if it is one plain line. */
 interface CsvRecord {
   fields: string[];
   line: number;
+  /** The line without quotes or CR, which is what this store would write for the same fields. */
+  plainText: string | null;
 }
 
 /**
@@ -74,7 +76,8 @@ function parseRecords(text: string, operation: TokenStoreOperation): CsvRecord[]
     const end = lineEnd > pos && text.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd;
     const lineText = text.slice(pos, end);
     if (!lineText.includes('"')) {
-      records.push({ fields: lineText.split(','), line: recordLine });
+      const plainText = end === lineEnd && !lineText.includes('\r') ? lineText : null;
+      records.push({ fields: lineText.split(','), line: recordLine, plainText });
       pos = lineEnd + 1;
       line++;
       continue;
@@ -127,7 +130,7 @@ function parseRecords(text: string, operation: TokenStoreOperation): CsvRecord[]
         break;
       }
     }
-    records.push({ fields, line: recordLine });
+    records.push({ fields, line: recordLine, plainText: null });
   }
   return records;
 }
@@ -142,17 +145,25 @@ function readHeader(fields: string[], operation: TokenStoreOperation): TokenColu
   return columns;
 }
 
+/** A stored token and its line in this store's format, when the file already held it in that form. */
+export interface TokenEntry {
+  token: OAuthToken;
+  line: string | null;
+}
+
 /**
  * The tokens of a file's text, in file order. An empty file holds none. Throws CORRUPT_DATA naming the
  * line for an unknown header, a row whose column count differs from the header's, broken quoting, a row
  * without id, or an expiry time that is not a number.
  */
-export function parseTokenFile(text: string, operation: TokenStoreOperation): OAuthToken[] {
+export function readTokenEntries(text: string, operation: TokenStoreOperation): TokenEntry[] {
   const records = parseRecords(text, operation).filter((record) => !(record.fields.length === 1 && record.fields[0] === ''));
   const [header, ...rows] = records;
   if (header === undefined) return [];
   const columns = readHeader(header.fields, operation);
-  return rows.map(({ fields, line }) => {
+  // Lines of a file in this store's own format are kept, so the first write does not format every row again.
+  const ownFormat = header.plainText === HEADER_LINE;
+  return rows.map(({ fields, line, plainText }) => {
     if (fields.length !== columns.length) {
       throw corruptLine(operation, line, `the row has ${fields.length} columns, the header ${columns.length}`);
     }
@@ -171,6 +182,12 @@ export function parseTokenFile(text: string, operation: TokenStoreOperation): OA
       );
     }
     if (token.id === null) throw corruptLine(operation, line, 'the row has no id');
-    return token;
+    const sameExpiryText = (token.expiryTime === null ? '' : String(token.expiryTime)) === row.expiry_time;
+    return { token, line: ownFormat && sameExpiryText ? plainText : null };
   });
+}
+
+/** The tokens of a token file's text, in file order (see `readTokenEntries` for the errors). */
+export function parseTokenFile(text: string, operation: TokenStoreOperation): OAuthToken[] {
+  return readTokenEntries(text, operation).map((entry) => entry.token);
 }

@@ -28,7 +28,7 @@ import {
   TokenStoreError,
   type TokenStoreOperation,
 } from '@crm/core';
-import { formatTokenFile, formatTokenLine, parseTokenFile, STORE } from './csv.js';
+import { formatTokenFile, formatTokenLine, readTokenEntries, STORE, type TokenEntry } from './csv.js';
 import { acquireLock, type HeldLock } from './lock.js';
 
 export interface FileTokenStoreOptions {
@@ -44,11 +44,8 @@ export const DEFAULT_PATH = 'sdk_tokens.txt';
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 const DEFAULT_STALE_LOCK_MS = 30_000;
 
-/** A stored token and its CSV line, formatted the first time the file is written. */
-interface Entry {
-  token: OAuthToken;
-  line: string | null;
-}
+/** The fields a snapshot can look tokens up by. */
+type IndexedField = 'id' | LookupKey['field'];
 
 /** The file as last read or written by this store, with its lookups. */
 interface Snapshot {
@@ -56,48 +53,50 @@ interface Snapshot {
   version: string | null;
   /** mtime of that file, to keep our own writes' mtimes increasing. */
   mtimeNs: bigint;
-  entries: Entry[];
-  /** First entry in file order per value, as Zoho's FileStore returns the first matching row. */
-  byId: Map<string, Entry>;
-  byField: Record<LookupKey['field'], Map<string, Entry>>;
+  /** Tokens in file order, each with its CSV line once formatted. */
+  entries: TokenEntry[];
+  /** Per field, the first entry in file order holding each value (Zoho's FileStore returns the first match). */
+  indexes: Partial<Record<IndexedField, Map<string, TokenEntry>>>;
 }
 
 function fileVersion(stats: BigIntStats): string {
   return `${stats.size}:${stats.mtimeNs}:${stats.ino}`;
 }
 
-function lookupValue(token: OAuthToken, field: LookupKey['field']): string | null {
+function fieldValue(token: OAuthToken, field: IndexedField): string | null {
   return field === 'userName' ? token.userName : token[field];
 }
 
-function indexEntry(snapshot: Snapshot, entry: Entry): void {
-  const id = entry.token.id as string;
-  if (!snapshot.byId.has(id)) snapshot.byId.set(id, entry);
-  for (const [field, map] of Object.entries(snapshot.byField) as Array<[LookupKey['field'], Map<string, Entry>]>) {
-    const value = lookupValue(entry.token, field);
-    if (value !== null && !map.has(value)) map.set(value, entry);
+/** The index of one field, built on first use: most callers only ever look tokens up by user name. */
+function indexOf(snapshot: Snapshot, field: IndexedField): Map<string, TokenEntry> {
+  let index = snapshot.indexes[field];
+  if (index === undefined) {
+    index = new Map();
+    for (const entry of snapshot.entries) {
+      const value = fieldValue(entry.token, field);
+      if (value !== null && !index.has(value)) index.set(value, entry);
+    }
+    snapshot.indexes[field] = index;
+  }
+  return index;
+}
+
+function indexEntry(snapshot: Snapshot, entry: TokenEntry): void {
+  for (const [field, index] of Object.entries(snapshot.indexes) as Array<[IndexedField, Map<string, TokenEntry>]>) {
+    const value = fieldValue(entry.token, field);
+    if (value !== null && !index.has(value)) index.set(value, entry);
   }
 }
 
-function unindexEntry(snapshot: Snapshot, entry: Entry): void {
-  const id = entry.token.id as string;
-  if (snapshot.byId.get(id) === entry) snapshot.byId.delete(id);
-  for (const [field, map] of Object.entries(snapshot.byField) as Array<[LookupKey['field'], Map<string, Entry>]>) {
-    const value = lookupValue(entry.token, field);
-    if (value !== null && map.get(value) === entry) map.delete(value);
+function unindexEntry(snapshot: Snapshot, entry: TokenEntry): void {
+  for (const [field, index] of Object.entries(snapshot.indexes) as Array<[IndexedField, Map<string, TokenEntry>]>) {
+    const value = fieldValue(entry.token, field);
+    if (value !== null && index.get(value) === entry) index.delete(value);
   }
 }
 
-function buildSnapshot(version: string | null, mtimeNs: bigint, entries: Entry[]): Snapshot {
-  const snapshot: Snapshot = {
-    version,
-    mtimeNs,
-    entries,
-    byId: new Map(),
-    byField: { userName: new Map(), accessToken: new Map(), grantToken: new Map(), refreshToken: new Map() },
-  };
-  for (const entry of entries) indexEntry(snapshot, entry);
-  return snapshot;
+function buildSnapshot(version: string | null, mtimeNs: bigint, entries: TokenEntry[]): Snapshot {
+  return { version, mtimeNs, entries, indexes: {} };
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -161,13 +160,13 @@ export class FileTokenStore implements TokenStore {
     checkTokenArgument(token, STORE, 'findToken');
     const key = lookupKey(token);
     if (key === null) return null;
-    const stored = this.current('findToken').byField[key.field].get(key.value);
+    const stored = indexOf(this.current('findToken'), key.field).get(key.value);
     return stored === undefined ? null : fillAbsentFields(token, stored.token);
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
     checkIdArgument(id, STORE, 'findTokenById');
-    return this.current('findTokenById').byId.get(id)?.token.clone() ?? null;
+    return indexOf(this.current('findTokenById'), 'id').get(id)?.token.clone() ?? null;
   }
 
   async getTokens(): Promise<OAuthToken[]> {
@@ -179,17 +178,17 @@ export class FileTokenStore implements TokenStore {
     const input = token.clone();
     await this.change('saveToken', (snapshot, lock) => {
       const lookup = {
-        findById: (id: string) => snapshot.byId.get(id)?.token ?? null,
-        findByKey: (key: LookupKey) => snapshot.byField[key.field].get(key.value)?.token ?? null,
+        findById: (id: string) => indexOf(snapshot, 'id').get(id)?.token ?? null,
+        findByKey: (key: LookupKey) => indexOf(snapshot, key.field).get(key.value)?.token ?? null,
       };
       const plan = planSave(lookup, input, STORE);
-      const stored: Entry = { token: plan.stored, line: null };
+      const stored: TokenEntry = { token: plan.stored, line: null };
       const replaced = plan.replaces === null ? undefined : snapshot.entries.findIndex((entry) => entry.token === plan.replaces);
       const entries = snapshot.entries.slice();
       if (replaced === undefined) entries.push(stored);
       else entries[replaced] = stored;
       this.commit(snapshot, entries, lock, 'saveToken');
-      if (replaced !== undefined) unindexEntry(snapshot, snapshot.entries[replaced] as Entry);
+      if (replaced !== undefined) unindexEntry(snapshot, snapshot.entries[replaced] as TokenEntry);
       snapshot.entries = entries;
       indexEntry(snapshot, stored);
       copyStoredFields(token, plan.stored);
@@ -199,7 +198,7 @@ export class FileTokenStore implements TokenStore {
   async deleteToken(id: string): Promise<void> {
     checkIdArgument(id, STORE, 'deleteToken');
     await this.change('deleteToken', (snapshot, lock) => {
-      if (!snapshot.byId.has(id)) return;
+      if (!indexOf(snapshot, 'id').has(id)) return;
       const entries = snapshot.entries.filter((entry) => entry.token.id !== id);
       this.commit(snapshot, entries, lock, 'deleteToken');
       this.snapshot = buildSnapshot(snapshot.version, snapshot.mtimeNs, entries);
@@ -235,7 +234,7 @@ export class FileTokenStore implements TokenStore {
       try {
         const opened = fstatSync(fd, { bigint: true });
         const text = readFileSync(fd, 'utf8');
-        const entries = parseTokenFile(text, operation).map((token) => ({ token, line: null }));
+        const entries = readTokenEntries(text, operation);
         this.snapshot = buildSnapshot(fileVersion(opened), opened.mtimeNs, entries);
         return this.snapshot;
       } finally {
@@ -306,7 +305,7 @@ export class FileTokenStore implements TokenStore {
    * snapshot's version to the new file's, so the next lookup does not re-read what was just written; the
    * caller then updates its entries.
    */
-  private commit(snapshot: Snapshot, entries: Entry[], lock: HeldLock, operation: TokenStoreOperation): void {
+  private commit(snapshot: Snapshot, entries: TokenEntry[], lock: HeldLock, operation: TokenStoreOperation): void {
     for (const entry of entries) entry.line ??= formatTokenLine(entry.token);
     const text = formatTokenFile(entries.map((entry) => entry.line as string));
     const tempPath = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;

@@ -177,6 +177,16 @@ describe('writes RFC 4180 CSV that round-trips byte-exact', () => {
   });
 });
 
+test('rows another writer left in a form this store would not write are normalised on the next write', async () => {
+  writeFileSync(path, [HEADER_LINE, '1,a@zylker.com,cid,s\rcret,rt,at,,0123,,', '2,b@zylker.com,cid,cs,rt-b,at-b,,,,'].join('\n'));
+  const store = new FileTokenStore({ path });
+  await store.saveToken(new OAuthToken({ userSignature: new UserSignature('b@zylker.com'), accessToken: 'at-b2' }));
+  expect(readFileSync(path, 'utf8')).toBe(
+    [HEADER_LINE, '1,a@zylker.com,cid,"s\rcret",rt,at,,123,,', '2,b@zylker.com,cid,cs,rt-b,at-b2,,,,'].join('\n'),
+  );
+  expect((await new FileTokenStore({ path }).findTokenById('1'))?.clientSecret).toBe('s\rcret');
+});
+
 describe("Zoho's own FileStore (@zohocrm/typescript-sdk-8.0) and this store read each other's files", () => {
   test('a file written by Zoho is read by this store', async () => {
     const zoho = new FileStore(path);
