@@ -80,9 +80,9 @@ export function tokenSql(table: string) {
     selectByLookup: (field: LookupField) => `SELECT ${COLUMN_LIST} FROM ${name} WHERE ${LOOKUP_WHERE[field]} LIMIT 1`,
     selectAll: `SELECT ${COLUMN_LIST} FROM ${name}`,
     insert: `INSERT INTO ${name} (${COLUMN_LIST}) VALUES (${TOKEN_COLUMNS.map((column) => `@${column}`).join(', ')})`,
-    update: `UPDATE ${name} SET ${TOKEN_COLUMNS.filter((column) => column !== 'id')
-      .map((column) => `${column} = @${column}`)
-      .join(', ')} WHERE id = @id`,
+    /** Sets only the given columns: SQLite rewrites the index entries of every column it sets, changed or not. */
+    update: (columns: readonly TokenColumn[]) =>
+      `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`,
     deleteById: `DELETE FROM ${name} WHERE id = ?`,
     deleteAll: `DELETE FROM ${name}`,
   };

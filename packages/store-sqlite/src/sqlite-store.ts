@@ -12,6 +12,7 @@ import {
   type OAuthToken,
   planSave,
   TOKEN_COLUMNS,
+  type TokenRow,
   type TokenStore,
   TokenStoreError,
   type TokenStoreOperation,
@@ -57,7 +58,8 @@ export class SQLiteTokenStore implements TokenStore {
   private readonly selectByLookup: Record<LookupField, Statement>;
   private readonly selectAll: Statement;
   private readonly insert: Statement;
-  private readonly update: Statement;
+  /** UPDATE statements by the columns they set, each prepared the first time a save changes those columns (at most 511). */
+  private readonly updates = new Map<string, Statement>();
   private readonly deleteById: Statement;
   private readonly deleteAll: Statement;
   private readonly saveInTransaction: (token: OAuthToken) => OAuthToken;
@@ -87,7 +89,6 @@ export class SQLiteTokenStore implements TokenStore {
       };
       this.selectAll = prepare(sql.selectAll);
       this.insert = prepare(sql.insert);
-      this.update = prepare(sql.update);
       this.deleteById = prepare(sql.deleteById);
       this.deleteAll = prepare(sql.deleteAll);
     } catch (error) {
@@ -101,7 +102,8 @@ export class SQLiteTokenStore implements TokenStore {
     // planSave decides with the same rules as every other store; the IMMEDIATE lock makes its reads and our write one step.
     const save = this.database.transaction((token: OAuthToken) => {
       const plan = planSave(lookup, token, STORE);
-      (plan.replaces === null ? this.insert : this.update).run(tokenToParams(plan.stored));
+      if (plan.replaces === null) this.insert.run(tokenToParams(plan.stored));
+      else this.updateChanged(tokenToParams(plan.replaces), tokenToParams(plan.stored));
       return plan.stored;
     });
     this.saveInTransaction = (token) => save.immediate(token);
@@ -158,6 +160,19 @@ export class SQLiteTokenStore implements TokenStore {
     } catch (error) {
       throw toStoreError(error, 'close');
     }
+  }
+
+  /** Writes the columns whose value differs; a refresh typically changes only access_token and expiry_time. */
+  private updateChanged(before: TokenRow, after: TokenRow): void {
+    const changed = TOKEN_COLUMNS.filter((column) => column !== 'id' && before[column] !== after[column]);
+    if (changed.length === 0) return;
+    const key = changed.join();
+    let statement = this.updates.get(key);
+    if (statement === undefined) {
+      statement = this.database.prepare(tokenSql(this.table).update(changed));
+      this.updates.set(key, statement);
+    }
+    statement.run(after);
   }
 
   private findRow(statement: Statement, value: string, operation: TokenStoreOperation): OAuthToken | null {
