@@ -168,6 +168,30 @@ describe("a database made by Zoho's SQLite sample", () => {
     await store.close();
   });
 
+  test('an update writes only the columns it changes; the rest keep their stored text', async () => {
+    const filename = zohoDatabase();
+    const database = new Database(filename);
+    database.prepare(ZOHO_INSERT).run('3', 'carl', 'client-3', 'secret-3', 'refresh-3', 'access-3', '', ' 1732800000000', '', '');
+    const store = new SQLiteTokenStore({ database });
+    await store.saveToken(
+      new OAuthToken({ userSignature: new UserSignature('carl'), accessToken: 'access-3b', expiryTime: 1732803600000 }),
+    );
+    expect(database.prepare("SELECT * FROM oauthtoken WHERE id = '3'").raw().get()).toEqual([
+      '3',
+      'carl',
+      'client-3',
+      'secret-3',
+      'refresh-3',
+      'access-3b',
+      '',
+      '1732803600000',
+      '',
+      '',
+    ]);
+    await store.close();
+    database.close();
+  });
+
   test('a table from before api_domain gets the column, rows kept', async () => {
     const filename = join(tempFolder(), 'old.db');
     const database = new Database(filename);
