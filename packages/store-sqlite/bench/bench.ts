@@ -98,6 +98,9 @@ async function measure(folder: string, size: number): Promise<Row[]> {
   return [find, save];
 }
 
+/** Two decimals, or two significant digits below 0.1 so a tiny ratio does not print as 0.00. */
+const ratio = (store: number, raw: number) => (store / raw).toFixed(store / raw < 0.1 ? 4 : 2);
+
 async function main(): Promise<void> {
   const folder = mkdtempSync(join(tmpdir(), 'crm-sqlite-bench-'));
   try {
@@ -114,9 +117,9 @@ async function main(): Promise<void> {
       row.operation,
       row.store.toFixed(1),
       row.rawAsZoho.toFixed(1),
-      (row.store / row.rawAsZoho).toFixed(2),
+      ratio(row.store, row.rawAsZoho),
       row.rawIndexed.toFixed(1),
-      (row.store / row.rawIndexed).toFixed(2),
+      ratio(row.store, row.rawIndexed),
     ]);
     const widths = header.map((title, column) => Math.max(title.length, ...lines.map((line) => (line[column] as string).length)));
     const format = (cells: string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column] as number)).join(' | ')} |`;
