@@ -11,7 +11,7 @@ import {
   renameSync,
   statSync,
   unlinkSync,
-  writeSync,
+  writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
@@ -314,7 +314,7 @@ export class FileTokenStore implements TokenStore {
       const fd = openSync(tempPath, 'wx', 0o600);
       let written: BigIntStats;
       try {
-        writeSync(fd, text);
+        writeFileSync(fd, text);
         written = fstatSync(fd, { bigint: true });
         // Another store may hold the old file's version; a new file with a recycled inode, the same size and
         // the same coarse mtime would look unchanged to it. Keeping mtimes increasing rules that out.

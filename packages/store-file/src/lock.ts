@@ -39,6 +39,10 @@ const UNREADABLE_LOCK_GRACE_MS = 1000;
 /** The guard that makes breaking a stale lock a single decision is held for three system calls. */
 const BREAK_GUARD_STALE_MS = 2000;
 
+/** Contents of the locks this process holds now: a lock naming this pid that is not among them was left by an
+ * earlier process with the same pid (a container restarted under the same host name runs as pid 1 again). */
+const locksHeldHere = new Set<string>();
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function errorCode(error: unknown): string | undefined {
@@ -57,7 +61,12 @@ function readOrNull(path: string): string | null {
 function parseHolder(content: string): LockHolder | null {
   try {
     const holder = JSON.parse(content) as Partial<LockHolder>;
-    if (typeof holder.pid === 'number' && typeof holder.hostname === 'string' && typeof holder.createdAt === 'number') {
+    if (
+      Number.isInteger(holder.pid) &&
+      (holder.pid as number) > 0 &&
+      typeof holder.hostname === 'string' &&
+      typeof holder.createdAt === 'number'
+    ) {
       return holder as LockHolder;
     }
   } catch {}
@@ -106,7 +115,8 @@ function staleLockContent(lockPath: string, staleMs: number): string | null {
     }
     return Date.now() - modifiedAt > Math.min(staleMs, UNREADABLE_LOCK_GRACE_MS) ? content : null;
   }
-  const deadHolder = holder.hostname === hostname() && !isProcessAlive(holder.pid);
+  const sameHost = holder.hostname === hostname();
+  const deadHolder = sameHost && (holder.pid === process.pid ? !locksHeldHere.has(content) : !isProcessAlive(holder.pid));
   return deadHolder || Date.now() - holder.createdAt > staleMs ? content : null;
 }
 
@@ -150,9 +160,11 @@ export async function acquireLock(lockPath: string, settings: LockSettings, oper
       nonce: randomBytes(8).toString('hex'),
     });
     if (createExclusive(lockPath, content)) {
+      locksHeldHere.add(content);
       return {
         stillHeld: () => readOrNull(lockPath) === content,
         release: () => {
+          locksHeldHere.delete(content);
           // Never remove a lock another process took over after ours went stale.
           if (readOrNull(lockPath) === content) unlinkSync(lockPath);
         },

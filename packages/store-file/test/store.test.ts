@@ -166,7 +166,7 @@ describe('the lock file', () => {
 
   test('a live holder makes a change wait, then fail with BACKEND_UNAVAILABLE; nothing is written', async () => {
     writeFileSync(path, HEADER_LINE);
-    writeLock({ pid: process.pid, hostname: hostname(), createdAt: Date.now() });
+    writeLock({ pid: process.ppid, hostname: hostname(), createdAt: Date.now() });
     const store = new FileTokenStore({ path, lockTimeoutMs: 300 });
     const error = await errorOf(store.saveToken(user('a@zylker.com')));
     expect([error.code, error.operation]).toEqual(['BACKEND_UNAVAILABLE', 'saveToken']);
@@ -177,12 +177,19 @@ describe('the lock file', () => {
   });
 
   test('a change waits for the holder and goes ahead once the lock is released', async () => {
-    writeLock({ pid: process.pid, hostname: hostname(), createdAt: Date.now() });
+    writeLock({ pid: process.ppid, hostname: hostname(), createdAt: Date.now() });
     const store = new FileTokenStore({ path, lockTimeoutMs: 10_000 });
     const saving = store.saveToken(user('a@zylker.com'));
     setTimeout(() => rmSync(lockPath()), 200);
     await saving;
     expect(await store.getTokens()).toHaveLength(1);
+  });
+
+  test("a lock naming this process's pid that this process does not hold (a restarted container) is taken over at once", async () => {
+    writeLock({ pid: process.pid, hostname: hostname(), createdAt: Date.now() });
+    const store = new FileTokenStore({ path, lockTimeoutMs: 200, staleLockMs: 60_000 });
+    await store.saveToken(user('a@zylker.com'));
+    expect(readdirSync(folder)).toEqual(['sdk_tokens.txt']);
   });
 
   test('a lock from another host is taken over only once it is older than staleLockMs', async () => {
