@@ -98,7 +98,7 @@ async function measure(folder: string, size: number): Promise<Row[]> {
   return [find, save];
 }
 
-/** Two decimals, or two significant digits below 0.1 so a tiny ratio does not print as 0.00. */
+/** Two decimals, four below 0.1 so a tiny ratio does not print as 0.00. */
 const ratio = (store: number, raw: number) => (store / raw).toFixed(store / raw < 0.1 ? 4 : 2);
 
 async function main(): Promise<void> {
