@@ -55,7 +55,7 @@ export const deleteCases = group('delete', [
     async run(context) {
       await saveAll(context.store, [fullToken(context), fullToken(context), fullToken(context)]);
       await context.store.deleteTokens();
-      assert.deepEqual(await context.store.getTokens(), [], 'getTokens must be empty after deleteTokens');
+      assert.equal((await context.store.getTokens()).length, 0, 'getTokens must be empty after deleteTokens');
       const token = fullToken(context);
       await context.store.saveToken(token);
       assert.equal((await context.store.getTokens()).length, 1, 'the store must work after deleteTokens');
@@ -78,7 +78,9 @@ export const deleteCases = group('delete', [
     id: 'empty-store',
     title: 'an empty store returns an empty list and null lookups',
     async run(context) {
-      assert.deepEqual(await context.store.getTokens(), []);
+      const tokens = await context.store.getTokens();
+      // Arrays from a native driver may come from another realm (as under jest): check the shape, not the prototype.
+      assert.ok(Array.isArray(tokens) && tokens.length === 0, 'an empty store lists no tokens');
       assert.equal(await context.store.findTokenById('nothing'), null);
       await context.store.deleteTokens();
     },
