@@ -18,16 +18,27 @@ const SCHEMA = 'crm_bench';
 const userName = (index: number) => `user${index}@zylker.com:6000123`;
 const randomUser = (size: number) => Math.floor(Math.random() * size);
 
-async function median(operation: (iteration: number) => Promise<unknown>): Promise<number> {
-  for (let iteration = 0; iteration < WARMUP; iteration++) await operation(iteration);
-  const samples: number[] = [];
-  for (let iteration = 0; iteration < OPERATIONS; iteration++) {
-    const started = process.hrtime.bigint();
-    await operation(iteration);
-    samples.push(Number(process.hrtime.bigint() - started) / 1000);
+/**
+ * Median latency (µs) of each variant. The variants take turns, in rotating order, so background noise on a
+ * shared machine (autovacuum, other processes) falls on all of them alike.
+ */
+type Variant = (iteration: number) => Promise<unknown>;
+
+/** Store, raw pg with the same statement, raw pg with the plain query. */
+async function medians(variants: [Variant, Variant, Variant]): Promise<[number, number, number]> {
+  const samples: number[][] = variants.map(() => []);
+  for (let iteration = 0; iteration < WARMUP + OPERATIONS; iteration++) {
+    for (let turn = 0; turn < variants.length; turn++) {
+      const which = (iteration + turn) % variants.length;
+      const started = process.hrtime.bigint();
+      await (variants[which] as Variant)(iteration);
+      if (iteration >= WARMUP) samples[which]?.push(Number(process.hrtime.bigint() - started) / 1000);
+    }
   }
-  samples.sort((a, b) => a - b);
-  return samples[Math.floor(samples.length / 2)] as number;
+  return samples.map((list) => {
+    list.sort((a, b) => a - b);
+    return list[Math.floor(list.length / 2)] as number;
+  }) as [number, number, number];
 }
 
 interface Row {
@@ -56,13 +67,14 @@ async function benchSize(url: string, size: number): Promise<Row[]> {
        FROM generate_series(0, $1::int - 1) AS g`,
       [size],
     );
-    await pool.query(`ANALYZE ${qualified}`);
+    // VACUUM too, so autovacuum does not start on the fresh rows in the middle of the measurements.
+    await pool.query(`VACUUM ANALYZE ${qualified}`);
 
-    const findStore = await median(() => store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(randomUser(size))) })));
-    const findSame = await median(() =>
-      pool.query({ name: sql.findBy.userName.name, text: sql.findBy.userName.text, values: [userName(randomUser(size))] }),
-    );
-    const findPlain = await median(() => pool.query(`SELECT * FROM ${qualified} WHERE user_name = $1`, [userName(randomUser(size))]));
+    const [findStore, findSame, findPlain] = await medians([
+      () => store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(randomUser(size))) })),
+      () => pool.query({ name: sql.findBy.userName.name, text: sql.findBy.userName.text, values: [userName(randomUser(size))] }),
+      () => pool.query(`SELECT * FROM ${qualified} WHERE user_name = $1`, [userName(randomUser(size))]),
+    ]);
 
     const update = (iteration: number) =>
       new OAuthToken({
@@ -70,24 +82,20 @@ async function benchSize(url: string, size: number): Promise<Row[]> {
         accessToken: `1000.access.new.${iteration}`,
         expiryTime: Date.now(),
       });
-    const saveStore = await median((iteration) => store.saveToken(update(iteration)));
     const saveStatement = sql.save('userName', 'user_name');
-    const saveSame = await median((iteration) => {
-      const token = update(iteration);
-      return pool.query({
-        name: saveStatement.name,
-        text: saveStatement.text,
-        values: [...tokenToParams(token), 'unusedid00', token.userName],
-      });
-    });
-    const savePlain = await median((iteration) => {
-      const token = update(iteration);
-      return pool.query(`UPDATE ${qualified} SET access_token = $2, expiry_time = $3 WHERE user_name = $1`, [
-        token.userName,
-        token.accessToken,
-        token.expiryTime,
-      ]);
-    });
+    const [saveStore, saveSame, savePlain] = await medians([
+      (iteration) => store.saveToken(update(iteration)),
+      (iteration) => {
+        const token = update(iteration);
+        const values = [...tokenToParams(token), 'unusedid00', token.userName];
+        return pool.query({ name: saveStatement.name, text: saveStatement.text, values });
+      },
+      (iteration) => {
+        const token = update(iteration);
+        const values = [token.userName, token.accessToken, token.expiryTime];
+        return pool.query(`UPDATE ${qualified} SET access_token = $2, expiry_time = $3 WHERE user_name = $1`, values);
+      },
+    ]);
     return [
       { operation: 'findToken (user name)', tokens: size, store: findStore, rawSame: findSame, rawPlain: findPlain },
       { operation: 'saveToken (update)', tokens: size, store: saveStore, rawSame: saveSame, rawPlain: savePlain },
@@ -105,7 +113,9 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     for (const size of SIZES) rows.push(...(await benchSize(server.url, size)));
     const format = (value: number) => value.toFixed(0).padStart(8);
-    console.log(`PostgresTokenStore vs raw pg, one connection, median of ${OPERATIONS} operations after ${WARMUP} warm-up (µs)\n`);
+    console.log(
+      `PostgresTokenStore vs raw pg, one connection, median of ${OPERATIONS} operations each after ${WARMUP} warm-up, variants interleaved (µs)\n`,
+    );
     console.log('| operation | tokens | store | raw pg, same statement | raw pg, plain query | store / same | store / plain |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const row of rows) {

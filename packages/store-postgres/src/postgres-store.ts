@@ -146,16 +146,19 @@ export class PostgresTokenStore implements TokenStore {
     checkSaveArgument(token, STORE_NAME);
     const key = lookupKey(token);
     // A token with a user name always has the user-name key (rule 1): an insert race on it merges into the winner's row.
-    const statement = this.sql.save(key?.field ?? null, key?.field === 'userName' ? 'user_name' : 'id');
-    const values: (string | null)[] = [...tokenToParams(token), newTokenId()];
+    const mergeOn = key?.field === 'userName' ? 'user_name' : token.id !== null ? 'id' : null;
+    const statement = this.sql.save(key?.field ?? null, mergeOn);
+    const values: (string | null)[] = [...tokenToParams(token), null];
     if (key !== null) values.push(key.value);
     const row = await this.run('saveToken', async () => {
       for (let attempt = 1; ; attempt++) {
+        values[10] = newTokenId(); // fresh on every attempt, in case the last one collided
         try {
           const rows = await this.query(statement, values);
           if (rows[0] !== undefined) return rows[0];
         } catch (error) {
-          // 23505 on the primary key: another session inserted this id after our lookup. Run again; it now updates.
+          // 23505 on the primary key: another session inserted this id after our lookup (run again: it now
+          // updates), or a generated id collided (run again with a new one).
           if (!(isUniqueViolation(error, `${this.table}_pkey`) && attempt < MAX_SAVE_ATTEMPTS)) throw error;
         }
         if (attempt >= MAX_SAVE_ATTEMPTS) {

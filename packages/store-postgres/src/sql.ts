@@ -44,6 +44,12 @@ function statement(text: string): Statement {
   return { name: `crm_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text };
 }
 
+/**
+ * The unique key an insert that lost a race merges into: the user name when the token has one, else the id
+ * the token brings. A generated id never merges: a collision with another token is retried with a new id.
+ */
+export type MergeKey = 'user_name' | 'id' | null;
+
 export interface TokenSql {
   /** Creates schema, table and indexes if missing; one implicit transaction, serialised by an advisory lock. */
   migrate: string;
@@ -52,8 +58,8 @@ export interface TokenSql {
   getAll: Statement;
   deleteById: Statement;
   deleteAll: Statement;
-  /** saveToken: by lookup field (or none), and by which unique key an insert race is merged. */
-  save(field: LookupField | null, mergeOn: 'user_name' | 'id'): Statement;
+  /** saveToken: by lookup field (or none), and by which unique key an insert race is merged (if any). */
+  save(field: LookupField | null, mergeOn: MergeKey): Statement;
   /** Name of the partial unique index on user_name: a violation of it means CONFLICT. */
   userNameIndex: string;
 }
@@ -98,7 +104,7 @@ export function buildSql(schema: string, table: string): TokenSql {
   ) as Record<LookupField, Statement>;
 
   const saveCache = new Map<string, Statement>();
-  const save = (field: LookupField | null, mergeOn: 'user_name' | 'id'): Statement => {
+  const save = (field: LookupField | null, mergeOn: MergeKey): Statement => {
     const cacheKey = `${field}/${mergeOn}`;
     let cached = saveCache.get(cacheKey);
     if (cached === undefined) {
@@ -127,16 +133,21 @@ export function buildSql(schema: string, table: string): TokenSql {
  * `target` is the stored row with the token's id, else the row the findToken rules match (core's planSave
  * order). If there is one, `updated` merges into it: present values replace, absent ones keep the stored
  * value (COALESCE against the row version the UPDATE locked, so concurrent writes are not lost). Else
- * `inserted` adds the row; when another session inserted the same user name (or id) in the meantime, ON
- * CONFLICT merges into that row instead of failing. Races this cannot absorb (the target was deleted
- * meanwhile: no row returned; an insert racing on the other unique key: 23505 on the primary key) are
- * retried by the caller. An UPDATE that renames onto another token's user name violates the partial
+ * `inserted` adds the row; when another session inserted the same user name (or given id) in the meantime,
+ * ON CONFLICT merges into that row instead of failing. Races this cannot absorb (the target was deleted
+ * meanwhile: no row returned; 23505 on the primary key from an insert racing on the other unique key, or
+ * a generated id that collided) are retried by the caller. An UPDATE that renames onto another token's user name violates the partial
  * unique index: that is CONFLICT, and the statement changes nothing.
  */
-function saveStatement(qualified: string, field: LookupField | null, mergeOn: 'user_name' | 'id'): string {
+function saveStatement(qualified: string, field: LookupField | null, mergeOn: MergeKey): string {
   const values = TOKEN_COLUMNS.filter((column) => column !== 'id');
   const byKey = field === null ? '' : `UNION ALL (SELECT id FROM ${qualified} WHERE ${lookupCondition(field, '$12', '')} LIMIT 1)`;
   const conflictTarget = mergeOn === 'user_name' ? `(user_name) WHERE ${USER_NAME_PREDICATE}` : '(id)';
+  const onConflict =
+    mergeOn === null
+      ? ''
+      : `ON CONFLICT ${conflictTarget} DO UPDATE
+  SET ${values.map((column) => `${column} = COALESCE(EXCLUDED.${column}, stored.${column})`).join(', ')}`;
   return `WITH input AS (
   SELECT $1::text AS id, $2::text AS user_name, $3::text AS client_id, $4::text AS client_secret,
          $5::text AS refresh_token, $6::text AS access_token, $7::text AS grant_token,
@@ -158,8 +169,7 @@ inserted AS (
   SELECT COALESCE(input.id, $11::text), ${values.map((column) => `input.${column}`).join(', ')}
   FROM input
   WHERE NOT EXISTS (SELECT 1 FROM target)
-  ON CONFLICT ${conflictTarget} DO UPDATE
-  SET ${values.map((column) => `${column} = COALESCE(EXCLUDED.${column}, stored.${column})`).join(', ')}
+  ${onConflict}
   RETURNING stored.*
 )
 SELECT ${COLUMN_LIST} FROM updated
