@@ -82,6 +82,7 @@ export class RedisTokenStore implements TokenStore {
   private readonly ownsClient: boolean;
   private readonly keys: StoreKeys;
   private closed = false;
+  private connected: Promise<void> | null = null;
 
   constructor(options: RedisTokenStoreOptions) {
     if (typeof options !== 'object' || options === null) {
@@ -240,7 +241,10 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
-  /** Waits for the client to be ready: with the offline queue off, a command sent earlier would fail at once. */
+  /**
+   * Waits for the client to be ready: with the offline queue off, a command sent earlier would fail at once.
+   * Concurrent operations share one wait (one listener); run() bounds how long each of them waits.
+   */
   private whenConnected(operation: TokenStoreOperation): Promise<void> {
     const client = this.client;
     if (client.status === 'ready') return Promise.resolve();
@@ -248,12 +252,13 @@ export class RedisTokenStore implements TokenStore {
       return Promise.reject(TokenStoreError.unavailable({ store: STORE, operation }, 'the Redis client has been closed'));
     }
     if (client.status === 'wait') client.connect().catch(() => {});
-    // run() bounds the wait; the listener goes once the client is ready or the store gave up.
-    return new Promise((resolve) => {
-      const onReady = () => resolve();
-      client.once('ready', onReady);
-      setTimeout(() => client.off('ready', onReady), this.operationTimeoutMs).unref();
+    this.connected ??= new Promise((resolve) => {
+      client.once('ready', () => {
+        this.connected = null;
+        resolve();
+      });
     });
+    return this.connected;
   }
 
   private mapError(error: unknown, operation: TokenStoreOperation): TokenStoreError {

@@ -24,8 +24,18 @@ export function redisClusterNodes(): Promise<{ host: string; port: number }[]> {
   return clusterNodes;
 }
 
+/** A Cluster client with the store's resilient options, returned once it is ready (its offline queue is off). */
 export async function newClusterClient(): Promise<Cluster> {
-  return new Cluster(await redisClusterNodes(), { redisOptions: resilientRedisOptions(), enableOfflineQueue: false });
+  const client = new Cluster(await redisClusterNodes(), { redisOptions: resilientRedisOptions(), enableOfflineQueue: false });
+  client.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the Redis Cluster client did not become ready within 10 s')), 10000);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  return client;
 }
 
 export function randomPrefix(): string {
@@ -66,6 +76,7 @@ export function createConformanceOptions(target: 'standalone' | 'cluster' = 'sta
     reopen: (store) => open(store.prefix),
     async destroy(store) {
       const client = target === 'standalone' ? new Redis(await redisUrl()) : await newClusterClient();
+      if (target === 'standalone') (client as Redis).on('error', () => {});
       try {
         await removePrefix(client, store.prefix);
       } finally {

@@ -1,0 +1,300 @@
+import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
+import { startThrowawayRedis } from '@crm/test-services/redis';
+import { Redis } from 'ioredis';
+import { escapeGlob, RedisTokenStore } from '../src/index.js';
+import { randomPrefix, redisUrl, removePrefix } from './conformance-options.js';
+
+let url: string;
+let admin: Redis;
+const prefixes: string[] = [];
+
+beforeAll(async () => {
+  url = await redisUrl();
+  admin = new Redis(url);
+});
+
+afterAll(async () => {
+  for (const prefix of prefixes) await removePrefix(admin, prefix);
+  await admin.quit();
+});
+
+function openStore(prefix = randomPrefix()): RedisTokenStore {
+  prefixes.push(prefix);
+  return new RedisTokenStore({ url, prefix });
+}
+
+async function keysOf(prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, found] = await admin.scan(cursor, 'MATCH', `${escapeGlob(`{${prefix}}:`)}*`, 'COUNT', 1000);
+    cursor = next;
+    keys.push(...found);
+  } while (cursor !== '0');
+  return keys.sort();
+}
+
+const userToken = (name: string, fields: ConstructorParameters<typeof OAuthToken>[0] = {}) =>
+  new OAuthToken({
+    userSignature: new UserSignature(name),
+    clientId: 'client',
+    clientSecret: 'secret',
+    refreshToken: `r-${name}`,
+    ...fields,
+  });
+
+describe('options', () => {
+  const hostile = ['a b', "it's", 'a"b', 'tokens; FLUSHALL', 'a{b}', '{a}', 'a*', 'a?', 'a[b]', 'a\\b', 'tab\tx', 'ä', '', 'x'.repeat(101)];
+
+  test.each(hostile)('prefix %j is rejected with INVALID_ARGUMENT before anything is sent', (prefix) => {
+    expect(() => new RedisTokenStore({ url, prefix })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open' }));
+  });
+
+  test('other options are checked', () => {
+    expect(() => new RedisTokenStore({ url, operationTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new RedisTokenStore({ url, operationTimeoutMs: 1.5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new RedisTokenStore({} as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new RedisTokenStore(null as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  test('escapeGlob makes every glob character literal', async () => {
+    expect(escapeGlob('a*b?c[d]e\\f')).toBe('a\\*b\\?c\\[d\\]e\\\\f');
+    const literal = `glob-${randomPrefix()}-*?[x]\\`;
+    await admin.set(literal, '1');
+    await admin.set(`${literal.slice(0, -6)}zzzzzz`, '1');
+    const [, found] = await admin.scan('0', 'MATCH', escapeGlob(literal), 'COUNT', 100000);
+    expect(found).toEqual([literal]);
+    await admin.del(literal, `${literal.slice(0, -6)}zzzzzz`);
+  });
+});
+
+describe('key layout', () => {
+  test('a hash per token under Zoho column names, digest index keys, all under {prefix}:', async () => {
+    const store = openStore();
+    const secretAccess = 'access-token-that-must-not-appear-in-key-names';
+    const token = userToken('layout@example.com:1', { accessToken: secretAccess, grantToken: 'grant-1', expiryTime: 1700000000000 });
+    await store.saveToken(token);
+    const keys = await keysOf(store.prefix);
+    expect(keys.every((key) => key.startsWith(`{${store.prefix}}:`))).toBe(true);
+    expect(keys.some((key) => key.includes(secretAccess) || key.includes('layout@example.com'))).toBe(false);
+    const base = `{${store.prefix}}:`;
+    expect(keys.filter((key) => !key.includes(':idx:'))).toEqual([`${base}ids`, `${base}seq`, `${base}token:${token.id}`]);
+    const indexKeys = keys.filter((key) => key.includes(':idx:'));
+    for (const column of ['user_name', 'access_token', 'grant_token', 'refresh_token']) {
+      expect(indexKeys.filter((key) => new RegExp(`^\\{${store.prefix}\\}:idx:${column}:[0-9a-f]{40}$`).test(key))).toHaveLength(1);
+    }
+    expect(indexKeys).toHaveLength(4);
+    expect(await admin.hgetall(`{${store.prefix}}:token:${token.id}`)).toEqual({
+      id: token.id,
+      user_name: 'layout@example.com:1',
+      client_id: 'client',
+      client_secret: 'secret',
+      refresh_token: 'r-layout@example.com:1',
+      access_token: secretAccess,
+      grant_token: 'grant-1',
+      expiry_time: '1700000000000',
+    });
+    await store.close();
+  });
+
+  test('changing a token moves its index entries; deleting it leaves no index key behind', async () => {
+    const store = openStore();
+    const token = userToken('moves@example.com:1', { accessToken: 'a-old', grantToken: 'g-old' });
+    await store.saveToken(token);
+    const indexCount = async () => (await keysOf(store.prefix)).filter((key) => key.includes(':idx:')).length;
+    expect(await indexCount()).toBe(4);
+
+    await store.saveToken(
+      new OAuthToken({
+        id: token.id,
+        userSignature: new UserSignature('renamed@example.com:1'),
+        accessToken: 'a-new',
+        refreshToken: 'r-new',
+        grantToken: 'g-new',
+      }),
+    );
+    expect(await indexCount()).toBe(4);
+    expect(await store.findToken(new OAuthToken({ userSignature: new UserSignature('moves@example.com:1') }))).toBeNull();
+    expect(await store.findToken(new OAuthToken({ accessToken: 'a-old' }))).toBeNull();
+    expect(await store.findToken(new OAuthToken({ clientId: 'client', clientSecret: 'secret', grantToken: 'g-old' }))).toBeNull();
+    expect(
+      await store.findToken(new OAuthToken({ clientId: 'client', clientSecret: 'secret', refreshToken: 'r-moves@example.com:1' })),
+    ).toBeNull();
+    expect((await store.findToken(new OAuthToken({ accessToken: 'a-new' })))?.id).toBe(token.id);
+    expect((await store.findToken(new OAuthToken({ clientId: 'client', clientSecret: 'secret', refreshToken: 'r-new' })))?.id).toBe(
+      token.id,
+    );
+    // The old user name is free again.
+    await store.saveToken(userToken('moves@example.com:1', { accessToken: 'a-second' }));
+
+    await store.deleteTokens();
+    expect(await keysOf(store.prefix)).toEqual([]);
+    await store.close();
+  });
+
+  test('two tokens sharing an access token: the index holds both, lookups return the first saved, deletes keep the other', async () => {
+    const store = openStore();
+    const first = new OAuthToken({ userSignature: new UserSignature('first@example.com:1'), accessToken: 'shared-access' });
+    const second = new OAuthToken({ userSignature: new UserSignature('second@example.com:1'), accessToken: 'shared-access' });
+    await store.saveToken(first);
+    await store.saveToken(second);
+    expect((await store.findToken(new OAuthToken({ accessToken: 'shared-access' })))?.id).toBe(first.id);
+    await store.deleteToken(first.id as string);
+    expect((await store.findToken(new OAuthToken({ accessToken: 'shared-access' })))?.id).toBe(second.id);
+    await store.close();
+  });
+});
+
+describe('deleteTokens', () => {
+  test('removes only keys under its own prefix', async () => {
+    const base = randomPrefix();
+    const store = openStore(base);
+    const longer = openStore(`${base}x`);
+    const nested = openStore(`${base}:inner`);
+    for (const each of [store, longer, nested]) await each.saveToken(userToken(`someone@${each.prefix}`, { accessToken: 'a' }));
+    const strangers = [base, `{${base}}`, `{${base}}x:token:1`, `${base}:token:1`, `x{${base}}:ids`];
+    for (const key of strangers) await admin.set(key, 'not ours');
+    // Ids may hold glob characters; they must not widen what is deleted.
+    await store.saveToken(new OAuthToken({ id: '*', accessToken: 'star' }));
+    await store.saveToken(new OAuthToken({ id: '[a-z]?\\', accessToken: 'glob' }));
+
+    await store.deleteTokens();
+    expect(await keysOf(base)).toEqual([]);
+    expect(await store.getTokens()).toEqual([]);
+    expect(await longer.getTokens()).toHaveLength(1);
+    expect(await nested.getTokens()).toHaveLength(1);
+    for (const key of strangers) expect(await admin.get(key)).toBe('not ours');
+    await admin.del(...strangers);
+    for (const each of [store, longer, nested]) await each.close();
+  });
+
+  test('many tokens: all gone, in batches', async () => {
+    const store = openStore();
+    for (let i = 0; i < 1200; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) => store.saveToken(userToken(`bulk${i + j}@example.com:1`, { accessToken: `a${i + j}` }))),
+      );
+    }
+    expect(await store.getTokens()).toHaveLength(1200);
+    await store.deleteTokens();
+    expect(await keysOf(store.prefix)).toEqual([]);
+    await store.close();
+  });
+});
+
+describe('values', () => {
+  test('64 KB tokens, Unicode, quotes, Lua and glob text round-trip byte-exact and are found', async () => {
+    const store = openStore();
+    const values = [
+      'x'.repeat(65536),
+      'ünïcödé 🙂 漢字 \u0000 nul',
+      `'"; FLUSHALL; --`,
+      "]] redis.call('FLUSHALL') --[[",
+      '{other}:token:*',
+      '\\*?[]',
+      ' leading and trailing ',
+      'line\r\nbreak',
+    ];
+    for (const [i, value] of values.entries()) {
+      const token = new OAuthToken({
+        userSignature: new UserSignature(`${value}-user`),
+        clientId: value,
+        clientSecret: value,
+        refreshToken: `${value}-r`,
+        accessToken: `${value}-a${i}`,
+        grantToken: `${value}-g`,
+        redirectUrl: value,
+        apiDomain: value,
+        expiryTime: -1,
+      });
+      await store.saveToken(token);
+      const byId = await store.findTokenById(token.id as string);
+      expect(byId?.toFields()).toEqual(token.toFields());
+      const byAccess = await store.findToken(new OAuthToken({ accessToken: `${value}-a${i}` }));
+      expect(byAccess?.toFields()).toEqual(token.toFields());
+      const byGrant = await store.findToken(new OAuthToken({ clientId: value, clientSecret: value, grantToken: `${value}-g` }));
+      expect(byGrant?.id).toBe(token.id);
+    }
+    expect(await store.getTokens()).toHaveLength(values.length);
+    expect(await admin.ping()).toBe('PONG');
+    await store.close();
+  });
+
+  test('a stored hash with a bad expiry_time is CORRUPT_DATA, never a wrong token', async () => {
+    const store = openStore();
+    const token = userToken('corrupt@example.com:1', { accessToken: 'a' });
+    await store.saveToken(token);
+    await admin.hset(`{${store.prefix}}:token:${token.id}`, 'expiry_time', 'soon');
+    await expect(store.findTokenById(token.id as string)).rejects.toMatchObject({ code: 'CORRUPT_DATA', operation: 'findTokenById' });
+    await expect(store.findToken(new OAuthToken({ userSignature: new UserSignature('corrupt@example.com:1') }))).rejects.toMatchObject({
+      code: 'CORRUPT_DATA',
+    });
+    await store.close();
+  });
+
+  test('a key of the wrong type is BACKEND_FAILURE, with the driver error as cause and no value in the message', async () => {
+    const store = openStore();
+    await admin.set(`{${store.prefix}}:token:occupied`, 'plain string');
+    const error = await store.saveToken(new OAuthToken({ id: 'occupied', accessToken: 'secret-access-value' })).catch((caught) => caught);
+    expect(TokenStoreError.is(error)).toBe(true);
+    expect(error).toMatchObject({ code: 'BACKEND_FAILURE', operation: 'saveToken' });
+    expect(error.message).not.toContain('secret-access-value');
+    expect(error.cause).toBeInstanceOf(Error);
+    await store.close();
+  });
+});
+
+describe('connections', () => {
+  test('a client passed in is used and left open by close()', async () => {
+    const client = new Redis(url);
+    const prefix = randomPrefix();
+    prefixes.push(prefix);
+    const store = new RedisTokenStore({ client, prefix });
+    await store.saveToken(userToken('byo@example.com:1', { accessToken: 'a' }));
+    await store.close();
+    expect(await client.ping()).toBe('PONG');
+    await expect(store.getTokens()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    await client.quit();
+  });
+
+  test('a store opened from a URL uses one connection and closes it', async () => {
+    const store = openStore();
+    const name = `crm-test-${store.prefix}`;
+    const before = Number((await admin.info('clients')).match(/connected_clients:(\d+)/)?.[1]);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.saveToken(userToken(`${name}-${i}`, { accessToken: `a${i}` }))));
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.findToken(new OAuthToken({ accessToken: `a${i}` }))));
+    const during = Number((await admin.info('clients')).match(/connected_clients:(\d+)/)?.[1]);
+    // Other engineers' tests share this server, so only an upper bound on our own growth is stable.
+    expect(during - before).toBeLessThanOrEqual(1 + 5);
+    await store.close();
+  });
+
+  test('each lookup and each save is one round trip (EVALSHA), after migrate() loaded the scripts', async () => {
+    const server = await startThrowawayRedis();
+    const store = new RedisTokenStore({ url: server.url, prefix: 'round-trips' });
+    const monitorClient = new Redis(server.url);
+    try {
+      await store.migrate();
+      await store.saveToken(userToken('warm@example.com:1', { accessToken: 'warm' }));
+      const monitor = await monitorClient.monitor();
+      const commands: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (!source.includes('lua')) commands.push(String(args[0]).toLowerCase());
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const token = userToken('rt@example.com:1', { accessToken: 'rt' });
+      await store.saveToken(token);
+      await store.saveToken(new OAuthToken({ id: token.id, accessToken: 'rt2' }));
+      await store.findToken(new OAuthToken({ userSignature: new UserSignature('rt@example.com:1') }));
+      await store.findTokenById(token.id as string);
+      await store.deleteToken(token.id as string);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(commands).toEqual(['evalsha', 'evalsha', 'evalsha', 'hgetall', 'evalsha']);
+      monitor.disconnect();
+    } finally {
+      await store.close();
+      monitorClient.disconnect();
+      await server.remove();
+    }
+  });
+});
