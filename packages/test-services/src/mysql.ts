@@ -3,7 +3,7 @@
  * throwaway instance from the installed binaries (mariadb-install-db + mariadbd) in a temporary folder on a
  * free port. The URL always names the database `test`; a throwaway server creates it at start.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -53,15 +53,50 @@ function hostPort(url: string): { host: string; port: number } {
   return { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || 3306) };
 }
 
+/**
+ * Logs in over TCP with the command-line client and creates the URL's database if it is missing. A fresh
+ * Debian MariaDB lets root in only through the unix socket, and may have no `test` database. Returns the
+ * client's complaint, or null when all is well (or when no client is installed to ask).
+ */
+function prepareDatabase(url: string): string | null {
+  const client = findBinary(['mariadb', 'mysql']);
+  if (client === null) return null;
+  const parsed = new URL(url);
+  const database = decodeURIComponent(parsed.pathname.slice(1));
+  if (!/^[A-Za-z0-9_$]+$/.test(database)) return `the database name in ${MYSQL_URL_ENV} must be letters, digits, _ or $`;
+  const password = decodeURIComponent(parsed.password);
+  const result = spawnSync(
+    client,
+    [
+      '--no-defaults',
+      '--protocol=TCP',
+      `--host=${parsed.hostname || '127.0.0.1'}`,
+      `--port=${parsed.port || 3306}`,
+      `--user=${decodeURIComponent(parsed.username) || 'root'}`,
+      ...(password === '' ? [] : [`--password=${password}`]),
+      '-e',
+      `CREATE DATABASE IF NOT EXISTS \`${database}\``,
+    ],
+    { encoding: 'utf8', timeout: 15000 },
+  );
+  return result.status === 0 ? null : (result.stderr || result.error?.message || `exit ${result.status}`).trim();
+}
+
 /** Finds a running server or starts a throwaway one. Works outside jest too. */
 export async function ensureMySQL(): Promise<MySQLService> {
   const fromEnv = process.env[MYSQL_URL_ENV];
   if (fromEnv !== undefined && fromEnv !== '') {
     const { host, port } = hostPort(fromEnv);
     if (!(await isPortOpen(port, host))) throw new Error(`${MYSQL_URL_ENV} points at ${host}:${port}, but nothing answers there.`);
+    const problem = prepareDatabase(fromEnv);
+    if (problem !== null) throw new Error(`${MYSQL_URL_ENV} points at a server that refused the tests: ${problem}`);
     return { url: fromEnv, stop: async () => {} };
   }
-  if (await isPortOpen(3306)) return { url: DEFAULT_MYSQL_URL, stop: async () => {} };
+  if (await isPortOpen(3306)) {
+    const problem = prepareDatabase(DEFAULT_MYSQL_URL);
+    if (problem === null) return { url: DEFAULT_MYSQL_URL, stop: async () => {} };
+    process.stderr.write(`MariaDB on 127.0.0.1:3306 refused root without a password (${problem}); starting a throwaway server instead.\n`);
+  }
   const throwaway = await startThrowawayMySQL();
   return { url: throwaway.url, stop: () => throwaway.destroy() };
 }
