@@ -100,9 +100,10 @@ function poolConfigFromUri(uri: string): PoolOptions {
   let url: URL;
   try {
     url = new URL(uri);
-  } catch (error) {
+  } catch {
+    // No cause: the parser's error carries the URI, password included.
     throw TokenStoreError.invalidArgument(
-      { store: STORE_NAME, operation: 'open', cause: error },
+      { store: STORE_NAME, operation: 'open' },
       'uri must be a mysql://user:password@host:port/database URL',
     );
   }
@@ -301,7 +302,7 @@ export class MySQLTokenStore implements TokenStore {
 
   /**
    * Brings the table to this store's schema: creates it, or on an existing table (Zoho's DBStore table)
-   * adds missing columns, widens secrets to `text`, switches to a binary collation, stores empty user names
+   * adds missing columns, widens secrets to `mediumtext`, switches to a binary collation, stores empty user names
    * as NULL and adds the unique user name index and the token lookup indexes. Idempotent; never narrows.
    * Runs without the operation time bound (an ALTER on a large table takes a while).
    */
