@@ -1,0 +1,154 @@
+/**
+ * findToken by user name and saveToken (update of a stored user) with 1,000 and 100,000 stored tokens, next
+ * to raw ioredis sending (a) the very EVALSHA the store sends and (b) the plain command a hand-written layout
+ * keyed by id would send (HGETALL / HSET of the token's hash), all on one connection.
+ * Run with `pnpm bench`; it uses REDIS_URL, 127.0.0.1:6379 or a throwaway server.
+ */
+import { randomBytes } from 'node:crypto';
+import { LOOKUP_COLUMNS, OAuthToken, UserSignature } from '@crm/core';
+import { ensureRedis } from '@crm/test-services/redis';
+import { Redis } from 'ioredis';
+import { RedisTokenStore, resilientRedisOptions } from '../src/index.js';
+import { storeKeys, tokenToValues } from '../src/keys.js';
+import { SCRIPTS } from '../src/scripts.js';
+
+const SIZES = [1_000, 100_000];
+const OPERATIONS = 2_000;
+const WARMUP = 200;
+const LOAD_BATCH = 2_000;
+
+const userName = (index: number) => `user${index}@zylker.com:6000123`;
+const tokenId = (index: number) => `b${String(index).padStart(9, '0')}`;
+const randomUser = (size: number) => Math.floor(Math.random() * size);
+
+type Variant = (iteration: number) => Promise<unknown>;
+
+/**
+ * Median latency (µs) of each variant. The variants take turns, in rotating order, so background noise on a
+ * shared machine falls on all of them alike.
+ */
+async function medians(variants: [Variant, Variant, Variant]): Promise<[number, number, number]> {
+  const samples: number[][] = variants.map(() => []);
+  for (let iteration = 0; iteration < WARMUP + OPERATIONS; iteration++) {
+    for (let turn = 0; turn < variants.length; turn++) {
+      const which = (iteration + turn) % variants.length;
+      const started = process.hrtime.bigint();
+      await (variants[which] as Variant)(iteration);
+      if (iteration >= WARMUP) samples[which]?.push(Number(process.hrtime.bigint() - started) / 1000);
+    }
+  }
+  return samples.map((list) => {
+    list.sort((a, b) => a - b);
+    return list[Math.floor(list.length / 2)] as number;
+  }) as [number, number, number];
+}
+
+interface Row {
+  operation: string;
+  tokens: number;
+  store: number;
+  rawSame: number;
+  rawPlain: number;
+}
+
+async function benchSize(url: string, size: number): Promise<Row[]> {
+  // One connection for everything: the store and raw ioredis take turns on it.
+  const client = new Redis(url, resilientRedisOptions());
+  const store = new RedisTokenStore({ client, prefix: `crm-bench:${randomBytes(4).toString('hex')}` });
+  const keys = storeKeys(store.prefix);
+  try {
+    await store.migrate();
+    // Bulk load through the store's own save script, LOAD_BATCH saves in flight at a time: ioredis writes
+    // each batch to the socket as one pipeline, and the layout is exactly what the store itself writes.
+    const started = Date.now();
+    for (let first = 0; first < size; first += LOAD_BATCH) {
+      const batch: Promise<void>[] = [];
+      for (let index = first; index < Math.min(size, first + LOAD_BATCH); index++) {
+        batch.push(
+          store.saveToken(
+            new OAuthToken({
+              id: tokenId(index),
+              userSignature: new UserSignature(userName(index)),
+              clientId: '1000.CLIENT',
+              clientSecret: `client-secret-${index}`,
+              refreshToken: `1000.refresh.${index}`,
+              accessToken: `1000.access.${index}`,
+              expiryTime: 1764000000000 + index,
+              redirectUrl: 'https://app.example.com/callback',
+              apiDomain: 'https://www.zohoapis.eu',
+            }),
+          ),
+        );
+      }
+      await Promise.all(batch);
+    }
+    console.error(`loaded ${size.toLocaleString('en')} tokens in ${Date.now() - started} ms`);
+
+    const [findStore, findSame, findPlain] = await medians([
+      () => store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(randomUser(size))) })),
+      () => client.evalsha(SCRIPTS.find.sha, 1, keys.ids, keys.base, LOOKUP_COLUMNS.userName, userName(randomUser(size))),
+      () => client.hgetall(keys.token(tokenId(randomUser(size)))),
+    ]);
+
+    const update = (iteration: number, index: number) =>
+      new OAuthToken({
+        userSignature: new UserSignature(userName(index)),
+        accessToken: `1000.access.new.${iteration}`,
+        expiryTime: Date.now(),
+      });
+    const [saveStore, saveSame, savePlain] = await medians([
+      (iteration) => store.saveToken(update(iteration, randomUser(size))),
+      (iteration) => {
+        const token = update(iteration, randomUser(size));
+        const args = ['', LOOKUP_COLUMNS.userName, token.userName as string, 'unusedid00', ...tokenToValues(token)];
+        return client.evalsha(SCRIPTS.save.sha, 1, keys.ids, keys.base, ...args);
+      },
+      (iteration) => {
+        const token = update(iteration, randomUser(size));
+        return client.hset(
+          keys.token(tokenId(randomUser(size))),
+          'access_token',
+          token.accessToken as string,
+          'expiry_time',
+          String(token.expiryTime),
+        );
+      },
+    ]);
+    return [
+      { operation: 'findToken (user name)', tokens: size, store: findStore, rawSame: findSame, rawPlain: findPlain },
+      { operation: 'saveToken (update)', tokens: size, store: saveStore, rawSame: saveSame, rawPlain: savePlain },
+    ];
+  } finally {
+    await store.deleteTokens().catch((error) => console.error('cleanup failed', error));
+    await client.quit();
+  }
+}
+
+async function main(): Promise<void> {
+  const server = await ensureRedis();
+  try {
+    const rows: Row[] = [];
+    for (const size of SIZES) rows.push(...(await benchSize(server.url, size)));
+    const format = (value: number) => value.toFixed(0).padStart(6);
+    console.log(
+      `RedisTokenStore vs raw ioredis, one connection, median of ${OPERATIONS} operations each after ${WARMUP} warm-up, variants interleaved (µs)\n`,
+    );
+    console.log(
+      '| operation | tokens | store | raw ioredis, same EVALSHA | raw ioredis, plain HGETALL/HSET | store / same | store / plain |',
+    );
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const row of rows) {
+      console.log(
+        `| ${row.operation} | ${row.tokens.toLocaleString('en')} | ${format(row.store)} | ${format(row.rawSame)} | ${format(row.rawPlain)} | ${(row.store / row.rawSame).toFixed(2)} | ${(row.store / row.rawPlain).toFixed(2)} |`,
+      );
+    }
+    console.log(
+      '\nsame EVALSHA: the find / save script the store runs, called by hand with the same arguments. plain: HGETALL of the token hash by id,' +
+        ' and HSET of access_token and expiry_time on it (no lookup by user name, no index upkeep, no merge).',
+    );
+  } finally {
+    await server.stop();
+  }
+}
+
+await main();
