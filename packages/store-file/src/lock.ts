@@ -125,7 +125,7 @@ function staleLockContent(lockPath: string, staleMs: number): string | null {
  * both remove it: the second would remove the new lock the first just created. So the check and the removal
  * happen under a short-lived guard file, and only the first to get the guard still sees the stale content.
  */
-function breakStaleLock(lockPath: string, staleContent: string): boolean {
+export function breakStaleLock(lockPath: string, staleContent: string): boolean {
   const guardPath = `${lockPath}.break`;
   if (!createExclusive(guardPath, String(process.pid))) {
     // A guard left by a process killed inside those three calls would block everyone: drop it when old.

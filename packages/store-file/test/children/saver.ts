@@ -2,8 +2,11 @@
  * A separate process that saves tokens into one file and reports each save on stdout once it has
  * resolved, one JSON line per save. Used by the crash and multi-process tests.
  *
- * Arguments: <token file> <user prefix> <new users> <shared user> <shared saves> <saves in flight>
+ * Arguments: <token file> <user prefix> <new users> <shared user> <shared saves> <saves in flight> [start file]
+ * With a start file, the saves begin only once that file exists, so several processes start together.
  */
+import { existsSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OAuthToken, UserSignature } from '@crm/core';
 import { FileTokenStore } from '../../src/index.js';
 
@@ -13,7 +16,7 @@ export interface SaveReport {
   accessToken: string;
 }
 
-const [path, prefix, newUsers, sharedUser, sharedSaves, inFlight] = process.argv.slice(2);
+const [path, prefix, newUsers, sharedUser, sharedSaves, inFlight, startFile] = process.argv.slice(2);
 const store = new FileTokenStore({ path, lockTimeoutMs: 120_000 });
 
 const userCount = Number(newUsers);
@@ -50,6 +53,7 @@ async function saveAndReport(makeToken: () => OAuthToken): Promise<void> {
 }
 
 process.stdout.write('ready\n');
+while (startFile !== undefined && !existsSync(startFile)) await sleep(1);
 const width = Math.max(1, Number(inFlight));
 for (let start = 0; start < saves.length; start += width) {
   await Promise.all(saves.slice(start, start + width).map(saveAndReport));
