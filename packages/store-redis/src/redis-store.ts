@@ -226,14 +226,21 @@ export class RedisTokenStore implements TokenStore {
   private async run<T>(operation: TokenStoreOperation, roundTrip: () => Promise<T>): Promise<T> {
     if (this.closed) throw TokenStoreError.unavailable({ store: STORE, operation }, 'the store is closed');
     let timer: NodeJS.Timeout | undefined;
+    let gaveUp = false;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(TokenStoreError.unavailable({ store: STORE, operation }, `Redis did not answer within ${this.operationTimeoutMs} ms`)),
-        this.operationTimeoutMs,
-      );
+      timer = setTimeout(() => {
+        gaveUp = true;
+        reject(TokenStoreError.unavailable({ store: STORE, operation }, `Redis did not answer within ${this.operationTimeoutMs} ms`));
+      }, this.operationTimeoutMs);
     });
+    const send = async () => {
+      await this.whenConnected(operation);
+      // A caller that was already told BACKEND_UNAVAILABLE must not see its save applied once Redis is back.
+      if (gaveUp) throw TokenStoreError.unavailable({ store: STORE, operation }, 'gave up before Redis was reachable');
+      return roundTrip();
+    };
     try {
-      return await Promise.race([this.whenConnected(operation).then(roundTrip), timedOut]);
+      return await Promise.race([send(), timedOut]);
     } catch (error) {
       throw this.mapError(error, operation);
     } finally {

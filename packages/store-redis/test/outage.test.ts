@@ -61,7 +61,16 @@ async function restartMidLoop(store: RedisTokenStore): Promise<void> {
 
   await server.stop();
   const during: Attempt[] = [];
-  for (let i = 20; i < 23; i++) during.push(...(await attempt(store, i)));
+  const downUsers: string[] = [];
+  for (let i = 20; i < 23; i++) {
+    during.push(...(await attempt(store, i)));
+    downUsers.push(`down${i}@example.com:1`);
+    const started = Date.now();
+    const error = await store
+      .saveToken(new OAuthToken({ userSignature: new UserSignature(downUsers.at(-1)!), accessToken: 'down' }))
+      .catch((caught) => caught);
+    during.push({ ok: false, code: (error as TokenStoreError).code, ms: Date.now() - started });
+  }
   expect(during.every((result) => !result.ok && result.code === 'BACKEND_UNAVAILABLE')).toBe(true);
   for (const result of during) expect(result.ms).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
 
@@ -79,6 +88,9 @@ async function restartMidLoop(store: RedisTokenStore): Promise<void> {
     expect(result.ms).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
   }
   expect(after.at(-1)?.ok).toBe(true);
+  // Saves that were reported as failed are not sent later, when the connection is back.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  for (const name of downUsers) expect(await store.findToken(new OAuthToken({ userSignature: new UserSignature(name) }))).toBeNull();
   for (let i = 200; i < 210; i++) expect((await attempt(store, i)).every((result) => result.ok)).toBe(true);
   expect((await store.getTokens()).length).toBeGreaterThan(0);
 }
