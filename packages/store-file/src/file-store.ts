@@ -121,8 +121,15 @@ function fileSystemError(error: unknown, operation: TokenStoreOperation): TokenS
   return TokenStoreError.failure({ store: STORE, operation, cause: error }, reason);
 }
 
-/** Changes waiting per token file in this process, shared by every store over that file. */
-const changeQueues = new Map<string, Promise<void>>();
+/**
+ * Changes waiting per token file in this process, shared by every store over that file. Kept on globalThis so
+ * that the ESM and CommonJS builds (or two versions) loaded in one process share it too.
+ */
+const QUEUES_KEY = Symbol.for('@crm/store-file/changeQueues');
+const changeQueues: Map<string, Promise<void>> = ((globalThis as Record<symbol, unknown>)[QUEUES_KEY] as
+  | Map<string, Promise<void>>
+  | undefined) ?? new Map();
+(globalThis as Record<symbol, unknown>)[QUEUES_KEY] = changeQueues;
 
 /**
  * Zoho CRM OAuth tokens in Zoho's FileStore CSV file. Every change is a locked read-modify-write that

@@ -39,9 +39,14 @@ const UNREADABLE_LOCK_GRACE_MS = 1000;
 /** The guard that makes breaking a stale lock a single decision is held for three system calls. */
 const BREAK_GUARD_STALE_MS = 2000;
 
-/** Contents of the locks this process holds now: a lock naming this pid that is not among them was left by an
- * earlier process with the same pid (a container restarted under the same host name runs as pid 1 again). */
-const locksHeldHere = new Set<string>();
+/**
+ * Contents of the locks this process holds now: a lock naming this pid that is not among them was left by an
+ * earlier process with the same pid (a container restarted under the same host name runs as pid 1 again).
+ * Kept on globalThis so that every copy of this module in the process (ESM and CommonJS builds) agrees.
+ */
+const HELD_KEY = Symbol.for('@crm/store-file/locksHeldHere');
+const locksHeldHere: Set<string> = ((globalThis as Record<symbol, unknown>)[HELD_KEY] as Set<string> | undefined) ?? new Set();
+(globalThis as Record<symbol, unknown>)[HELD_KEY] = locksHeldHere;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 

@@ -264,3 +264,15 @@ describe('inside one process', () => {
     await Promise.all(saves);
   });
 });
+
+test('two copies of this module in one process (ESM and CommonJS builds) share the queue and respect each other’s locks', async () => {
+  let copy: typeof import('../src/index.js') | undefined;
+  jest.isolateModules(() => {
+    copy = require('../src/index.js');
+  });
+  const OtherFileTokenStore = copy?.FileTokenStore as typeof FileTokenStore;
+  expect(OtherFileTokenStore).not.toBe(FileTokenStore);
+  const stores = [new FileTokenStore({ path, lockTimeoutMs: 30_000 }), new OtherFileTokenStore({ path, lockTimeoutMs: 30_000 })];
+  await Promise.all(Array.from({ length: 40 }, (_, n) => (stores[n % 2] as FileTokenStore).saveToken(user(`copy${n}@zylker.com`))));
+  expect(await new FileTokenStore({ path }).getTokens()).toHaveLength(40);
+});
