@@ -168,6 +168,37 @@ describe('deleteTokens', () => {
     for (const each of [store, longer, nested]) await each.close();
   });
 
+  test('saves running during deleteTokens leave a consistent store: every hash listed, indexed and findable', async () => {
+    const store = openStore();
+    const saver = new RedisTokenStore({ url, prefix: store.prefix });
+    for (let i = 0; i < 1000; i += 250) {
+      await Promise.all(
+        Array.from({ length: 250 }, (_, j) => store.saveToken(userToken(`old${i + j}@example.com:1`, { accessToken: `old${i + j}` }))),
+      );
+    }
+    const saves = Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        saver.saveToken(userToken(i % 2 ? `old${i}@example.com:1` : `new${i}@example.com:1`, { accessToken: `during${i}` })),
+      ),
+    );
+    await Promise.all([store.deleteTokens(), saves]);
+    const keys = await keysOf(store.prefix);
+    const hashIds = keys.filter((key) => key.includes(':token:')).map((key) => key.slice(key.indexOf(':token:') + 7));
+    const listed = await store.getTokens();
+    expect(listed.map((token) => token.id).sort()).toEqual(hashIds.sort());
+    for (const token of listed) {
+      const found = await store.findToken(new OAuthToken({ userSignature: new UserSignature(token.userName as string) }));
+      expect(found?.id).toBe(token.id);
+      expect((await store.findToken(new OAuthToken({ accessToken: token.accessToken as string })))?.id).toBe(token.id);
+    }
+    // No index entry points at a token that is gone.
+    for (const key of keys.filter((each) => each.includes(':idx:'))) {
+      for (const id of await admin.zrange(key, 0, -1)) expect(hashIds).toContain(id);
+    }
+    await saver.close();
+    await store.close();
+  });
+
   test('many tokens: all gone, in batches', async () => {
     const store = openStore();
     for (let i = 0; i < 1200; i += 100) {
