@@ -9,12 +9,12 @@ import { TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import { STORE } from './csv.js';
 
 export interface LockSettings {
-  /** Called after a stale lock was removed, with its holder's pid when that holder ran on this host. */
-  onStaleLockBroken?: (localHolderPid: number | null) => void;
   /** How long to wait for another holder before giving up with BACKEND_UNAVAILABLE. */
   timeoutMs: number;
   /** A lock older than this is abandoned, whoever holds it. */
   staleMs: number;
+  /** Called after a stale lock was removed, with its holder's pid when that holder ran on this host. */
+  onStaleLockBroken?: (localHolderPid: number | null) => void;
 }
 
 /** What a lock file says about its holder. */
