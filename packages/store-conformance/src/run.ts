@@ -50,6 +50,7 @@ export async function executeCase(item: ConformanceCase, options: ConformanceOpt
         reopened.push(again);
         return again;
       },
+      canReopen: options.reopen !== undefined,
       createSibling: create,
       unique: (prefix) => `${prefix}-${runId}-${++counter}`,
     };

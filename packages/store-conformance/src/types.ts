@@ -36,6 +36,8 @@ export interface ConformanceOptions<Store extends TokenStore = TokenStore> {
 export interface CaseContext {
   /** The fresh store of this case. */
   store: TokenStore;
+  /** True when the options have `reopen`: cases may then also read back through a second store. */
+  canReopen: boolean;
   /** A second store over the same storage as `store` (needs the `reopen` option). */
   reopen(): Promise<TokenStore>;
   /** Another fresh store from `create()`, over storage of its own; closed and destroyed after the case. */

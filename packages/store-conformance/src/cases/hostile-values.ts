@@ -25,7 +25,7 @@ const LONG_VALUES: Array<[name: string, value: string]> = [
   ['64 KB token', `1000.${'Zz9.'.repeat(16384)}`.slice(0, 65536)],
 ];
 
-async function roundTrip(context: CaseContext, name: string, value: string, asUserName: boolean): Promise<void> {
+async function roundTrip(context: CaseContext, name: string, value: string, asUserName: boolean): Promise<OAuthToken> {
   const tag = context.unique('h');
   const token = new OAuthToken({
     userSignature: new UserSignature(asUserName ? value : `${tag}@zylker.com`),
@@ -50,6 +50,21 @@ async function roundTrip(context: CaseContext, name: string, value: string, asUs
     new OAuthToken({ refreshToken: token.refreshToken, clientId: token.clientId, clientSecret: token.clientSecret }),
   );
   assertSameFields(byRefresh, expected, `${name} found by refresh token`);
+  return expected;
+}
+
+/** A store that caches what it wrote must also have stored it right: read everything back through a second store. */
+async function checkThroughReopened(context: CaseContext, expected: OAuthToken[], what: string): Promise<void> {
+  if (!context.canReopen) return;
+  const reopened = await context.reopen();
+  for (const token of expected) {
+    assertSameFields(await reopened.findTokenById(token.id as string), token, `${what} read by id through a reopened store`);
+    assertSameFields(
+      await reopened.findToken(new OAuthToken({ userSignature: token.userSignature })),
+      token,
+      `${what} found by user name through a reopened store`,
+    );
+  }
 }
 
 export const hostileValueCases = group('hostile-values', [
@@ -57,7 +72,9 @@ export const hostileValueCases = group('hostile-values', [
     id: 'as-secrets-and-tokens',
     title: 'quotes, separators, injection payloads, wildcards and Unicode round-trip byte-exact as secrets and tokens',
     async run(context) {
-      for (const [name, value] of HOSTILE_VALUES) await roundTrip(context, name, value, false);
+      const expected: OAuthToken[] = [];
+      for (const [name, value] of HOSTILE_VALUES) expected.push(await roundTrip(context, name, value, false));
+      await checkThroughReopened(context, expected, 'hostile secrets');
       assert.equal(await countTokens(context.store), HOSTILE_VALUES.length, 'each hostile value is one token');
     },
   },
@@ -65,7 +82,9 @@ export const hostileValueCases = group('hostile-values', [
     id: 'as-user-names',
     title: 'the same values round-trip byte-exact as user names',
     async run(context) {
-      for (const [name, value] of HOSTILE_VALUES) await roundTrip(context, name, value, true);
+      const expected: OAuthToken[] = [];
+      for (const [name, value] of HOSTILE_VALUES) expected.push(await roundTrip(context, name, value, true));
+      await checkThroughReopened(context, expected, 'hostile user names');
       assert.equal(await countTokens(context.store), HOSTILE_VALUES.length, 'each hostile user name is one token');
     },
   },
@@ -73,6 +92,7 @@ export const hostileValueCases = group('hostile-values', [
     id: 'long-tokens',
     title: '8 KB and 64 KB tokens round-trip byte-exact and are found',
     async run(context) {
+      const saved: OAuthToken[] = [];
       for (const [name, value] of LONG_VALUES) {
         const token = new OAuthToken({
           userSignature: new UserSignature(context.unique('long')),
@@ -86,7 +106,9 @@ export const hostileValueCases = group('hostile-values', [
         expected.id = token.id;
         assertSameFields(await context.store.findTokenById(token.id as string), expected, `${name} by id`);
         assertSameFields(await context.store.findToken(new OAuthToken({ accessToken: value })), expected, `${name} found by access token`);
+        saved.push(expected);
       }
+      await checkThroughReopened(context, saved, 'long tokens');
     },
   },
   {
