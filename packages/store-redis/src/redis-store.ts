@@ -52,7 +52,7 @@ export function resilientRedisOptions(operationTimeoutMs = DEFAULT_OPERATION_TIM
 
 /** Messages of ioredis and Redis that mean "not reachable right now", as opposed to a refused command. */
 const UNAVAILABLE_MESSAGE =
-  /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|BUSY)\b|Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache|Cluster isn't ready|connect ETIMEDOUT/;
+  /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b|Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache|Cluster isn't ready|connect ETIMEDOUT/;
 const UNAVAILABLE_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',

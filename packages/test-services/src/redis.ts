@@ -56,19 +56,36 @@ function redisCliBinary(where: string): string {
 
 type Daemon = ReturnType<typeof startDaemon>;
 const running = new Set<Daemon>();
+const folders = new Set<string>();
 let exitHookInstalled = false;
 
-/** Servers must not outlive a crashed test run or demo: kill what is left when this process exits. */
+/** Servers must not outlive a crashed test run or demo: kill what is left, and remove its folder, when this process exits. */
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of running) child.kill('SIGKILL');
+    for (const dir of folders) rmSync(dir, { recursive: true, force: true });
+  });
+}
+
 function track(daemon: Daemon): Daemon {
+  installExitHook();
   running.add(daemon);
   daemon.once('exit', () => running.delete(daemon));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const child of running) child.kill('SIGKILL');
-    });
-  }
   return daemon;
+}
+
+function tempFolder(name: string): string {
+  installExitHook();
+  const dir = makeTempDir(name);
+  folders.add(dir);
+  return dir;
+}
+
+function removeFolder(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  folders.delete(dir);
 }
 
 async function startServer(binary: string, port: number, dir: string, extraArgs: string[] = []): Promise<Daemon> {
@@ -105,7 +122,7 @@ async function startServer(binary: string, port: number, dir: string, extraArgs:
 export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
   const binary = redisServerBinary('a free local port');
   const port = await freePort();
-  const dir = makeTempDir('redis');
+  const dir = tempFolder('redis');
   let daemon: Daemon | null = await startServer(binary, port, dir);
   const stop = async () => {
     if (daemon !== null) await stopDaemon(daemon, 5000);
@@ -120,7 +137,7 @@ export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
     },
     async remove() {
       await stop();
-      rmSync(dir, { recursive: true, force: true });
+      removeFolder(dir);
     },
   };
 }
@@ -159,7 +176,7 @@ export function clusterNodesFromEnv(): { host: string; port: number }[] | null {
 export async function startRedisCluster(): Promise<RedisCluster> {
   const server = redisServerBinary('free local ports (cluster)');
   const cli = redisCliBinary('free local ports (cluster)');
-  const dir = makeTempDir('redis-cluster');
+  const dir = tempFolder('redis-cluster');
   const ports: number[] = [];
   while (ports.length < 3) {
     const port = await freePort();
@@ -169,7 +186,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
   const daemons: Daemon[] = [];
   const stop = async () => {
     await Promise.all(daemons.map((daemon) => stopDaemon(daemon, 5000)));
-    rmSync(dir, { recursive: true, force: true });
+    removeFolder(dir);
   };
   try {
     for (const port of ports) {
