@@ -95,8 +95,11 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
   const port = await freePort();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let server: (ChildProcess & { output: () => string }) | null = null;
-  // A crashed test run must not leave a server behind.
-  const killOnExit = () => server?.kill('SIGQUIT');
+  // A test run or script that ends without destroy() must not leave a server or its folder behind.
+  const killOnExit = () => {
+    server?.kill('SIGQUIT');
+    rmSync(dir, { recursive: true, force: true });
+  };
   process.once('exit', killOnExit);
 
   const start = async () => {
@@ -112,6 +115,9 @@ export async function startThrowawayPostgres(): Promise<ThrowawayPostgres> {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
+    // The server must not keep a script alive on its own: when the script ends, the exit hook stops it.
+    child.unref();
+    for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
     server = Object.assign(child, { output: () => output });
     try {
       await waitFor(
