@@ -15,7 +15,7 @@ export class UserSignature {
     if (typeof name !== 'string' || name.length === 0) {
       throw TokenStoreError.invalidArgument(DETAILS, 'UserSignature needs a non-empty string name');
     }
-    this.name = name;
+    this.name = checkString('UserSignature name', name) as string;
   }
 }
 
@@ -59,9 +59,14 @@ export function redactSecret(secret: string | null): string | null {
   return secret.length >= 16 ? `[redacted …${secret.slice(-4)}]` : '[redacted]';
 }
 
+/** A UTF-16 surrogate without its partner: no UTF-8 backend can store it, it would read back as U+FFFD. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 function checkString(field: string, value: unknown): string | null {
   if (value === undefined || value === null || value === '') return null;
   if (typeof value !== 'string') throw TokenStoreError.invalidArgument(DETAILS, `${field} must be a string or null`);
+  if (LONE_SURROGATE.test(value))
+    throw TokenStoreError.invalidArgument(DETAILS, `${field} holds a lone UTF-16 surrogate, which no store can keep`);
   return value;
 }
 

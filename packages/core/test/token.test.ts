@@ -43,6 +43,8 @@ describe('OAuthToken', () => {
     ['expiry beyond a Date', { expiryTime: MAX_EXPIRY_TIME + 1 }],
     ['expiry as text', { expiryTime: '1764000000000' }],
     ['a user signature that is a string', { userSignature: 'ana' }],
+    ['a lone high surrogate', { accessToken: 'abc\uD83D' }],
+    ['a lone low surrogate', { refreshToken: '\uDE00abc' }],
   ])('rejects %s with INVALID_ARGUMENT', (_, fields) => {
     let thrown: unknown;
     try {
@@ -52,6 +54,11 @@ describe('OAuthToken', () => {
     }
     expect(TokenStoreError.is(thrown)).toBe(true);
     expect((thrown as TokenStoreError).code).toBe('INVALID_ARGUMENT');
+  });
+
+  test('whole emoji (surrogate pairs) are fine; a lone surrogate in a user name is not', () => {
+    expect(new OAuthToken({ accessToken: 'key 🔑 \uD83D\uDD11' }).accessToken).toBe('key 🔑 🔑');
+    expect(() => new UserSignature('ana\uDC00')).toThrow(/lone UTF-16 surrogate/);
   });
 
   test('UserSignature needs a non-empty name', () => {
