@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { OAuthToken, UserSignature } from '@crm/core';
+import { interleavedMedians } from '@crm/test-services/bench';
 import { ensurePostgres } from '@crm/test-services/postgres';
 import pg from 'pg';
 import { PostgresTokenStore } from '../src/index.js';
@@ -17,29 +18,6 @@ const SCHEMA = 'crm_bench';
 
 const userName = (index: number) => `user${index}@zylker.com:6000123`;
 const randomUser = (size: number) => Math.floor(Math.random() * size);
-
-/**
- * Median latency (µs) of each variant. The variants take turns, in rotating order, so background noise on a
- * shared machine (autovacuum, other processes) falls on all of them alike.
- */
-type Variant = (iteration: number) => Promise<unknown>;
-
-/** Store, raw pg with the same statement, raw pg with the plain query. */
-async function medians(variants: [Variant, Variant, Variant]): Promise<[number, number, number]> {
-  const samples: number[][] = variants.map(() => []);
-  for (let iteration = 0; iteration < WARMUP + OPERATIONS; iteration++) {
-    for (let turn = 0; turn < variants.length; turn++) {
-      const which = (iteration + turn) % variants.length;
-      const started = process.hrtime.bigint();
-      await (variants[which] as Variant)(iteration);
-      if (iteration >= WARMUP) samples[which]?.push(Number(process.hrtime.bigint() - started) / 1000);
-    }
-  }
-  return samples.map((list) => {
-    list.sort((a, b) => a - b);
-    return list[Math.floor(list.length / 2)] as number;
-  }) as [number, number, number];
-}
 
 interface Row {
   operation: string;
@@ -70,11 +48,15 @@ async function benchSize(url: string, size: number): Promise<Row[]> {
     // VACUUM too, so autovacuum does not start on the fresh rows in the middle of the measurements.
     await pool.query(`VACUUM ANALYZE ${qualified}`);
 
-    const [findStore, findSame, findPlain] = await medians([
-      () => store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(randomUser(size))) })),
-      () => pool.query({ name: sql.findBy.userName.name, text: sql.findBy.userName.text, values: [userName(randomUser(size))] }),
-      () => pool.query(`SELECT * FROM ${qualified} WHERE user_name = $1`, [userName(randomUser(size))]),
-    ]);
+    const [findStore, findSame, findPlain] = await interleavedMedians(
+      [
+        () => store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(randomUser(size))) })),
+        () => pool.query({ name: sql.findBy.userName.name, text: sql.findBy.userName.text, values: [userName(randomUser(size))] }),
+        () => pool.query(`SELECT * FROM ${qualified} WHERE user_name = $1`, [userName(randomUser(size))]),
+      ],
+      OPERATIONS,
+      WARMUP,
+    );
 
     const update = (iteration: number) =>
       new OAuthToken({
@@ -83,19 +65,23 @@ async function benchSize(url: string, size: number): Promise<Row[]> {
         expiryTime: Date.now(),
       });
     const saveStatement = sql.save('userName', 'user_name');
-    const [saveStore, saveSame, savePlain] = await medians([
-      (iteration) => store.saveToken(update(iteration)),
-      (iteration) => {
-        const token = update(iteration);
-        const values = [...tokenToParams(token), 'unusedid00', token.userName];
-        return pool.query({ name: saveStatement.name, text: saveStatement.text, values });
-      },
-      (iteration) => {
-        const token = update(iteration);
-        const values = [token.userName, token.accessToken, token.expiryTime];
-        return pool.query(`UPDATE ${qualified} SET access_token = $2, expiry_time = $3 WHERE user_name = $1`, values);
-      },
-    ]);
+    const [saveStore, saveSame, savePlain] = await interleavedMedians(
+      [
+        (iteration) => store.saveToken(update(iteration)),
+        (iteration) => {
+          const token = update(iteration);
+          const values = [...tokenToParams(token), 'unusedid00', token.userName];
+          return pool.query({ name: saveStatement.name, text: saveStatement.text, values });
+        },
+        (iteration) => {
+          const token = update(iteration);
+          const values = [token.userName, token.accessToken, token.expiryTime];
+          return pool.query(`UPDATE ${qualified} SET access_token = $2, expiry_time = $3 WHERE user_name = $1`, values);
+        },
+      ],
+      OPERATIONS,
+      WARMUP,
+    );
     return [
       { operation: 'findToken (user name)', tokens: size, store: findStore, rawSame: findSame, rawPlain: findPlain },
       { operation: 'saveToken (update)', tokens: size, store: saveStore, rawSame: saveSame, rawPlain: savePlain },

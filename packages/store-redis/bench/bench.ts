@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LOOKUP_COLUMNS, OAuthToken, UserSignature } from '@crm/core';
+import { interleavedMedians } from '@crm/test-services/bench';
 import { ensureRedis } from '@crm/test-services/redis';
 import { Redis } from 'ioredis';
 import { RedisTokenStore, resilientRedisOptions } from '../src/index.js';
@@ -20,28 +21,6 @@ const LOAD_BATCH = 2_000;
 const userName = (index: number) => `user${index}@zylker.com:6000123`;
 const tokenId = (index: number) => `b${String(index).padStart(9, '0')}`;
 const randomUser = (size: number) => Math.floor(Math.random() * size);
-
-type Variant = (iteration: number) => Promise<unknown>;
-
-/**
- * Median latency (µs) of each variant. The variants take turns, in rotating order, so background noise on a
- * shared machine falls on all of them alike.
- */
-async function medians(variants: [Variant, Variant, Variant]): Promise<[number, number, number]> {
-  const samples: number[][] = variants.map(() => []);
-  for (let iteration = 0; iteration < WARMUP + OPERATIONS; iteration++) {
-    for (let turn = 0; turn < variants.length; turn++) {
-      const which = (iteration + turn) % variants.length;
-      const started = process.hrtime.bigint();
-      await (variants[which] as Variant)(iteration);
-      if (iteration >= WARMUP) samples[which]?.push(Number(process.hrtime.bigint() - started) / 1000);
-    }
-  }
-  return samples.map((list) => {
-    list.sort((a, b) => a - b);
-    return list[Math.floor(list.length / 2)] as number;
-  }) as [number, number, number];
-}
 
 interface Row {
   operation: string;
@@ -84,11 +63,15 @@ async function benchSize(url: string, size: number): Promise<Row[]> {
     }
     console.error(`loaded ${size.toLocaleString('en')} tokens in ${Date.now() - started} ms`);
 
-    const [findStore, findSame, findPlain] = await medians([
-      () => store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(randomUser(size))) })),
-      () => client.evalsha(SCRIPTS.find.sha, 1, keys.ids, keys.base, LOOKUP_COLUMNS.userName, userName(randomUser(size))),
-      () => client.hgetall(keys.token(tokenId(randomUser(size)))),
-    ]);
+    const [findStore, findSame, findPlain] = await interleavedMedians(
+      [
+        () => store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(randomUser(size))) })),
+        () => client.evalsha(SCRIPTS.find.sha, 1, keys.ids, keys.base, LOOKUP_COLUMNS.userName, userName(randomUser(size))),
+        () => client.hgetall(keys.token(tokenId(randomUser(size)))),
+      ],
+      OPERATIONS,
+      WARMUP,
+    );
 
     const update = (iteration: number, index: number) =>
       new OAuthToken({
@@ -96,24 +79,28 @@ async function benchSize(url: string, size: number): Promise<Row[]> {
         accessToken: `1000.access.new.${iteration}`,
         expiryTime: Date.now(),
       });
-    const [saveStore, saveSame, savePlain] = await medians([
-      (iteration) => store.saveToken(update(iteration, randomUser(size))),
-      (iteration) => {
-        const token = update(iteration, randomUser(size));
-        const args = ['', LOOKUP_COLUMNS.userName, token.userName as string, 'unusedid00', ...tokenToValues(token)];
-        return client.evalsha(SCRIPTS.save.sha, 1, keys.ids, keys.base, ...args);
-      },
-      (iteration) => {
-        const token = update(iteration, randomUser(size));
-        return client.hset(
-          keys.token(tokenId(randomUser(size))),
-          'access_token',
-          token.accessToken as string,
-          'expiry_time',
-          String(token.expiryTime),
-        );
-      },
-    ]);
+    const [saveStore, saveSame, savePlain] = await interleavedMedians(
+      [
+        (iteration) => store.saveToken(update(iteration, randomUser(size))),
+        (iteration) => {
+          const token = update(iteration, randomUser(size));
+          const args = ['', LOOKUP_COLUMNS.userName, token.userName as string, 'unusedid00', ...tokenToValues(token)];
+          return client.evalsha(SCRIPTS.save.sha, 1, keys.ids, keys.base, ...args);
+        },
+        (iteration) => {
+          const token = update(iteration, randomUser(size));
+          return client.hset(
+            keys.token(tokenId(randomUser(size))),
+            'access_token',
+            token.accessToken as string,
+            'expiry_time',
+            String(token.expiryTime),
+          );
+        },
+      ],
+      OPERATIONS,
+      WARMUP,
+    );
     return [
       { operation: 'findToken (user name)', tokens: size, store: findStore, rawSame: findSame, rawPlain: findPlain },
       { operation: 'saveToken (update)', tokens: size, store: saveStore, rawSame: saveSame, rawPlain: savePlain },
