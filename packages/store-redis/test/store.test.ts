@@ -295,7 +295,7 @@ describe('connections', () => {
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.saveToken(userToken(`${name}-${i}`, { accessToken: `a${i}` }))));
     await Promise.all(Array.from({ length: 50 }, (_, i) => store.findToken(new OAuthToken({ accessToken: `a${i}` }))));
     const during = Number((await admin.info('clients')).match(/connected_clients:(\d+)/)?.[1]);
-    // Other engineers' tests share this server, so only an upper bound on our own growth is stable.
+    // Other test files share this server, so only an upper bound on our own growth is stable.
     expect(during - before).toBeLessThanOrEqual(1 + 5);
     await store.close();
   });
