@@ -56,6 +56,25 @@ function hostPort(url: string): { host: string; port: number } {
   return { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || 5432) };
 }
 
+/**
+ * Whether the server on 5432 takes the tests' login (user postgres, no password), creating the `test`
+ * database when it is missing. A stock install asks for a password over TCP: then a throwaway server is
+ * the way. Without psql there is no way to ask, and the server is taken as it is.
+ */
+function prepareDefaultServer(): boolean {
+  const psql = findBinary(['psql'], postgresBinDirs());
+  if (psql === null) return true;
+  const ask = (database: string, sql: string) =>
+    spawnSync(psql, ['-w', '-X', '-At', '-h', '127.0.0.1', '-p', '5432', '-U', 'postgres', '-d', database, '-c', sql], {
+      encoding: 'utf8',
+      env: { ...process.env, PGCONNECT_TIMEOUT: '5', PGPASSWORD: '' },
+    });
+  const found = ask('postgres', "SELECT 1 FROM pg_database WHERE datname = 'test'");
+  if (found.status !== 0) return false;
+  if (found.stdout.trim() !== '1') return ask('postgres', 'CREATE DATABASE test').status === 0;
+  return true;
+}
+
 /** Finds a running server or starts a throwaway one. Works outside jest too. */
 export async function ensurePostgres(): Promise<PostgresService> {
   const fromEnv = process.env[POSTGRES_URL_ENV];
@@ -64,7 +83,7 @@ export async function ensurePostgres(): Promise<PostgresService> {
     if (!(await isPortOpen(port, host))) throw new Error(`${POSTGRES_URL_ENV} points at ${host}:${port}, but nothing answers there.`);
     return { url: fromEnv, stop: async () => {} };
   }
-  if (await isPortOpen(5432)) return { url: DEFAULT_POSTGRES_URL, stop: async () => {} };
+  if ((await isPortOpen(5432)) && prepareDefaultServer()) return { url: DEFAULT_POSTGRES_URL, stop: async () => {} };
   const throwaway = await startThrowawayPostgres();
   return { url: throwaway.url, stop: () => throwaway.destroy() };
 }
