@@ -20,6 +20,21 @@ export const TOKEN_STORE_ERROR_CODES = [
 
 export type TokenStoreErrorCode = (typeof TOKEN_STORE_ERROR_CODES)[number];
 
+/**
+ * Node's socket error codes that mean the server could not be reached or went away: every server store
+ * maps them to BACKEND_UNAVAILABLE, next to its driver's own codes.
+ */
+export const NETWORK_ERROR_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
 /** The TokenStore method (or store phase) that failed. */
 export type TokenStoreOperation =
   | 'findToken'

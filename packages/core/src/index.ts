@@ -1,5 +1,5 @@
 export type { TokenStoreErrorCode, TokenStoreErrorDetails, TokenStoreOperation } from './errors.js';
-export { TOKEN_STORE_ERROR_CODES, TokenStoreError } from './errors.js';
+export { NETWORK_ERROR_CODES, TOKEN_STORE_ERROR_CODES, TokenStoreError } from './errors.js';
 export type { LookupField, LookupKey, SavePlan, TokenLookup } from './match.js';
 export {
   checkIdArgument,

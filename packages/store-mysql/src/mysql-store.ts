@@ -7,6 +7,7 @@ import {
   LOOKUP_COLUMNS,
   lookupKey,
   matchesLookupKey,
+  NETWORK_ERROR_CODES,
   type OAuthToken,
   planSave,
   type TokenColumn,
@@ -59,14 +60,7 @@ export type MySQLTokenStoreOptions =
 
 /** MySQL/MariaDB error codes that mean "the server could not be reached or did not answer in time". */
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
+  ...NETWORK_ERROR_CODES,
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_SEQUENCE_TIMEOUT',
   'ER_SERVER_SHUTDOWN',

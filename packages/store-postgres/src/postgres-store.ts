@@ -5,6 +5,7 @@ import {
   copyStoredFields,
   fillAbsentFields,
   lookupKey,
+  NETWORK_ERROR_CODES,
   newTokenId,
   type OAuthToken,
   type TokenStore,
@@ -52,17 +53,6 @@ export type PostgresTokenStoreOptions = PostgresPoolOptions | PostgresConnection
 const DEFAULT_TIMEOUT_MS = 5000;
 /** A save retries only when a concurrent change slipped between its lookup and its write. */
 const MAX_SAVE_ATTEMPTS = 5;
-/** Socket-level failures: the server is not reachable (or went away mid-query). */
-const NETWORK_ERROR_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-]);
 /** SQLSTATEs that mean "not now": admin shutdown, crash shutdown, starting up, statement timeout, too many connections, lock timeout. */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '53300', '55P03']);
 /** pg's own messages for connect timeouts, read timeouts and dropped connections. */

@@ -6,6 +6,7 @@ import {
   fillAbsentFields,
   LOOKUP_COLUMNS,
   lookupKey,
+  NETWORK_ERROR_CODES,
   newTokenId,
   type OAuthToken,
   type TokenStore,
@@ -53,22 +54,12 @@ export function resilientRedisOptions(operationTimeoutMs = DEFAULT_OPERATION_TIM
 /** Messages of ioredis and Redis that mean "not reachable right now", as opposed to a refused command. */
 const UNAVAILABLE_MESSAGE =
   /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b|Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache|Cluster isn't ready|connect ETIMEDOUT/;
-const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
 
 function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === 'MaxRetriesPerRequestError' || error.name === 'ClusterAllFailedError') return true;
   const code = (error as { code?: unknown }).code;
-  return (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) || UNAVAILABLE_MESSAGE.test(error.message);
+  return (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) || UNAVAILABLE_MESSAGE.test(error.message);
 }
 
 /**
