@@ -107,8 +107,20 @@ async function benchSize(url: string, size: number): Promise<Row[]> {
     ];
   } finally {
     await store.deleteTokens().catch((error) => console.error('cleanup failed', error));
+    // The plain variant changed access tokens behind the store's back, so their old index keys are left: remove every key of the prefix.
+    await removeKeys(client, `{${store.prefix}}:*`).catch((error) => console.error('cleanup failed', error));
     await client.quit();
   }
+}
+
+/** Deletes every key matching `pattern` (the bench's own prefix holds no glob characters). */
+async function removeKeys(client: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await client.unlink(...keys);
+  } while (cursor !== '0');
 }
 
 async function main(): Promise<void> {
