@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { OAuthToken, UserSignature } from '@crm/core';
-import { interleavedMedians } from '@crm/test-services/bench';
+import { type ComparisonRow, interleavedMedians, printComparison } from '@crm/test-services/bench';
 import { ensurePostgres } from '@crm/test-services/postgres';
 import pg from 'pg';
 import { PostgresTokenStore } from '../src/index.js';
@@ -19,15 +19,7 @@ const SCHEMA = 'crm_bench';
 const userName = (index: number) => `user${index}@zylker.com:6000123`;
 const randomUser = (size: number) => Math.floor(Math.random() * size);
 
-interface Row {
-  operation: string;
-  tokens: number;
-  store: number;
-  rawSame: number;
-  rawPlain: number;
-}
-
-async function benchSize(url: string, size: number): Promise<Row[]> {
+async function benchSize(url: string, size: number): Promise<ComparisonRow[]> {
   const table = `bench_${randomBytes(4).toString('hex')}`;
   // One connection for everything: the store and raw pg take turns on the same session.
   const pool = new pg.Pool({ connectionString: url, max: 1 });
@@ -96,22 +88,15 @@ async function benchSize(url: string, size: number): Promise<Row[]> {
 async function main(): Promise<void> {
   const server = await ensurePostgres();
   try {
-    const rows: Row[] = [];
+    const rows: ComparisonRow[] = [];
     for (const size of SIZES) rows.push(...(await benchSize(server.url, size)));
-    const format = (value: number) => value.toFixed(0).padStart(8);
-    console.log(
-      `PostgresTokenStore vs raw pg, one connection, median of ${OPERATIONS} operations each after ${WARMUP} warm-up, variants interleaved (µs)\n`,
-    );
-    console.log('| operation | tokens | store | raw pg, same statement | raw pg, plain query | store / same | store / plain |');
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const row of rows) {
-      console.log(
-        `| ${row.operation} | ${row.tokens.toLocaleString('en')} | ${format(row.store)} | ${format(row.rawSame)} | ${format(row.rawPlain)} | ${(row.store / row.rawSame).toFixed(2)} | ${(row.store / row.rawPlain).toFixed(2)} |`,
-      );
-    }
-    console.log(
-      '\nsame statement: the prepared SELECT / CTE upsert the store sends, sent by hand. plain query: unprepared SELECT * ... WHERE user_name = $1,' +
-        ' and UPDATE ... SET access_token, expiry_time WHERE user_name = $1.',
+    printComparison(
+      `PostgresTokenStore vs raw pg, one connection, median of ${OPERATIONS} operations each after ${WARMUP} warm-up, variants interleaved (µs)`,
+      'raw pg, same statement',
+      'raw pg, plain query',
+      rows,
+      'same statement: the prepared SELECT / CTE upsert the store sends, sent by hand. plain query: unprepared SELECT * ...' +
+        ' WHERE user_name = $1, and UPDATE ... SET access_token, expiry_time WHERE user_name = $1.',
     );
   } finally {
     await server.stop();

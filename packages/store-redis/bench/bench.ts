@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LOOKUP_COLUMNS, OAuthToken, UserSignature } from '@crm/core';
-import { interleavedMedians } from '@crm/test-services/bench';
+import { type ComparisonRow, interleavedMedians, printComparison } from '@crm/test-services/bench';
 import { ensureRedis } from '@crm/test-services/redis';
 import { Redis } from 'ioredis';
 import { RedisTokenStore, resilientRedisOptions } from '../src/index.js';
@@ -22,15 +22,7 @@ const userName = (index: number) => `user${index}@zylker.com:6000123`;
 const tokenId = (index: number) => `b${String(index).padStart(9, '0')}`;
 const randomUser = (size: number) => Math.floor(Math.random() * size);
 
-interface Row {
-  operation: string;
-  tokens: number;
-  store: number;
-  rawSame: number;
-  rawPlain: number;
-}
-
-async function benchSize(url: string, size: number): Promise<Row[]> {
+async function benchSize(url: string, size: number): Promise<ComparisonRow[]> {
   // One connection for everything: the store and raw ioredis take turns on it.
   const client = new Redis(url, resilientRedisOptions());
   const store = new RedisTokenStore({ client, prefix: `crm-bench:${randomBytes(4).toString('hex')}` });
@@ -126,24 +118,15 @@ async function removeKeys(client: Redis, pattern: string): Promise<void> {
 async function main(): Promise<void> {
   const server = await ensureRedis();
   try {
-    const rows: Row[] = [];
+    const rows: ComparisonRow[] = [];
     for (const size of SIZES) rows.push(...(await benchSize(server.url, size)));
-    const format = (value: number) => value.toFixed(0).padStart(6);
-    console.log(
-      `RedisTokenStore vs raw ioredis, one connection, median of ${OPERATIONS} operations each after ${WARMUP} warm-up, variants interleaved (µs)\n`,
-    );
-    console.log(
-      '| operation | tokens | store | raw ioredis, same EVALSHA | raw ioredis, plain HGETALL/HSET | store / same | store / plain |',
-    );
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const row of rows) {
-      console.log(
-        `| ${row.operation} | ${row.tokens.toLocaleString('en')} | ${format(row.store)} | ${format(row.rawSame)} | ${format(row.rawPlain)} | ${(row.store / row.rawSame).toFixed(2)} | ${(row.store / row.rawPlain).toFixed(2)} |`,
-      );
-    }
-    console.log(
-      '\nsame EVALSHA: the find / save script the store runs, called by hand with the same arguments. plain: HGETALL of the token hash by id,' +
-        ' and HSET of access_token and expiry_time on it (no lookup by user name, no index upkeep, no merge).',
+    printComparison(
+      `RedisTokenStore vs raw ioredis, one connection, median of ${OPERATIONS} operations each after ${WARMUP} warm-up, variants interleaved (µs)`,
+      'raw ioredis, same EVALSHA',
+      'raw ioredis, plain HGETALL/HSET',
+      rows,
+      'same EVALSHA: the find / save script the store runs, called by hand with the same arguments.' +
+        ' plain: HGETALL of the token hash by id, and HSET of access_token and expiry_time on it (no lookup by user name, no index upkeep, no merge).',
     );
   } finally {
     await server.stop();

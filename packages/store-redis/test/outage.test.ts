@@ -15,7 +15,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server.remove();
+  await server.destroy();
 });
 
 const token = (i: number) =>

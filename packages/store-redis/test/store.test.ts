@@ -325,7 +325,7 @@ describe('connections', () => {
     } finally {
       await store.close();
       monitorClient.disconnect();
-      await server.remove();
+      await server.destroy();
     }
   });
 });

@@ -27,3 +27,26 @@ export async function interleavedMedians<Variants extends Variant[]>(
     return list[Math.floor(list.length / 2)] as number;
   }) as { [Index in keyof Variants]: number };
 }
+
+/** One measured operation: the store's median next to two baselines on the same connection. */
+export interface ComparisonRow {
+  operation: string;
+  tokens: number;
+  store: number;
+  rawSame: number;
+  rawPlain: number;
+}
+
+/** Prints the rows as a Markdown table with both ratios; `sameLabel` and `plainLabel` name the baselines. */
+export function printComparison(title: string, sameLabel: string, plainLabel: string, rows: ComparisonRow[], footnote: string): void {
+  const format = (value: number) => value.toFixed(0).padStart(8);
+  console.log(`${title}\n`);
+  console.log(`| operation | tokens | store | ${sameLabel} | ${plainLabel} | store / same | store / plain |`);
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const row of rows) {
+    console.log(
+      `| ${row.operation} | ${row.tokens.toLocaleString('en')} | ${format(row.store)} | ${format(row.rawSame)} | ${format(row.rawPlain)} | ${(row.store / row.rawSame).toFixed(2)} | ${(row.store / row.rawPlain).toFixed(2)} |`,
+    );
+  }
+  console.log(`\n${footnote}`);
+}

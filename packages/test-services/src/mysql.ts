@@ -13,8 +13,10 @@ import {
   makeTempDir,
   notInstalledError,
   runChecked,
+  type Service,
   startDaemon,
   stopDaemon,
+  type ThrowawayServer,
   waitFor,
 } from './process.js';
 
@@ -23,21 +25,9 @@ export const MYSQL_URL_ENV = 'MYSQL_URL';
 /** The machine's usual server: root with an empty password, database `test`. */
 export const DEFAULT_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
 
-export interface MySQLService {
-  url: string;
-  /** Ends a throwaway server and removes its folder; does nothing for a server that was already running. */
-  stop(): Promise<void>;
-}
+export type MySQLService = Service;
 
-export interface ThrowawayMySQL {
-  url: string;
-  port: number;
-  /** Shuts the server down (clients are disconnected); the data folder and port are kept for `start()`. */
-  stop(): Promise<void>;
-  /** Starts the server again on the same port and data folder. */
-  start(): Promise<void>;
-  /** Stops the server and removes its folder. */
-  destroy(): Promise<void>;
+export interface ThrowawayMySQL extends ThrowawayServer {
   /** The running server's process id (to pause it with SIGSTOP in a hang test), or null while stopped. */
   pid(): number | null;
 }

@@ -5,29 +5,25 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chownSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { findBinary, freePort, isPortOpen, makeTempDir, notInstalledError, postgresBinDirs, waitFor } from './process.js';
+import {
+  findBinary,
+  freePort,
+  isPortOpen,
+  makeTempDir,
+  notInstalledError,
+  postgresBinDirs,
+  type Service,
+  type ThrowawayServer,
+  waitFor,
+} from './process.js';
 
 /** The environment variable that points the tests at a running server. */
 export const POSTGRES_URL_ENV = 'POSTGRES_URL';
 /** The machine's usual server: trust auth, user postgres, database `test`. */
 export const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
-export interface PostgresService {
-  url: string;
-  /** Ends a throwaway server and removes its folder; does nothing for a server that was already running. */
-  stop(): Promise<void>;
-}
-
-export interface ThrowawayPostgres {
-  url: string;
-  port: number;
-  /** Fast shutdown (clients are disconnected); the data folder and port are kept for `start()`. */
-  stop(): Promise<void>;
-  /** Starts the server again on the same port and data folder. */
-  start(): Promise<void>;
-  /** Stops the server and removes its folder. */
-  destroy(): Promise<void>;
-}
+export type PostgresService = Service;
+export type ThrowawayPostgres = ThrowawayServer;
 
 /** The uid and gid of the `postgres` system user, when this process runs as root (initdb refuses root). */
 function postgresUser(): { uid: number; gid: number } | null {

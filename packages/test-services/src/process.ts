@@ -8,6 +8,25 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
+/** A server the tests can use: one that was already running, or a throwaway one started for them. */
+export interface Service {
+  url: string;
+  /** Ends a throwaway server and removes its folder; does nothing for a server that was already running. */
+  stop(): Promise<void>;
+}
+
+/** A server of the tests' own, in a temporary folder on a free port, that can be stopped and started again. */
+export interface ThrowawayServer {
+  url: string;
+  port: number;
+  /** Shuts the server down (clients are disconnected); the data folder and port are kept for `start()`. */
+  stop(): Promise<void>;
+  /** Starts the server again on the same port and data folder. */
+  start(): Promise<void>;
+  /** Stops the server and removes its folder. */
+  destroy(): Promise<void>;
+}
+
 /** True when something accepts TCP connections on host:port within `timeoutMs`. */
 export function isPortOpen(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {

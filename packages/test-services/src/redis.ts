@@ -11,27 +11,15 @@ import {
   makeTempDir,
   notInstalledError,
   runChecked,
+  type Service,
   startDaemon,
   stopDaemon,
+  type ThrowawayServer,
   waitFor,
 } from './process.js';
 
-export interface RedisService {
-  url: string;
-  /** Ends a throwaway server and removes its folder; does nothing for a server that was already running. */
-  stop(): Promise<void>;
-}
-
-export interface ThrowawayRedis {
-  url: string;
-  port: number;
-  /** Ends the server; its folder and port stay reserved for `start()`. */
-  stop(): Promise<void>;
-  /** Starts it again on the same port and folder. */
-  start(): Promise<void>;
-  /** Ends the server and removes its folder. */
-  remove(): Promise<void>;
-}
+export type RedisService = Service;
+export type ThrowawayRedis = ThrowawayServer;
 
 export interface RedisCluster {
   /** `host:port` of each master. */
@@ -135,7 +123,7 @@ export async function startThrowawayRedis(): Promise<ThrowawayRedis> {
     async start() {
       if (daemon === null) daemon = await startServer(binary, port, dir);
     },
-    async remove() {
+    async destroy() {
       await stop();
       removeFolder(dir);
     },
@@ -156,7 +144,7 @@ export async function ensureRedis(): Promise<RedisService> {
   if (await isPortOpen(6379, HOST)) return { url: `redis://${HOST}:6379`, stop: async () => {} };
   redisServerBinary(`${HOST}:6379`);
   const throwaway = await startThrowawayRedis();
-  return { url: throwaway.url, stop: () => throwaway.remove() };
+  return { url: throwaway.url, stop: () => throwaway.destroy() };
 }
 
 /** Parses REDIS_CLUSTER_NODES (`host:port,host:port,...`), or null when unset. */
