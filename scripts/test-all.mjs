@@ -13,18 +13,13 @@ const workspaceDirs = ['packages', 'apps']
   .filter((dir) => existsSync(join(dir, 'package.json')));
 const testedDirs = workspaceDirs.filter((dir) => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).scripts?.test);
 
-let checksPassed = 0;
-let checksFailed = 0;
-const failures = [];
+/** Every check that ran, by title, and whether it passed. */
+const checks = [];
 
 function step(title, command, args) {
   console.log(`\n=== ${title}: ${command} ${args.join(' ')}`);
   const result = spawnSync(command, args, { cwd: root, stdio: 'inherit', env: process.env });
-  if (result.status === 0) checksPassed++;
-  else {
-    checksFailed++;
-    failures.push(title);
-  }
+  checks.push({ title, ok: result.status === 0 });
   return result.status === 0;
 }
 
@@ -58,11 +53,12 @@ for (const dir of testedDirs) {
   passed += results.numPassedTests;
   failed += results.numFailedTests + suitesBroken;
 }
+const failures = checks.filter((check) => !check.ok).map((check) => check.title);
 console.log(
-  `checks (lint, build, types, package checks, test runs): ${checksPassed} passed, ${checksFailed} failed${failures.length ? ` (${failures.join(', ')})` : ''}`,
+  `checks (lint, build, types, package checks, test runs): ${checks.length - failures.length} passed, ${failures.length} failed${failures.length ? ` (${failures.join(', ')})` : ''}`,
 );
-// The test-run step is already counted test by test above.
-const extraFailed = failures.filter((title) => title !== 'tests').length;
-const extraPassed = checksPassed - (failures.includes('tests') || !built ? 0 : 1);
-console.log(`${passed + extraPassed} passed, ${failed + extraFailed} failed`);
-process.exitCode = failed + extraFailed > 0 || failures.length > 0 ? 1 : 0;
+// The test run is counted test by test above; every other check counts as one test.
+const others = checks.filter((check) => check.title !== 'tests');
+const othersFailed = others.filter((check) => !check.ok).length;
+console.log(`${passed + others.length - othersFailed} passed, ${failed + othersFailed} failed`);
+process.exitCode = failed + failures.length > 0 ? 1 : 0;
