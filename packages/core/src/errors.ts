@@ -1,3 +1,5 @@
+import { safeCause } from './driver-errors.js';
+
 /**
  * The closed list of error codes. Callers branch on `code`, never on the message.
  * - INVALID_ARGUMENT: the call itself is wrong (not a token, empty id, bad option). Nothing changed.
@@ -7,6 +9,7 @@
  * - BACKEND_UNAVAILABLE: the storage could not be reached in time (server down, file locked too long).
  * - BACKEND_FAILURE: the storage answered with an error that is none of the above.
  * - CORRUPT_DATA: stored data cannot be read back as a token. Nothing is overwritten.
+ * - STORE_CLOSED: the store's `close()` was called; every later call rejects with this code.
  */
 export const TOKEN_STORE_ERROR_CODES = [
   'INVALID_ARGUMENT',
@@ -16,6 +19,7 @@ export const TOKEN_STORE_ERROR_CODES = [
   'BACKEND_UNAVAILABLE',
   'BACKEND_FAILURE',
   'CORRUPT_DATA',
+  'STORE_CLOSED',
 ] as const;
 
 export type TokenStoreErrorCode = (typeof TOKEN_STORE_ERROR_CODES)[number];
@@ -52,8 +56,14 @@ export interface TokenStoreErrorDetails {
   /** The store's name, e.g. `SQLiteTokenStore`. */
   store: string;
   operation: TokenStoreOperation;
-  /** The driver's error, kept for debugging. Never copied into `message`. */
+  /**
+   * The driver's error, for debugging. Never copied into `message`, and never kept as it is: the error
+   * gets a copy without the values the driver attached (command arguments, bound parameters, row details)
+   * and with `secrets` and Zoho-format tokens removed from its message (see `safeCause`).
+   */
   cause?: unknown;
+  /** Values the failed operation was handling (the token's secrets, a lookup value), to remove from `cause`. */
+  secrets?: Iterable<string | null | undefined>;
 }
 
 const ERROR_BRAND = Symbol.for('@crm/core/TokenStoreError');
@@ -69,7 +79,13 @@ export class TokenStoreError extends Error {
   readonly operation: TokenStoreOperation;
 
   constructor(code: TokenStoreErrorCode, message: string, details: TokenStoreErrorDetails) {
-    super(`${details.store}.${details.operation}: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
+    const cause =
+      details.cause === undefined
+        ? undefined
+        : TokenStoreError.is(details.cause)
+          ? details.cause
+          : safeCause(details.cause, details.secrets);
+    super(`${details.store}.${details.operation}: ${message}`, cause === undefined ? undefined : { cause });
     this.code = code;
     this.store = details.store;
     this.operation = details.operation;
@@ -103,6 +119,11 @@ export class TokenStoreError extends Error {
 
   static failure(details: TokenStoreErrorDetails, message: string): TokenStoreError {
     return new TokenStoreError('BACKEND_FAILURE', message, details);
+  }
+
+  /** What every call on a closed store rejects with. */
+  static closed(details: TokenStoreErrorDetails): TokenStoreError {
+    return new TokenStoreError('STORE_CLOSED', 'the store is closed', details);
   }
 
   static corrupt(details: TokenStoreErrorDetails, message: string): TokenStoreError {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { TokenStoreError, type TokenStoreOperation } from './errors.js';
-import { OAuthToken, TOKEN_FIELDS } from './token.js';
+import { OAuthToken, SECRET_FIELDS, TOKEN_FIELDS } from './token.js';
 
 /** The one stored field a lookup compares, and the value it must equal. */
 export type LookupKey =
@@ -91,7 +91,11 @@ export function newTokenId(): string {
   return id;
 }
 
-/** Checks the argument of findToken and saveToken: an OAuthToken whose fields are well-typed. */
+/**
+ * Checks the argument of findToken and saveToken: an OAuthToken whose fields are well-typed. Fields
+ * assigned `''` after construction are set to null, as the constructor would have: an empty string is
+ * absent everywhere, so it never matches a stored column and never counts as token material.
+ */
 export function checkTokenArgument(token: unknown, store: string, operation: TokenStoreOperation): asserts token is OAuthToken {
   if (!OAuthToken.isToken(token)) {
     throw TokenStoreError.invalidArgument({ store, operation }, 'expected an OAuthToken');
@@ -102,6 +106,19 @@ export function checkTokenArgument(token: unknown, store: string, operation: Tok
     const reason = TokenStoreError.is(error) ? error.message.replace(/^[^:]*: /, '') : 'invalid field';
     throw TokenStoreError.invalidArgument({ store, operation }, reason);
   }
+  const fields = token as unknown as Record<string, unknown>;
+  for (const field of TOKEN_FIELDS) if (fields[field] === '') fields[field] = null;
+  if (token.userSignature !== null && token.userSignature.name === '') token.userSignature = null;
+}
+
+/** The secret values a token carries, for `TokenStoreError`'s `secrets` (removed from a driver error's cause). */
+export function tokenSecrets(token: OAuthToken): string[] {
+  const secrets: string[] = [];
+  for (const field of SECRET_FIELDS) {
+    const value = token[field];
+    if (typeof value === 'string') secrets.push(value);
+  }
+  return secrets;
 }
 
 /** Checks the argument of saveToken: a valid token that carries an access, refresh or grant token. */

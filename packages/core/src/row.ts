@@ -56,7 +56,16 @@ export function parseExpiryTime(
   return expiryTime;
 }
 
-/** The token for a row. Empty strings read as null, like Zoho's SDKs. */
+/** A token's values in TOKEN_COLUMNS order: the parameters of an INSERT over every column. */
+export function tokenToValues(token: OAuthToken): (string | null)[] {
+  const row = tokenToRow(token);
+  return TOKEN_COLUMNS.map((column) => row[column]);
+}
+
+/**
+ * The token for a row. Empty strings read as null, like Zoho's SDKs. A row without an id, with a column
+ * that is not text, or with a value no token may hold (a NUL, a lone surrogate) is CORRUPT_DATA.
+ */
 export function tokenFromRow(
   row: Partial<Record<TokenColumn, string | number | bigint | null>>,
   store: string,
@@ -68,17 +77,26 @@ export function tokenFromRow(
     if (typeof value !== 'string') throw TokenStoreError.corrupt({ store, operation }, `stored column ${column} is not text`);
     return value;
   };
+  const id = text('id');
+  if (id === null) throw TokenStoreError.corrupt({ store, operation }, 'a stored token has no id');
   const userName = text('user_name');
-  return new OAuthToken({
-    id: text('id'),
-    userSignature: userName === null ? null : new UserSignature(userName),
-    clientId: text('client_id'),
-    clientSecret: text('client_secret'),
-    refreshToken: text('refresh_token'),
-    accessToken: text('access_token'),
-    grantToken: text('grant_token'),
-    expiryTime: parseExpiryTime(row.expiry_time, store, operation),
-    redirectUrl: text('redirect_url'),
-    apiDomain: text('api_domain'),
-  });
+  const expiryTime = parseExpiryTime(row.expiry_time, store, operation);
+  try {
+    return new OAuthToken({
+      id,
+      userSignature: userName === null ? null : new UserSignature(userName),
+      clientId: text('client_id'),
+      clientSecret: text('client_secret'),
+      refreshToken: text('refresh_token'),
+      accessToken: text('access_token'),
+      grantToken: text('grant_token'),
+      expiryTime,
+      redirectUrl: text('redirect_url'),
+      apiDomain: text('api_domain'),
+    });
+  } catch (error) {
+    // The token's own check names the field, never the value.
+    const reason = TokenStoreError.is(error) ? error.message.replace(/^[^:]*: /, '') : 'invalid value';
+    throw TokenStoreError.corrupt({ store, operation }, `a stored token cannot be read: ${reason}`);
+  }
 }

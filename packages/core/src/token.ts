@@ -16,6 +16,8 @@ export class UserSignature {
       throw TokenStoreError.invalidArgument(DETAILS, 'UserSignature needs a non-empty string name');
     }
     this.name = checkString('UserSignature name', name) as string;
+    // Frozen: tokens and their copies may share one signature, so nobody may rename it in place.
+    Object.freeze(this);
   }
 }
 
@@ -59,6 +61,9 @@ export function redactSecret(secret: string | null): string | null {
   return secret.length >= 16 ? `[redacted …${secret.slice(-4)}]` : '[redacted]';
 }
 
+/** U+0000: PostgreSQL cannot store it in text, C drivers cut strings at it; no store keeps it. */
+const NUL = '\u0000';
+
 /** A UTF-16 surrogate without its partner: no UTF-8 backend can store it, it would read back as U+FFFD. */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -67,6 +72,8 @@ function checkString(field: string, value: unknown): string | null {
   if (typeof value !== 'string') throw TokenStoreError.invalidArgument(DETAILS, `${field} must be a string or null`);
   if (LONE_SURROGATE.test(value))
     throw TokenStoreError.invalidArgument(DETAILS, `${field} holds a lone UTF-16 surrogate, which no store can keep`);
+  if (value.includes(NUL))
+    throw TokenStoreError.invalidArgument(DETAILS, `${field} holds a NUL character (U+0000), which no store can keep`);
   return value;
 }
 

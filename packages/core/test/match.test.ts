@@ -1,3 +1,4 @@
+import { OAuthToken, TokenStoreError, UserSignature } from '../src/index';
 import {
   checkIdArgument,
   checkSaveArgument,
@@ -5,13 +6,10 @@ import {
   lookupKey,
   mergeForSave,
   newTokenId,
-  OAuthToken,
   planSave,
   TOKEN_ID_LENGTH,
   type TokenLookup,
-  TokenStoreError,
-  UserSignature,
-} from '../src/index';
+} from '../src/store-kit';
 
 const user = new UserSignature('ana@zylker.com');
 

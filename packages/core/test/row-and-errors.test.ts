@@ -1,4 +1,5 @@
-import { OAuthToken, TOKEN_COLUMNS, TOKEN_STORE_ERROR_CODES, TokenStoreError, tokenFromRow, tokenToRow, UserSignature } from '../src/index';
+import { OAuthToken, TOKEN_STORE_ERROR_CODES, TokenStoreError, UserSignature } from '../src/index';
+import { TOKEN_COLUMNS, tokenFromRow, tokenToRow } from '../src/store-kit';
 
 describe('rows in Zoho columns', () => {
   test('a token and its row map both ways with expiry as decimal text', () => {
@@ -42,7 +43,8 @@ describe('TokenStoreError', () => {
     expect(error).toBeInstanceOf(Error);
     expect(error.name).toBe('TokenStoreError');
     expect(error.code).toBe('BACKEND_FAILURE');
-    expect(error.cause).toBe(cause);
+    expect(error.cause).not.toBe(cause); // a safe copy, never the driver's own object
+    expect((error.cause as Error).message).toBe(cause.message);
     expect(error.message).toBe('PgStore.saveToken: the server refused the write');
     expect(error.message).not.toContain('secret-value');
     expect(TokenStoreError.is(error)).toBe(true);
@@ -58,6 +60,7 @@ describe('TokenStoreError', () => {
       'BACKEND_UNAVAILABLE',
       'BACKEND_FAILURE',
       'CORRUPT_DATA',
+      'STORE_CLOSED',
     ]);
     expect(TokenStoreError.valueTooLong({ store: 'S', operation: 'saveToken' }, 'client_secret', 255).message).toContain('client_secret');
   });

@@ -1,4 +1,5 @@
 import type { TokenStore } from '@crm/core';
+import type { TokenColumn } from '@crm/core/store-kit';
 
 /** The behaviour groups of the suite. A store may switch off the groups it cannot support. */
 export const CONFORMANCE_GROUPS = [
@@ -12,6 +13,9 @@ export const CONFORMANCE_GROUPS = [
   'hostile-values',
   'concurrency',
   'bad-input',
+  'lifecycle',
+  'faults',
+  'processes',
 ] as const;
 
 export type ConformanceGroup = (typeof CONFORMANCE_GROUPS)[number];
@@ -30,6 +34,37 @@ export interface ConformanceOptions<Store extends TokenStore = TokenStore> {
   filter?: string;
   /** Milliseconds one case may take before it fails. Default 30000. */
   caseTimeoutMs?: number;
+
+  /** Runs once before the first case (create a test database, start a server). */
+  setup?(): void | Promise<void>;
+  /** Runs once after the last case, also after failures (drop the test database). */
+  teardown?(): void | Promise<void>;
+
+  /**
+   * The longest value, in characters, the store keeps in a column (a store on Zoho's `varchar(255)` table
+   * declares `{ access_token: 255, ... }`). Values up to the limit must round-trip; longer ones must fail with
+   * VALUE_TOO_LONG and write nothing. A column without a limit must keep at least 64 KB.
+   */
+  valueLimits?: Partial<Record<TokenColumn, number>>;
+
+  /**
+   * Makes the store's backend fail the next `saveToken` on `store` with a real server-side error (a trigger
+   * that raises, a key of the wrong type, a read-only file). The `faults` group uses it to check that no
+   * token value reaches the error or its `cause`; without it that case is skipped.
+   */
+  injectFault?(store: Store): void | Promise<void>;
+
+  /**
+   * Cross-process checks (the `processes` group). `share(store)` describes the storage of `store` as JSON;
+   * a worker process loads `module` (the file exporting these options, as the CLI loads it) and calls
+   * `openShared(description)` to open a store over the same storage. `module` is set by the CLI; with jest,
+   * pass it to `describeTokenStore`. A store that cannot be shared between processes sets
+   * `sharedAcrossProcesses: false`, and the report says the group was switched off.
+   */
+  share?(store: Store): unknown | Promise<unknown>;
+  openShared?(description: unknown): Store | Promise<Store>;
+  module?: string;
+  sharedAcrossProcesses?: boolean;
 }
 
 /** What a case gets to work with. */

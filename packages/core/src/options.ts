@@ -1,0 +1,60 @@
+import { TokenStoreError } from './errors.js';
+
+/** Every store's default for `operationTimeoutMs`. */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 5000;
+/** Every store's default for `maxSaveAttempts`: a save runs again only after losing a race to another writer. */
+export const DEFAULT_MAX_SAVE_ATTEMPTS = 5;
+
+function invalidOption(store: string, message: string): TokenStoreError {
+  return TokenStoreError.invalidArgument({ store, operation: 'open' }, message);
+}
+
+/** The options argument of a store's constructor: an object (or absent, when `optional`). */
+export function checkOptionsObject(options: unknown, store: string): asserts options is Record<string, unknown> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidOption(store, 'options must be an object');
+}
+
+/** A whole number of at least 1 (`operationTimeoutMs`, `maxSaveAttempts`, a pool size), or `fallback` when absent. */
+export function positiveIntegerOption(value: unknown, name: string, fallback: number, store: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw invalidOption(store, `${name} must be a whole number of at least 1`);
+  }
+  return value;
+}
+
+/** true or false, or `fallback` when absent. */
+export function booleanOption(value: unknown, name: string, fallback: boolean, store: string): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw invalidOption(store, `${name} must be true or false`);
+  return value;
+}
+
+/**
+ * A name that ends up in SQL or in keys (table, schema, key prefix): a string matching `pattern`, or
+ * `fallback` when absent. `rule` says in words what the pattern allows, for the message.
+ */
+export function nameOption(value: unknown, name: string, fallback: string, pattern: RegExp, rule: string, store: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !pattern.test(value)) throw invalidOption(store, `${name} must be ${rule}`);
+  return value;
+}
+
+/**
+ * A connection URL option (`url`): a string the URL parser accepts, with one of `protocols` (`postgres:`).
+ * The message never repeats the URL: it may hold a password.
+ */
+export function urlOption(value: unknown, name: string, protocols: readonly string[], store: string): URL {
+  let url: URL | null = null;
+  if (typeof value === 'string') {
+    try {
+      url = new URL(value);
+    } catch {
+      url = null;
+    }
+  }
+  if (url === null || !protocols.includes(url.protocol)) {
+    throw invalidOption(store, `${name} must be a URL starting with ${protocols.map((protocol) => `${protocol}//`).join(' or ')}`);
+  }
+  return url;
+}
