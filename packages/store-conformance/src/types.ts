@@ -13,7 +13,7 @@ export const CONFORMANCE_GROUPS = [
   'hostile-values',
   'concurrency',
   'bad-input',
-  'lifecycle',
+  'closing',
   'faults',
   'processes',
 ] as const;
