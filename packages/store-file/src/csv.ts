@@ -2,15 +2,8 @@
  * The token file format in one place: Zoho's FileStore CSV, read in every dialect Zoho's SDKs write,
  * written as RFC 4180 CSV with `\n` line ends.
  */
-import {
-  type OAuthToken,
-  TOKEN_COLUMNS,
-  type TokenColumn,
-  TokenStoreError,
-  type TokenStoreOperation,
-  tokenFromRow,
-  tokenToRow,
-} from '@crm/core';
+import { type OAuthToken, TokenStoreError, type TokenStoreOperation } from '@crm/core';
+import { TOKEN_COLUMNS, type TokenColumn, tokenFromRow, tokenToRow } from '@crm/core/store-kit';
 
 export const STORE = 'FileTokenStore';
 

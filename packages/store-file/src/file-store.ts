@@ -14,6 +14,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
   checkIdArgument,
   checkSaveArgument,
@@ -22,12 +23,8 @@ import {
   fillAbsentFields,
   type LookupKey,
   lookupKey,
-  type OAuthToken,
   planSave,
-  type TokenStore,
-  TokenStoreError,
-  type TokenStoreOperation,
-} from '@crm/core';
+} from '@crm/core/store-kit';
 import { formatTokenFile, formatTokenLine, readTokenEntries, STORE, type TokenEntry } from './csv.js';
 import { acquireLock, type HeldLock } from './lock.js';
 
