@@ -2,6 +2,7 @@
  * Deliberately broken stores: each breaks exactly one rule of the contract, the way real stores do.
  * The suite must fail every one of them.
  */
+import { OAuthToken, type TokenStore, TokenStoreError } from '@crm/core';
 import {
   checkIdArgument,
   checkSaveArgument,
@@ -12,11 +13,8 @@ import {
   type LookupKey,
   lookupKey,
   matchesLookupKey,
-  OAuthToken,
   planSave,
-  type TokenStore,
-  TokenStoreError,
-} from '@crm/core';
+} from '@crm/core/store-kit';
 
 export const FAULTS = {
   'ignores-precedence': 'find-rules/rule-1-user-name-only',
