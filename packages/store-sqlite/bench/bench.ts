@@ -9,7 +9,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newTokenId, OAuthToken, UserSignature } from '@crm/core';
+import { OAuthToken, UserSignature } from '@crm/core';
+import { newTokenId } from '@crm/core/store-kit';
 import Database from 'better-sqlite3';
 import { SQLiteTokenStore } from '../src/index.js';
 

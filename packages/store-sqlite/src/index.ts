@@ -1,2 +1,3 @@
+export { STORE_NAME } from './sql.js';
 export type { JournalMode, SQLiteTokenStoreOptions } from './sqlite-store.js';
 export { JOURNAL_MODES, SQLiteTokenStore } from './sqlite-store.js';

@@ -1,35 +1,26 @@
-import {
-  type LookupField,
-  type OAuthToken,
-  TOKEN_COLUMNS,
-  type TokenColumn,
-  type TokenRow,
-  TokenStoreError,
-  type TokenStoreOperation,
-  tokenFromRow,
-  tokenToRow,
-} from '@crm/core';
+import { TokenStoreError } from '@crm/core';
+import { driverErrorCode, type LookupField, nameOption, TOKEN_COLUMNS, type TokenColumn } from '@crm/core/store-kit';
+import type Database from 'better-sqlite3';
 
 /** The name every error of this package carries. */
-export const STORE = 'SQLiteTokenStore';
+export const STORE_NAME = 'SQLiteTokenStore';
 
 /** Zoho's default table name (the SQLite sample and the MySQL DBStore). */
 export const DEFAULT_TABLE = 'oauthtoken';
 
-const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** A plain identifier of up to 63 characters; `sqlite_` names are reserved by SQLite itself. */
+const TABLE_NAME = /^(?!sqlite_)[a-z_][a-z0-9_]{0,62}$/i;
 
-/**
- * A table name becomes part of SQL text (SQLite cannot bind identifiers), so only plain identifiers are
- * accepted; `sqlite_` names are reserved by SQLite itself.
- */
-export function checkTableName(table: unknown): string {
-  if (typeof table !== 'string' || !TABLE_NAME.test(table) || table.toLowerCase().startsWith('sqlite_')) {
-    throw TokenStoreError.invalidArgument(
-      { store: STORE, operation: 'open' },
-      'table must be an identifier: a letter or underscore, then up to 62 letters, digits or underscores, not starting with sqlite_',
-    );
-  }
-  return table;
+/** A table name becomes part of SQL text (SQLite cannot bind identifiers), so only plain identifiers pass. */
+export function tableOption(table: unknown): string {
+  return nameOption(
+    table,
+    'table',
+    DEFAULT_TABLE,
+    TABLE_NAME,
+    'an identifier: a letter or underscore, then up to 62 letters, digits or underscores, not starting with sqlite_',
+    STORE_NAME,
+  );
 }
 
 /** Quoted even though validated, so keywords (`order`, `group`) work as table names. */
@@ -52,6 +43,8 @@ const LOOKUP_WHERE: Record<LookupField, string> = {
   refreshToken: 'refresh_token = ?',
 };
 
+const TOKEN_INDEX_COLUMNS = ['access_token', 'grant_token', 'refresh_token'] as const;
+
 /** Every statement the store runs, for one table. */
 export function tokenSql(table: string) {
   const name = quote(table);
@@ -65,9 +58,7 @@ export function tokenSql(table: string) {
     createIdIndex: `CREATE UNIQUE INDEX IF NOT EXISTS ${index('id')} ON ${name} (id)`,
     /** NULL and '' both mean "no user" in Zoho's stores, so neither takes part in uniqueness. */
     createUserNameIndex: `CREATE UNIQUE INDEX IF NOT EXISTS ${index('user_name')} ON ${name} (user_name) WHERE user_name IS NOT NULL AND user_name <> ''`,
-    createTokenIndexes: (['access_token', 'grant_token', 'refresh_token'] as const).map(
-      (column) => `CREATE INDEX IF NOT EXISTS ${index(column)} ON ${name} (${column})`,
-    ),
+    createTokenIndexes: TOKEN_INDEX_COLUMNS.map((column) => `CREATE INDEX IF NOT EXISTS ${index(column)} ON ${name} (${column})`),
     /** Tables of Zoho SDKs before `api_domain` existed; Zoho's SDKs add the column the same way. */
     addApiDomain: `ALTER TABLE ${name} ADD COLUMN api_domain TEXT`,
     tableColumns: 'SELECT name FROM pragma_table_info(?)',
@@ -88,20 +79,70 @@ export function tokenSql(table: string) {
   };
 }
 
-/** A row as better-sqlite3 returns it: text, or whatever else a foreign writer put there. */
-export type StoredRow = Partial<Record<TokenColumn, string | number | bigint | Buffer | null>>;
-
-/** Row → token. Empty text reads as absent and `expiry_time` text as epoch ms; anything else is CORRUPT_DATA. */
-export function rowToToken(row: StoredRow, operation: TokenStoreOperation): OAuthToken {
-  for (const column of TOKEN_COLUMNS) {
-    if (Buffer.isBuffer(row[column])) throw TokenStoreError.corrupt({ store: STORE, operation }, `stored column ${column} is not text`);
+/**
+ * Brings the table up to what the store needs and returns nothing; with `create` false it only checks.
+ * Creates the table when absent and adds the indexes it lacks, leaving existing rows and columns alone.
+ * Checks first and writes only when something is missing, so a complete schema opens on a read-only file.
+ */
+export function ensureSchema(database: Database.Database, table: string, create: boolean): void {
+  const sql = tokenSql(table);
+  const missingWork = (): string[] => {
+    const columns = database.prepare(sql.tableColumns).pluck().all(table) as string[];
+    if (columns.length === 0) return [sql.createTable, sql.createUserNameIndex, ...sql.createTokenIndexes];
+    const absent = TOKEN_COLUMNS.filter((column) => !columns.includes(column));
+    const work = absent.length === 1 && absent[0] === 'api_domain' ? [sql.addApiDomain] : [];
+    if (absent.length > 0 && work.length === 0) {
+      throw TokenStoreError.corrupt(
+        { store: STORE_NAME, operation: 'migrate' },
+        `table ${table} exists but lacks the columns ${absent.join(', ')}: it is not a Zoho token table`,
+      );
+    }
+    const indexes = database.prepare(sql.tableIndexes).all(table) as { name: string; isUnique: number; partial: number }[];
+    const idIsUnique = indexes.some(
+      (index) =>
+        index.isUnique === 1 &&
+        index.partial === 0 &&
+        (database.prepare(sql.indexColumns).pluck().all(index.name) as string[]).join() === 'id',
+    );
+    if (!idIsUnique) work.push(sql.createIdIndex);
+    // SQLite compares object names without case, so `OAuthToken_user_name` is `oauthtoken_user_name`.
+    const names = new Set(indexes.map((index) => index.name.toLowerCase()));
+    const has = (suffix: string) => names.has(`${table}_${suffix}`.toLowerCase());
+    if (!has('user_name')) work.push(sql.createUserNameIndex);
+    for (const [position, column] of TOKEN_INDEX_COLUMNS.entries()) {
+      if (!has(column)) work.push(sql.createTokenIndexes[position] as string);
+    }
+    return work;
+  };
+  const work = missingWork();
+  if (work.length === 0) return;
+  if (!create || database.readonly) {
+    // Missing indexes only cost speed (BEGIN IMMEDIATE alone keeps one token per user); a missing table or
+    // column would make every statement fail.
+    if (work.includes(sql.createTable) || work.includes(sql.addApiDomain)) {
+      throw TokenStoreError.failure(
+        { store: STORE_NAME, operation: 'migrate' },
+        `table ${table} is missing or lacks api_domain, and ${create ? 'a read-only database cannot be changed' : 'createSchema is false'}`,
+      );
+    }
+    return;
   }
-  const token = tokenFromRow(row as Partial<Record<TokenColumn, string | number | bigint | null>>, STORE, operation);
-  if (token.id === null) throw TokenStoreError.corrupt({ store: STORE, operation }, 'a stored row has an empty id');
-  return token;
-}
-
-/** Token → row: the named parameters of `insert` and `update`. Absent fields are NULL, expiry is decimal text. */
-export function tokenToParams(token: OAuthToken): TokenRow {
-  return tokenToRow(token);
+  // Another process may be creating the same schema: decide again under the write lock.
+  database
+    .transaction(() => {
+      for (const statement of missingWork()) {
+        try {
+          database.exec(statement);
+        } catch (error) {
+          if (!driverErrorCode(error).startsWith('SQLITE_CONSTRAINT')) throw error;
+          const column = statement === sql.createIdIndex ? 'id' : 'user_name';
+          throw TokenStoreError.conflict(
+            { store: STORE_NAME, operation: 'migrate', cause: error },
+            `table ${table} holds several rows with the same ${column}, so the unique index on ${column} cannot be created; ` +
+              `nothing was changed. Find them with: ${column === 'id' ? sql.duplicateIds : sql.duplicateUserNames}, then delete or merge the extra rows`,
+          );
+        }
+      }
+    })
+    .immediate();
 }
