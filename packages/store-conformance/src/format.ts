@@ -1,21 +1,38 @@
-import type { ConformanceReport } from './types.js';
+import type { CaseResult, ConformanceReport } from './types.js';
+
+const STATUS_WIDTH = 'SKIPPED'.length;
+/** Lines of a failure shown under its row: the message and the first stack frames of an unexpected error. */
+const DETAIL_LINES = 4;
+
+/** One case as a table row; a failure's further lines (stack frames) indented below it. */
+export function formatResult(result: CaseResult, idWidth = 0): string {
+  const [first = '', ...rest] = result.status === 'skipped' ? [] : (result.error ?? '').split('\n');
+  const row = `${result.status.toUpperCase().padEnd(STATUS_WIDTH)}  ${result.id.padEnd(idWidth)}  ${`${result.durationMs} ms`.padStart(8)}`;
+  const lines = [first ? `${row}  ${first}` : row.trimEnd()];
+  for (const line of rest.slice(0, DETAIL_LINES - 1)) lines.push(`${' '.repeat(STATUS_WIDTH + 2)}${line}`);
+  return lines.join('\n');
+}
+
+/** What the report switched off and why, e.g. `switched off: persistence (no reopen option)`. */
+export function switchedOffLine(report: ConformanceReport): string | null {
+  if (report.skippedGroups.length === 0) return null;
+  const groups = report.skippedGroups.map((group) => {
+    const reason = report.skipReasons?.[group];
+    return reason ? `${group} (${reason})` : group;
+  });
+  return `switched off: ${groups.join(', ')}`;
+}
 
 /** The report as a text table, one row per case, and a summary line. */
 export function formatReport(report: ConformanceReport, title?: string): string {
-  const rows = report.results.map((result) => [
-    result.status.toUpperCase(),
-    result.id,
-    `${result.durationMs} ms`,
-    result.status === 'failed' ? (result.error ?? '') : '',
-  ]);
-  const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length), 6));
+  const idWidth = Math.max(6, ...report.results.map((result) => result.id.length));
   const lines = title ? [title] : [];
-  for (const row of rows) {
-    lines.push(
-      `${row[0]!.padEnd(widths[0]!)}  ${row[1]!.padEnd(widths[1]!)}  ${row[2]!.padStart(widths[2]!)}${row[3] ? `  ${row[3].split('\n')[0]}` : ''}`,
-    );
-  }
-  if (report.skippedGroups.length > 0) lines.push(`switched off: ${report.skippedGroups.join(', ')}`);
+  for (const result of report.results) lines.push(formatResult(result, idWidth));
+  const switchedOff = switchedOffLine(report);
+  if (switchedOff) lines.push(switchedOff);
+  const cases = report.results.filter((result) => result.status === 'skipped' && !report.skippedGroups.includes(result.group));
+  for (const result of cases) lines.push(`skipped ${result.id}: ${result.error ?? ''}`);
+  if (report.teardownError) lines.push(report.teardownError);
   lines.push(summaryLine(report));
   return lines.join('\n');
 }

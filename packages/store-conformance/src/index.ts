@@ -1,7 +1,8 @@
 export { HOSTILE_VALUES } from './cases/hostile-values.js';
 export { CONFORMANCE_CASES } from './cases/index.js';
-export { formatReport, summaryLine } from './format.js';
-export { executeCase, runConformance, selectedCases, skippedGroups } from './run.js';
+export { formatReport, formatResult, summaryLine, switchedOffLine } from './format.js';
+export { CaseSkipped, describeError } from './outcome.js';
+export { checkOptions, executeCase, runConformance, selectedCases, skippedGroups, skipReasons } from './run.js';
 export type {
   CaseContext,
   CaseResult,

@@ -69,7 +69,7 @@ export interface ConformanceOptions<Store extends TokenStore = TokenStore> {
 
 /** What a case gets to work with. */
 export interface CaseContext {
-  /** The fresh store of this case. */
+  /** The fresh store of this case. Every promise its methods return is awaited before the suite closes it. */
   store: TokenStore;
   /** True when the options have `reopen`: cases may then also read back through a second store. */
   canReopen: boolean;
@@ -79,6 +79,18 @@ export interface CaseContext {
   createSibling(): Promise<TokenStore>;
   /** A value unique to this run, for user names and tokens: `${prefix}-<random>`. */
   unique(prefix: string): string;
+  /** The declared column limits (`valueLimits`), `{}` when the store declares none. */
+  valueLimits: Partial<Record<TokenColumn, number>>;
+  /** The options the suite runs with, for the groups that need `injectFault`, `share`, `openShared` or `module`. */
+  options: ConformanceOptions;
+  /** `options.injectFault` applied to this case's store (the object `create()` returned). */
+  injectFault(): Promise<void>;
+  /** `options.share` applied to this case's store. */
+  share(): Promise<unknown>;
+  /** Aborted when the case ends (passed, failed or timed out): stop loops, kill worker processes. */
+  signal: AbortSignal;
+  /** Ends the case as skipped, with the reason in the report (jest counts it as passed: it cannot skip at run time). */
+  skip(reason: string): never;
 }
 
 export interface ConformanceCase {
@@ -98,7 +110,10 @@ export interface CaseResult {
   group: ConformanceGroup;
   status: CaseStatus;
   durationMs: number;
-  /** Why it failed (the assertion message), or why it was skipped. */
+  /**
+   * Why it failed (the assertion message; for an error that is not an assertion, its name, message and first
+   * stack lines), or why it was skipped.
+   */
   error?: string;
 }
 
@@ -106,7 +121,11 @@ export interface ConformanceReport {
   passed: number;
   failed: number;
   skipped: number;
-  /** Groups switched off by the options (or by a missing `reopen`). */
+  /** Groups switched off by the options (declared in `skip`, or missing `reopen`, `injectFault`, `share`...). */
   skippedGroups: ConformanceGroup[];
+  /** Why each group in `skippedGroups` is switched off. */
+  skipReasons: Partial<Record<ConformanceGroup, string>>;
   results: CaseResult[];
+  /** Set when `teardown()` threw; a run with a failed teardown is not a clean run. */
+  teardownError?: string;
 }

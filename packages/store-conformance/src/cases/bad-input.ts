@@ -1,6 +1,16 @@
 import { inspect } from 'node:util';
 import { OAuthToken, type TokenStore, UserSignature } from '@crm/core';
-import { assert, assertSameFields, countTokens, expectStoreError, fullToken, group } from './support.js';
+import {
+  assert,
+  assertNothingWritten,
+  assertSameFields,
+  countTokens,
+  expectStoreError,
+  Failures,
+  fullToken,
+  group,
+  storedState,
+} from './support.js';
 
 /** Calls a store method with arguments the types forbid, as JavaScript callers can. */
 function untyped(store: TokenStore): Record<string, (...args: unknown[]) => Promise<unknown>> {
@@ -12,21 +22,26 @@ export const badInputCases = group('bad-input', [
     id: 'save-not-a-token',
     title: 'saveToken of something that is not an OAuthToken is INVALID_ARGUMENT and writes nothing',
     async run(context) {
+      await context.store.saveToken(fullToken(context));
+      const before = await storedState(context.store);
       const store = untyped(context.store);
       for (const value of [undefined, null, 'token', 42, { accessToken: 'plain-object', clientId: 'c' }]) {
         await expectStoreError(() => store.saveToken!.call(context.store, value), 'INVALID_ARGUMENT', `saveToken(${typeof value})`);
       }
-      assert.equal(await countTokens(context.store), 0);
+      await assertNothingWritten(context.store, before, 'after refused saves');
     },
   },
   {
     id: 'find-not-a-token',
     title: 'findToken of something that is not an OAuthToken is INVALID_ARGUMENT',
     async run(context) {
+      await context.store.saveToken(fullToken(context));
+      const before = await storedState(context.store);
       const store = untyped(context.store);
       for (const value of [undefined, null, 'ana@zylker.com', { userSignature: { name: 'x' } }]) {
         await expectStoreError(() => store.findToken!.call(context.store, value), 'INVALID_ARGUMENT', `findToken(${typeof value})`);
       }
+      await assertNothingWritten(context.store, before, 'after refused finds');
     },
   },
   {
@@ -49,6 +64,7 @@ export const badInputCases = group('bad-input', [
         );
       }
       assertSameFields(await context.store.findTokenById(token.id as string), token, 'the stored token');
+      assert.equal(await countTokens(context.store), 1, 'refused calls must change nothing');
     },
   },
   {
@@ -91,6 +107,7 @@ export const badInputCases = group('bad-input', [
       });
       await context.store.saveToken(owner);
       await context.store.saveToken(other);
+      const before = await storedState(context.store);
       const rename = new OAuthToken({
         id: other.id,
         userSignature: owner.userSignature,
@@ -102,6 +119,7 @@ export const badInputCases = group('bad-input', [
       const spoiled = new OAuthToken({ accessToken: grant, clientSecret: secret });
       (spoiled as unknown as Record<string, unknown>).refreshToken = 12345;
       const invalidArgument = await expectStoreError(() => context.store.saveToken(spoiled), 'INVALID_ARGUMENT', 'spoiled token');
+      await assertNothingWritten(context.store, before, 'after refused saves');
       for (const error of [invalidToken, conflict, invalidArgument]) {
         for (const text of [error.message, String(error), error.stack ?? '']) {
           for (const value of [secret, grant, owner.accessToken as string, other.accessToken as string]) {
@@ -113,4 +131,140 @@ export const badInputCases = group('bad-input', [
       assert.ok(!shown.includes(secret) && !shown.includes(grant), 'inspect, JSON and toString of a token must redact secrets');
     },
   },
+  {
+    id: 'nul-refused',
+    title: 'a NUL character (U+0000) in any string field is INVALID_ARGUMENT, on insert, update and find, and writes nothing',
+    async run(context) {
+      const stored = fullToken(context);
+      await context.store.saveToken(stored);
+      const before = await storedState(context.store);
+      const failures = new Failures();
+      const nul = (text: string) => `${text}\u0000${text}`;
+      for (const field of STRING_FIELDS) {
+        await failures.check(`NUL in ${field} given to OAuthToken`, () =>
+          expectStoreError(
+            async () =>
+              new OAuthToken(field === 'userSignature' ? { userSignature: new UserSignature(nul('user')) } : { [field]: nul('value') }),
+            'INVALID_ARGUMENT',
+            `new OAuthToken with a NUL in ${field}`,
+          ),
+        );
+        // Assigned after construction, the token reaches the store unchecked: the store must check it.
+        const spoil = (token: OAuthToken) => {
+          const fields = token as unknown as Record<string, unknown>;
+          fields[field] = field === 'userSignature' ? { name: nul('user') } : nul('value');
+          return token;
+        };
+        const targets: Array<[string, () => OAuthToken]> = [
+          ['a new token', () => fullToken(context)],
+          ['an update by user name', () => new OAuthToken({ userSignature: stored.userSignature, accessToken: context.unique('access') })],
+          ['an update by id', () => new OAuthToken({ id: stored.id, accessToken: context.unique('access') })],
+        ];
+        for (const [what, make] of targets) {
+          if (field === 'userSignature' && what === 'an update by user name') continue;
+          if (field === 'id' && what === 'an update by id') continue;
+          await failures.check(`NUL in ${field} of ${what}`, () =>
+            expectStoreError(
+              () => context.store.saveToken(spoil(make())),
+              'INVALID_ARGUMENT',
+              `saveToken of ${what} with a NUL in ${field}`,
+            ),
+          );
+        }
+        await failures.check(`NUL in ${field} of a find`, () =>
+          expectStoreError(
+            () => context.store.findToken(spoil(new OAuthToken({ userSignature: stored.userSignature }))),
+            'INVALID_ARGUMENT',
+            `findToken with a NUL in ${field}`,
+          ),
+        );
+      }
+      await failures.check('the stored tokens', () => assertNothingWritten(context.store, before, 'after refused saves'));
+      failures.assertNone('NUL characters');
+    },
+  },
+  {
+    id: 'empty-string-is-no-token',
+    title: "a token whose only access, refresh or grant token was set to '' after construction is INVALID_TOKEN and writes nothing",
+    async run(context) {
+      const stored = fullToken(context);
+      await context.store.saveToken(stored);
+      const before = await storedState(context.store);
+      const failures = new Failures();
+      for (const field of ['accessToken', 'refreshToken', 'grantToken'] as const) {
+        const targets: Array<[string, OAuthToken]> = [
+          [
+            'a new user',
+            new OAuthToken({ userSignature: new UserSignature(context.unique('empty')), clientId: 'cid', clientSecret: 'cs' }),
+          ],
+          ['the stored user', new OAuthToken({ userSignature: stored.userSignature, expiryTime: 7 })],
+          ['the stored id', new OAuthToken({ id: stored.id, expiryTime: 7 })],
+        ];
+        for (const [what, token] of targets) {
+          token[field] = '';
+          await failures.check(`${field} = '' for ${what}`, () =>
+            expectStoreError(() => context.store.saveToken(token), 'INVALID_TOKEN', `saveToken with only ${field} = ''`),
+          );
+        }
+      }
+      await failures.check('the stored tokens', () => assertNothingWritten(context.store, before, "after refused saves of ''"));
+      failures.assertNone("tokens made of ''");
+    },
+  },
+  {
+    id: 'empty-string-finds-nothing',
+    title: "findToken with only '' assigned as access, grant or refresh token returns null, even beside stored tokens without them",
+    async run(context) {
+      // Neither stored token has a grant token; one has no access token, the other no refresh token.
+      const refreshOnly = new OAuthToken({
+        userSignature: new UserSignature(context.unique('refresh-only')),
+        clientId: 'cid',
+        clientSecret: 'csecret',
+        refreshToken: context.unique('refresh'),
+      });
+      const accessOnly = new OAuthToken({
+        userSignature: new UserSignature(context.unique('access-only')),
+        accessToken: context.unique('a'),
+      });
+      await context.store.saveToken(refreshOnly);
+      await context.store.saveToken(accessOnly);
+      const before = await storedState(context.store);
+      const failures = new Failures();
+      const queries: Array<[string, () => OAuthToken]> = [
+        ["accessToken = ''", () => Object.assign(new OAuthToken(), { accessToken: '' })],
+        [
+          "grantToken = '' with client credentials",
+          () => Object.assign(new OAuthToken({ clientId: 'cid', clientSecret: 'csecret' }), { grantToken: '' }),
+        ],
+        [
+          "refreshToken = '' with client credentials",
+          () => Object.assign(new OAuthToken({ clientId: 'cid', clientSecret: 'csecret' }), { refreshToken: '' }),
+        ],
+        [
+          "accessToken = '' and an empty user name",
+          () => Object.assign(new OAuthToken(), { accessToken: '', userSignature: { name: '' } }),
+        ],
+      ];
+      for (const [what, query] of queries) {
+        await failures.check(what, async () =>
+          assert.equal(await context.store.findToken(query()), null, `findToken with ${what} must return null`),
+        );
+      }
+      await failures.check('the stored tokens', () => assertNothingWritten(context.store, before, 'after finds'));
+      failures.assertNone("lookups by ''");
+    },
+  },
 ]);
+
+/** Every string field of a token (the user signature's name included). */
+const STRING_FIELDS = [
+  'id',
+  'userSignature',
+  'clientId',
+  'clientSecret',
+  'redirectUrl',
+  'grantToken',
+  'refreshToken',
+  'accessToken',
+  'apiDomain',
+] as const;

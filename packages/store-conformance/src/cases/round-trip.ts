@@ -1,5 +1,5 @@
-import { MAX_EXPIRY_TIME, OAuthToken } from '@crm/core';
-import { assert, assertSameFields, fullToken, group } from './support.js';
+import { MAX_EXPIRY_TIME, OAuthToken, UserSignature } from '@crm/core';
+import { assert, assertSameFields, Failures, fullToken, group } from './support.js';
 
 export const roundTripCases = group('round-trip', [
   {
@@ -73,6 +73,58 @@ export const roundTripCases = group('round-trip', [
       assert.ok(listed !== undefined);
       listed.clientSecret = 'changed-on-a-listed-copy';
       assertSameFields(await context.store.findTokenById(token.id as string), expected, 'stored token after changing returned objects');
+    },
+  },
+  {
+    id: 'returned-signatures-are-copies',
+    title: 'changing the userSignature of a returned token never changes what the store returns for that user',
+    async run(context) {
+      const token = fullToken(context);
+      await context.store.saveToken(token);
+      const expected = token.clone();
+      const userName = token.userSignature!.name;
+      const intruder = context.unique('intruder');
+      // Every way a caller can get at a stored signature: the saved object, each read, and the filled query.
+      const returned = [
+        token,
+        await context.store.findTokenById(token.id as string),
+        (await context.store.getTokens())[0] ?? null,
+        await context.store.findToken(new OAuthToken({ accessToken: token.accessToken })),
+        await context.store.findToken(new OAuthToken({ userSignature: new UserSignature(userName) })),
+      ];
+      for (const copy of returned) {
+        if (copy === null) continue;
+        const signature = copy.userSignature;
+        try {
+          // UserSignature is frozen: this throws in strict mode, and must not rename anything either way.
+          (signature as unknown as { name: string }).name = intruder;
+        } catch {}
+        copy.userSignature = new UserSignature(intruder);
+      }
+      const failures = new Failures();
+      await failures.check('findTokenById', async () =>
+        assertSameFields(await context.store.findTokenById(token.id as string), expected, 'findTokenById'),
+      );
+      await failures.check('findToken by the user name', async () =>
+        assertSameFields(
+          await context.store.findToken(new OAuthToken({ userSignature: new UserSignature(userName) })),
+          expected,
+          'findToken',
+        ),
+      );
+      await failures.check('getTokens', async () => {
+        const listed = await context.store.getTokens();
+        assert.equal(listed.length, 1, 'getTokens must list the one token');
+        assertSameFields(listed[0] ?? null, expected, 'getTokens');
+      });
+      await failures.check('findToken by the other name', async () =>
+        assert.equal(
+          await context.store.findToken(new OAuthToken({ userSignature: new UserSignature(intruder) })),
+          null,
+          'the name assigned to a returned copy must find nothing',
+        ),
+      );
+      failures.assertNone('the stored user after changing returned signatures');
     },
   },
 ]);

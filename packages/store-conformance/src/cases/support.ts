@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { OAuthToken, TOKEN_FIELDS, type TokenStore, TokenStoreError, type TokenStoreErrorCode, UserSignature } from '@crm/core';
+import { describeError } from '../outcome.js';
 import type { CaseContext, ConformanceCase, ConformanceGroup } from '../types.js';
 
 export { assert };
@@ -70,15 +71,65 @@ export function describeValue(value: unknown): string {
 /** Awaits `action` and asserts it rejects with a TokenStoreError of `code`. Returns the error. */
 export async function expectStoreError(action: () => Promise<unknown>, code: TokenStoreErrorCode, what: string): Promise<TokenStoreError> {
   let thrown: unknown;
+  let threw = false;
   try {
     await action();
   } catch (error) {
     thrown = error;
+    threw = true;
   }
-  assert.ok(thrown !== undefined, `${what}: expected TokenStoreError ${code}, but the call succeeded`);
-  assert.ok(TokenStoreError.is(thrown), `${what}: expected TokenStoreError ${code}, got ${(thrown as Error)?.name ?? typeof thrown}`);
-  assert.equal((thrown as TokenStoreError).code, code, `${what}: expected code ${code}, got ${(thrown as TokenStoreError).code}`);
-  return thrown as TokenStoreError;
+  assert.ok(threw, `${what}: expected TokenStoreError ${code}, but the call succeeded`);
+  // Anything else is shown whole (name, message, first stack frames): "got TypeError" alone helps nobody.
+  assert.ok(TokenStoreError.is(thrown), `${what}: expected TokenStoreError ${code}, got ${describeError(thrown)}`);
+  assert.ok(thrown.code === code, `${what}: expected code ${code}, got ${thrown.code} (${thrown.message})`);
+  return thrown;
+}
+
+/**
+ * Collects failures instead of stopping at the first, so a report names every value a store gets wrong.
+ * `what` names the check (a value's description, never the value itself: it may be a secret).
+ */
+export class Failures {
+  private readonly failed: string[] = [];
+  private checked = 0;
+
+  async check(what: string, run: () => unknown): Promise<void> {
+    this.checked++;
+    try {
+      await run();
+    } catch (error) {
+      const first = describeError(error).split('\n')[0] ?? '';
+      this.failed.push(first.startsWith(what) ? first : `${what}: ${first}`);
+    }
+  }
+
+  /** How many checks failed until now. */
+  get failedSoFar(): number {
+    return this.failed.length;
+  }
+
+  /** Fails with every collected failure, on one line so the report's table shows them all. */
+  assertNone(summary: string): void {
+    if (this.failed.length === 0) return;
+    assert.fail(`${summary}: ${this.failed.length} of ${this.checked} checks failed: ${this.failed.join('; ')}`);
+  }
+}
+
+/** Every stored token as comparable fields, sorted by id: compare before and after a refused call. */
+export async function storedState(store: TokenStore): Promise<string> {
+  const tokens = await store.getTokens();
+  const rows = tokens.map((token) => JSON.stringify(fieldsOf(token))).sort();
+  return rows.join('\n');
+}
+
+/** Asserts a refused call wrote nothing: the same tokens with the same fields as `before`. */
+export async function assertNothingWritten(store: TokenStore, before: string, what: string): Promise<void> {
+  const after = await storedState(store);
+  if (after === before) return;
+  const count = (state: string) => (state === '' ? 0 : state.split('\n').length);
+  assert.fail(
+    `${what}: the store changed (${count(before)} tokens before, ${count(after)} after${count(before) === count(after) ? ', fields differ' : ''})`,
+  );
 }
 
 /** How many tokens the store holds. */
