@@ -702,6 +702,19 @@ describe('file modes', () => {
     expect(mode(filename)).toBe('600');
   });
 
+  test('in rollback-journal mode the -journal file is 0600 too', async () => {
+    const filename = join(tempFolder(), 'tokens.db');
+    await underUmask022(async () => {
+      await new SQLiteTokenStore({ filename, journalMode: 'DELETE' }).close();
+      // The -journal file exists only while a write transaction runs.
+      const writer = new Database(filename);
+      writer.exec("BEGIN IMMEDIATE; INSERT INTO oauthtoken (id) VALUES ('x')");
+      expect([mode(filename), mode(`${filename}-journal`)]).toEqual(['600', '600']);
+      writer.exec('ROLLBACK');
+      writer.close();
+    });
+  });
+
   test('the default zohooauth.db in the working folder is 0600 too', async () => {
     const folder = tempFolder();
     const previous = process.cwd();
