@@ -7,4 +7,6 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   target: 'node20',
+  // One copy of each class for both entries, in the CommonJS build too (instanceof works across them).
+  splitting: true,
 });

@@ -21,13 +21,20 @@ const KEPT_PROPERTIES = [
   'fatal',
 ] as const;
 
-/** Zoho's token format, `1000.<hex>.<hex>`, removed from any message even when the caller gave no secrets. */
-const ZOHO_TOKEN = /\b\d{4}\.[0-9a-f]{16,}\.[0-9a-f]{16,}\b/gi;
+/** Zoho's token format, `1000.<hex>.<hex>` (also cut short), removed from any message even when the caller gave no secrets. */
+const ZOHO_TOKEN = /\b\d{4}\.[0-9a-f]{8,}(?:\.[0-9a-f]*)?/gi;
 /** MySQL and MariaDB quote the value that broke a unique key or a character set. */
-const QUOTED_VALUE = /((?:Duplicate entry|Incorrect string value:?)\s*)'(?:[^'\\]|\\.)*'/g;
-/** Secrets shorter than this are not searched for: they would blank out ordinary words. */
+const QUOTED_VALUE = /((?:Duplicate entry|Incorrect string value:?)\s*)'(?:[^'\\]|\\.|'')*'/g;
+/**
+ * Secrets shorter than this cannot be searched for without blanking out ordinary words: when one occurs in
+ * a message, the whole message is dropped instead.
+ */
 export const MIN_REDACTED_SECRET_LENGTH = 4;
+/** A start of a secret this long is removed too: drivers cut long values when they quote them (`near '1000.ab…`). */
+const MIN_REDACTED_PREFIX = 8;
 const MAX_DEPTH = 4;
+/** An error name worth keeping: an identifier, never a value. */
+const ERROR_NAME = /^[A-Za-z_$][\w$.]{0,63}$/;
 
 /** Node's `error.code` (or a driver's), as a string; '' when there is none. */
 export function driverErrorCode(error: unknown): string {
@@ -43,12 +50,44 @@ export function driverErrorMessage(error: unknown): string {
   return typeof message === 'string' ? message : '';
 }
 
-/** Removes every given secret (and anything in Zoho's token format) from a text. */
+/** The forms a driver may quote a value in: as it is, backslash-escaped, or with SQL's doubled quotes. */
+function quotedForms(secret: string): string[] {
+  return [...new Set([secret, secret.replace(/\\/g, '\\\\').replace(/'/g, "\\'"), secret.replace(/'/g, "''")])];
+}
+
+/**
+ * Removes every given secret (whole, escaped, or any start of it at least MIN_REDACTED_PREFIX long) and
+ * anything in Zoho's token format from a text. Overlapping matches are removed as one.
+ */
 export function redactText(text: string, secrets: readonly string[]): string {
-  let result = text;
-  for (const secret of secrets) {
-    if (secret.length >= MIN_REDACTED_SECRET_LENGTH) result = result.split(secret).join('[redacted]');
+  if (secrets.some((secret) => secret.length < MIN_REDACTED_SECRET_LENGTH && text.includes(secret))) {
+    return '[message removed: it may hold a value]';
   }
+  const ranges: Array<[number, number]> = [];
+  for (const secret of secrets) {
+    for (const form of quotedForms(secret)) {
+      const probe = form.slice(0, Math.min(form.length, MIN_REDACTED_PREFIX));
+      for (let at = text.indexOf(probe); at !== -1; at = text.indexOf(probe, at + 1)) {
+        let length = 0;
+        while (length < form.length && text[at + length] === form[length]) length++;
+        if (length === form.length || length >= MIN_REDACTED_PREFIX) ranges.push([at, at + length]);
+      }
+    }
+  }
+  ranges.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const [from, to] of ranges) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && from <= last[1]) last[1] = Math.max(last[1], to);
+    else merged.push([from, to]);
+  }
+  let result = '';
+  let position = 0;
+  for (const [from, to] of merged) {
+    result += `${text.slice(position, from)}[redacted]`;
+    position = to;
+  }
+  result += text.slice(position);
   return result.replace(ZOHO_TOKEN, '[redacted]').replace(QUOTED_VALUE, "$1'[value]'");
 }
 
@@ -65,18 +104,30 @@ export function safeCause(error: unknown, secrets: Iterable<string | null | unde
 }
 
 function copyError(error: unknown, secrets: readonly string[], depth: number): Error {
+  try {
+    return copyErrorFields(error, secrets, depth);
+  } catch {
+    // A getter that throws, a revoked Proxy: keep nothing rather than fail while reporting a failure.
+    return new Error('the driver error could not be copied safely');
+  }
+}
+
+function copyErrorFields(error: unknown, secrets: readonly string[], depth: number): Error {
   if (typeof error !== 'object' || error === null) {
     return new Error(redactText(typeof error === 'string' ? error : `non-error value (${typeof error})`, secrets));
   }
   const source = error as Record<string, unknown> & { name?: unknown; message?: unknown; stack?: unknown };
   const message = redactText(typeof source.message === 'string' ? source.message : '', secrets);
   const copy = new Error(message);
-  const name = typeof source.name === 'string' ? source.name : 'Error';
+  const name = typeof source.name === 'string' && ERROR_NAME.test(source.name) ? source.name : 'Error';
   Object.defineProperty(copy, 'name', { value: name, enumerable: false, configurable: true, writable: true });
-  if (typeof source.stack === 'string') {
+  const stack = source.stack;
+  if (typeof stack === 'string') {
     // The stack's first line repeats the message: keep only the frames, under the redacted message.
-    const frames = source.stack.split('\n').filter((line) => /^\s+at /.test(line));
+    const frames = stack.split('\n').filter((line) => /^\s+at /.test(line));
     copy.stack = [`${name}: ${message}`, ...frames.map((frame) => redactText(frame, secrets))].join('\n');
+  } else {
+    copy.stack = `${name}: ${message}`;
   }
   for (const property of KEPT_PROPERTIES) {
     const value = source[property];
@@ -84,11 +135,13 @@ function copyError(error: unknown, secrets: readonly string[], depth: number): E
     else if (typeof value === 'number' || typeof value === 'boolean') (copy as unknown as Record<string, unknown>)[property] = value;
   }
   if (depth < MAX_DEPTH) {
-    if (source.cause !== undefined) {
-      Object.defineProperty(copy, 'cause', { value: copyError(source.cause, secrets, depth + 1), enumerable: false, configurable: true });
+    const cause = source.cause;
+    if (cause !== undefined && cause !== error) {
+      Object.defineProperty(copy, 'cause', { value: copyError(cause, secrets, depth + 1), enumerable: false, configurable: true });
     }
-    if (Array.isArray(source.errors)) {
-      (copy as unknown as Record<string, unknown>).errors = source.errors.slice(0, 10).map((inner) => copyError(inner, secrets, depth + 1));
+    const errors = source.errors;
+    if (Array.isArray(errors)) {
+      (copy as unknown as Record<string, unknown>).errors = errors.slice(0, 10).map((inner) => copyError(inner, secrets, depth + 1));
     }
   }
   return copy;

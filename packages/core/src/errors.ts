@@ -82,7 +82,7 @@ export class TokenStoreError extends Error {
     const cause =
       details.cause === undefined
         ? undefined
-        : TokenStoreError.is(details.cause)
+        : details.cause instanceof TokenStoreError
           ? details.cause
           : safeCause(details.cause, details.secrets);
     super(`${details.store}.${details.operation}: ${message}`, cause === undefined ? undefined : { cause });

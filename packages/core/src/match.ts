@@ -100,15 +100,17 @@ export function checkTokenArgument(token: unknown, store: string, operation: Tok
   if (!OAuthToken.isToken(token)) {
     throw TokenStoreError.invalidArgument({ store, operation }, 'expected an OAuthToken');
   }
+  let checked: OAuthToken;
   try {
-    token.validate();
+    checked = new OAuthToken(token.toFields());
   } catch (error) {
     const reason = TokenStoreError.is(error) ? error.message.replace(/^[^:]*: /, '') : 'invalid field';
     throw TokenStoreError.invalidArgument({ store, operation }, reason);
   }
-  const fields = token as unknown as Record<string, unknown>;
-  for (const field of TOKEN_FIELDS) if (fields[field] === '') fields[field] = null;
-  if (token.userSignature !== null && token.userSignature.name === '') token.userSignature = null;
+  if (Object.isFrozen(token))
+    throw TokenStoreError.invalidArgument({ store, operation }, 'the token must not be frozen: stores write into it');
+  // The checked values go back into the caller's object: '' becomes null, a look-alike signature a real one.
+  for (const field of TOKEN_FIELDS) (token as unknown as Record<string, unknown>)[field] = checked[field];
 }
 
 /** The secret values a token carries, for `TokenStoreError`'s `secrets` (removed from a driver error's cause). */
@@ -129,10 +131,15 @@ export function checkSaveArgument(token: unknown, store: string): asserts token 
   }
 }
 
-/** Checks an id argument: a non-empty string. */
+/** Checks an id argument: a non-empty string that a store can keep (no NUL, no lone surrogate). */
 export function checkIdArgument(id: unknown, store: string, operation: TokenStoreOperation): asserts id is string {
   if (typeof id !== 'string' || id.length === 0) {
     throw TokenStoreError.invalidArgument({ store, operation }, 'id must be a non-empty string');
+  }
+  try {
+    new OAuthToken({ id });
+  } catch {
+    throw TokenStoreError.invalidArgument({ store, operation }, 'id holds a character no store can keep (NUL or a lone surrogate)');
   }
 }
 

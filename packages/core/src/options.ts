@@ -9,16 +9,22 @@ function invalidOption(store: string, message: string): TokenStoreError {
   return TokenStoreError.invalidArgument({ store, operation: 'open' }, message);
 }
 
-/** The options argument of a store's constructor: an object (or absent, when `optional`). */
+/** The largest delay Node's timers take (about 24.8 days); longer ones fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/** The options argument of a store's constructor: a plain object. */
 export function checkOptionsObject(options: unknown, store: string): asserts options is Record<string, unknown> {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidOption(store, 'options must be an object');
 }
 
-/** A whole number of at least 1 (`operationTimeoutMs`, `maxSaveAttempts`, a pool size), or `fallback` when absent. */
-export function positiveIntegerOption(value: unknown, name: string, fallback: number, store: string): number {
+/**
+ * A whole number from 1 to `max` (`operationTimeoutMs`, `maxSaveAttempts`, a pool size), or `fallback` when
+ * absent. `max` defaults to MAX_TIMER_MS, the longest timer Node can set.
+ */
+export function positiveIntegerOption(value: unknown, name: string, fallback: number, store: string, max = MAX_TIMER_MS): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalidOption(store, `${name} must be a whole number of at least 1`);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+    throw invalidOption(store, `${name} must be a whole number from 1 to ${max}`);
   }
   return value;
 }
@@ -36,7 +42,9 @@ export function booleanOption(value: unknown, name: string, fallback: boolean, s
  */
 export function nameOption(value: unknown, name: string, fallback: string, pattern: RegExp, rule: string, store: string): string {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !pattern.test(value)) throw invalidOption(store, `${name} must be ${rule}`);
+  // The whole value must match, whatever anchors or flags the pattern has.
+  const whole = new RegExp(`^(?:${pattern.source})$`, pattern.flags.replace(/[gy]/g, ''));
+  if (typeof value !== 'string' || !whole.test(value)) throw invalidOption(store, `${name} must be ${rule}`);
   return value;
 }
 

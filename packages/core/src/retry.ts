@@ -15,13 +15,32 @@ export interface RetryOptions {
  * that collided do not collide again in step.
  */
 export async function retrySave<T>(options: RetryOptions, work: (attempt: number) => Promise<T>): Promise<T> {
+  if (!Number.isSafeInteger(options.maxAttempts) || options.maxAttempts < 1) {
+    throw new RangeError('retrySave: maxAttempts must be a whole number of at least 1');
+  }
   for (let attempt = 1; ; attempt++) {
+    // Checked right before every run: a write the deadline already reported as failed must never start.
+    options.signal?.throwIfAborted();
     try {
       return await work(attempt);
     } catch (error) {
       if (attempt >= options.maxAttempts || options.signal?.aborted === true || !options.shouldRetry(error)) throw error;
       await options.beforeRetry?.(error, attempt);
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+      await pause(Math.random() * 5 * attempt, options.signal);
     }
   }
+}
+
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
 }

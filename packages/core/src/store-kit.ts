@@ -32,6 +32,7 @@ export {
   checkOptionsObject,
   DEFAULT_MAX_SAVE_ATTEMPTS,
   DEFAULT_OPERATION_TIMEOUT_MS,
+  MAX_TIMER_MS,
   nameOption,
   positiveIntegerOption,
   urlOption,

@@ -90,11 +90,14 @@ function checkExpiryTime(value: unknown): number | null {
 
 function checkUserSignature(value: unknown): UserSignature | null {
   if (value === undefined || value === null) return null;
-  if (!(value instanceof UserSignature) && !(typeof value === 'object' && typeof (value as UserSignature).name === 'string')) {
+  if (typeof value !== 'object' || typeof (value as UserSignature).name !== 'string') {
     throw TokenStoreError.invalidArgument(DETAILS, 'userSignature must be a UserSignature or null');
   }
   const name = (value as UserSignature).name;
-  return name === '' ? null : value instanceof UserSignature ? value : new UserSignature(name);
+  if (name === '') return null;
+  // Only a real, frozen signature is kept as it is; anything else that looks like one is rebuilt (and checked).
+  const genuine = Object.getPrototypeOf(value) === UserSignature.prototype && Object.isFrozen(value);
+  return genuine ? (value as UserSignature) : new UserSignature(name);
 }
 
 /**

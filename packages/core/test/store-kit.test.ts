@@ -217,7 +217,7 @@ describe('plumbing', () => {
     expect(positiveIntegerOption(undefined, 'operationTimeoutMs', 5000, STORE)).toBe(5000);
     for (const bad of [0, -1, 1.5, '10', Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => positiveIntegerOption(bad, 'operationTimeoutMs', 5000, STORE)).toThrow(
-        'operationTimeoutMs must be a whole number of at least 1',
+        'operationTimeoutMs must be a whole number from 1 to 2147483647',
       );
     }
     expect(() => booleanOption('yes', 'createSchema', true, STORE)).toThrow('createSchema must be true or false');
@@ -233,5 +233,97 @@ describe('plumbing', () => {
       thrown = error;
     }
     expect(fullyInspected(thrown)).not.toContain('hunter2');
+  });
+});
+
+describe('what an outside review of the kit found', () => {
+  test('a driver error whose getters throw still gives a TokenStoreError with a harmless cause', () => {
+    const hostile = new Proxy(new Error('x'), {
+      get(target, property) {
+        if (property === 'message') throw new Error(`getter failed on ${secrets.refreshToken}`);
+        return Reflect.get(target, property);
+      },
+    });
+    const error = TokenStoreError.failure({ store: STORE, operation: 'saveToken', cause: hostile }, 'failed');
+    expect((error.cause as Error).message).toBe('the driver error could not be copied safely');
+  });
+
+  test('names, cut-short, overlapping, escaped and short secrets are all removed', () => {
+    const named = Object.assign(new Error('m'), { name: secrets.refreshToken });
+    expect(fullyInspected(safeCause(named, []))).not.toContain(secrets.refreshToken);
+    const cut = safeCause(new Error(`near '${secrets.accessToken.slice(0, 45)}' at line 1`), [secrets.accessToken]);
+    expect(cut.message).toBe("near '[redacted]' at line 1");
+    const overlapping = safeCause(new Error('ERR AAAAAAAABBBBBBBB'), ['AAAAAAAABBBB', 'AAAABBBBBBBB']);
+    expect(overlapping.message).toBe('ERR [redacted]');
+    const escaped = safeCause(new Error("near 'ab\\'cd\\\\efgh'"), ["ab'cd\\efgh"]);
+    expect(escaped.message).toBe("near '[redacted]'");
+    expect(safeCause(new Error('value x9Q refused'), ['x9Q']).message).toBe('[message removed: it may hold a value]');
+  });
+
+  test('a look-alike UserSignature is rebuilt and checked; a token cannot bring an unchecked one into a store', async () => {
+    const forged = Object.create(UserSignature.prototype, { name: { value: 'alice\u0000', writable: true } });
+    expect(() => new OAuthToken({ userSignature: forged, accessToken: 'a' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    const store = new MemoryTokenStore();
+    const plain = { name: 'ana' };
+    const token = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' });
+    (token as unknown as { userSignature: unknown }).userSignature = plain;
+    await store.saveToken(token);
+    plain.name = 'bob';
+    expect((await store.getTokens()).map((stored) => stored.userName)).toEqual(['ana']);
+  });
+
+  test('ids with NUL or a lone surrogate are INVALID_ARGUMENT', async () => {
+    const store = new MemoryTokenStore();
+    for (const id of ['\u0000', 'a\u0000b', '\uD800']) {
+      await expect(store.findTokenById(id)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(store.deleteToken(id)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    }
+  });
+
+  test('withDeadline settles a synchronous throw without a stray timer; timeouts past Node timers are refused', async () => {
+    await expect(
+      withDeadline({ timeoutMs: 50, store: STORE, operation: 'saveToken', backend: 'B' }, () => {
+        throw new Error('bad input');
+      }),
+    ).rejects.toThrow('bad input');
+    await expect(
+      withDeadline({ timeoutMs: 3_000_000_000, store: STORE, operation: 'saveToken', backend: 'B' }, async () => 1),
+    ).rejects.toThrow(RangeError);
+    expect(() => positiveIntegerOption(3_000_000_000, 'operationTimeoutMs', 5000, STORE)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+  });
+
+  test('retrySave never starts another run once the deadline has aborted', async () => {
+    const controller = new AbortController();
+    let runs = 0;
+    await expect(
+      retrySave(
+        {
+          maxAttempts: 5,
+          shouldRetry: () => true,
+          signal: controller.signal,
+          beforeRetry: () => {
+            controller.abort(new Error('deadline'));
+          },
+        },
+        async () => {
+          runs++;
+          throw new Error('deadlock');
+        },
+      ),
+    ).rejects.toThrow('deadline');
+    expect(runs).toBe(1);
+    await expect(retrySave({ maxAttempts: Number.NaN, shouldRetry: () => true }, async () => 1)).rejects.toThrow(RangeError);
+  });
+
+  test('nameOption matches the whole value whatever the pattern', () => {
+    expect(() => nameOption('tokens; DROP TABLE x', 'table', 't', /[a-z]+/g, 'letters', STORE)).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
+    expect(nameOption('tokens', 'table', 't', /[a-z]+/g, 'letters', STORE)).toBe('tokens');
+    expect(nameOption('tokens', 'table', 't', /[a-z]+/g, 'letters', STORE)).toBe('tokens');
   });
 });
