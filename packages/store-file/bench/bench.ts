@@ -94,13 +94,13 @@ async function main(): Promise<void> {
       const users = Array.from({ length: 20_000 }, () => 1 + Math.floor(pick() * size));
       const userAt = (op: number) => userName(users[op % users.length] as number);
 
-      const ours = new FileTokenStore({ path: oursPath });
+      const ours = new FileTokenStore({ filename: oursPath });
       const zoho = new FileStore(zohoPath);
 
       if (open[0] > 0) {
         // The cost of the first lookup of a fresh store: reading, parsing and indexing the file.
         const opened = await measure(scaled(open[0]), 0, (op) =>
-          new FileTokenStore({ path: oursPath }).findToken(new OAuthToken({ userSignature: new UserSignature(userAt(op)) })),
+          new FileTokenStore({ filename: oursPath }).findToken(new OAuthToken({ userSignature: new UserSignature(userAt(op)) })),
         );
         rows.push(
           `| ${size.toLocaleString('en')} | first findToken of a new store (read + parse + index) | ${format(opened.medianUs)} (${opened.ops}) | — | — |`,

@@ -1,11 +1,12 @@
 /**
- * The token file format in one place: Zoho's FileStore CSV, read in every dialect Zoho's SDKs write,
- * written as RFC 4180 CSV with `\n` line ends.
+ * The token file format in one place: Zoho's FileStore CSV in UTF-8, read in every dialect Zoho's SDKs
+ * write, written as RFC 4180 CSV with `\n` line ends. Rows map to tokens through the kit's
+ * `tokenToRow`/`tokenFromRow`, like every other store's.
  */
 import { type OAuthToken, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import { TOKEN_COLUMNS, type TokenColumn, tokenFromRow, tokenToRow } from '@crm/core/store-kit';
 
-export const STORE = 'FileTokenStore';
+export const STORE_NAME = 'FileTokenStore';
 
 /** The header this store writes: Zoho's column names in Zoho's order. */
 export const HEADER_LINE = TOKEN_COLUMNS.join(',');
@@ -42,7 +43,32 @@ export function formatTokenFile(lines: readonly string[]): string {
 
 function corruptLine(operation: TokenStoreOperation, line: number, problem: string): TokenStoreError {
   // The line number only: a row's content holds secrets.
-  return TokenStoreError.corrupt({ store: STORE, operation }, `the token file is corrupt at line ${line}: ${problem}`);
+  return TokenStoreError.corrupt({ store: STORE_NAME, operation }, `the token file is corrupt at line ${line}: ${problem}`);
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The file's bytes as text. Bytes that are not UTF-8 (a row another tool wrote in cp1252) are CORRUPT_DATA
+ * naming the line: decoding them to U+FFFD would rewrite that row on the next unrelated save.
+ */
+export function decodeTokenFile(bytes: Uint8Array, operation: TokenStoreOperation): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    // Find the line: LF (0x0A) never occurs inside a UTF-8 sequence, so lines can be checked one by one.
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const end = bytes.indexOf(LF, start);
+      try {
+        UTF8.decode(bytes.subarray(start, end === -1 ? bytes.length : end));
+      } catch {
+        throw corruptLine(operation, line, 'the line is not valid UTF-8');
+      }
+      if (end === -1) throw corruptLine(operation, line, 'the file is not valid UTF-8');
+      start = end + 1;
+    }
+  }
 }
 
 /** A record's fields, the physical line it starts on (1-based), and its text if it is one plain line. */
@@ -166,15 +192,11 @@ export function readTokenEntries(text: string, operation: TokenStoreOperation): 
     });
     let token: OAuthToken;
     try {
-      token = tokenFromRow(row, STORE, operation);
+      token = tokenFromRow(row, STORE_NAME, operation);
     } catch (error) {
-      throw corruptLine(
-        operation,
-        line,
-        TokenStoreError.is(error) ? 'expiry_time is not a whole number of epoch milliseconds' : 'unreadable row',
-      );
+      // The kit's reason names the column or the rule, never the value: keep it, add the line.
+      throw corruptLine(operation, line, TokenStoreError.is(error) ? error.message.replace(/^[^:]*: /, '') : 'unreadable row');
     }
-    if (token.id === null) throw corruptLine(operation, line, 'the row has no id');
     const sameExpiryText = (token.expiryTime === null ? '' : String(token.expiryTime)) === row.expiry_time;
     return { token, line: ownFormat && sameExpiryText ? plainText : null };
   });

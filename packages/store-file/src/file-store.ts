@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   type BigIntStats,
   closeSync,
@@ -6,8 +5,9 @@ import {
   fsyncSync,
   futimesSync,
   openSync,
-  readdirSync,
   readFileSync,
+  readlinkSync,
+  realpathSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -17,29 +17,39 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
   checkIdArgument,
+  checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
+  driverErrorCode,
   fillAbsentFields,
   type LookupKey,
   lookupKey,
   planSave,
+  positiveIntegerOption,
+  tokenSecrets,
+  withDeadline,
 } from '@crm/core/store-kit';
-import { formatTokenFile, formatTokenLine, readTokenEntries, STORE, type TokenEntry } from './csv.js';
+import { decodeTokenFile, formatTokenFile, formatTokenLine, readTokenEntries, STORE_NAME, type TokenEntry } from './csv.js';
 import { acquireLock, type HeldLock } from './lock.js';
 
 export interface FileTokenStoreOptions {
   /** The token file. Default `sdk_tokens.txt` (Zoho's name), resolved against the working directory once, here. */
-  path?: string;
-  /** How long a change waits for another process's lock before failing with BACKEND_UNAVAILABLE. Default 10000 ms. */
+  filename?: string;
+  /** How long a change waits for another process's lock before failing with BACKEND_UNAVAILABLE. Default 15000 ms. */
   lockTimeoutMs?: number;
-  /** A lock older than this is taken over even if its holder may be alive (another host, a hung process). Default 30000 ms. */
+  /** The lock's lease: a lock its holder has not refreshed for this long is taken over. Default 10000 ms. */
   staleLockMs?: number;
 }
 
-export const DEFAULT_PATH = 'sdk_tokens.txt';
-const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
-const DEFAULT_STALE_LOCK_MS = 30_000;
+export const DEFAULT_FILENAME = 'sdk_tokens.txt';
+// Longer than the lease, so a change waiting on a lock its holder abandoned outlasts it.
+const DEFAULT_LOCK_TIMEOUT_MS = 15_000;
+const DEFAULT_STALE_LOCK_MS = 10_000;
+const OPTION_NAMES = new Set(['filename', 'lockTimeoutMs', 'staleLockMs']);
+const RENAMED_OPTIONS: Record<string, string> = { path: 'filename' };
+/** Linux gives up after 40 links too (ELOOP). */
+const MAX_LINKS = 40;
 
 /** The fields a snapshot can look tokens up by. */
 type IndexedField = 'id' | LookupKey['field'];
@@ -96,14 +106,10 @@ function buildSnapshot(version: string | null, mtimeNs: bigint, entries: TokenEn
   return { version, mtimeNs, entries, indexes: {} };
 }
 
-function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null ? (error as NodeJS.ErrnoException).code : undefined;
-}
-
-/** A file system error as a TokenStoreError; the message names the condition, the original stays as `cause`. */
-function fileSystemError(error: unknown, operation: TokenStoreOperation): TokenStoreError {
+/** A file system error as a TokenStoreError; the message names the condition, a safe copy of the error is the `cause`. */
+function fileSystemError(error: unknown, operation: TokenStoreOperation, secrets: string[] = []): TokenStoreError {
   if (TokenStoreError.is(error)) return error;
-  const code = errorCode(error);
+  const code = driverErrorCode(error);
   const reasons: Record<string, string> = {
     ENOENT: "the token file's folder does not exist",
     ENOTDIR: "a part of the token file's path is not a folder",
@@ -112,10 +118,44 @@ function fileSystemError(error: unknown, operation: TokenStoreOperation): TokenS
     EROFS: 'the token file is on a read-only file system',
     ENOSPC: 'no space left for the token file',
     EDQUOT: 'disk quota exceeded writing the token file',
-    EISDIR: 'the token file path is a folder',
+    EFBIG: 'the token file grew beyond the size the system allows',
+    EISDIR: 'the token file, its lock or its temporary file is a folder',
   };
-  const reason = (code && reasons[code]) ?? `file system error${code ? ` ${code}` : ''}`;
-  return TokenStoreError.failure({ store: STORE, operation, cause: error }, reason);
+  const reason = reasons[code] ?? `file system error${code ? ` ${code}` : ''}`;
+  return TokenStoreError.failure({ store: STORE_NAME, operation, cause: error, secrets }, reason);
+}
+
+/**
+ * The file `filename` names once symbolic links are followed, also when the last link dangles (its target is
+ * created by the first save). Writing at the link would replace it with a regular file, and a store on the
+ * link and one on the target would then use different files and different locks.
+ */
+function resolveFilename(filename: string): string {
+  let path = resolve(filename);
+  for (let links = 0; links <= MAX_LINKS; links++) {
+    // The folder's links first: a relative link target is relative to the folder the link really is in.
+    path = join(realFolder(dirname(path)), basename(path));
+    let target: string;
+    try {
+      target = readlinkSync(path);
+    } catch {
+      return path; // not a link (or not there yet): this is the file
+    }
+    path = resolve(dirname(path), target);
+  }
+  throw TokenStoreError.invalidArgument(
+    { store: STORE_NAME, operation: 'open' },
+    `filename leads through more than ${MAX_LINKS} symbolic links`,
+  );
+}
+
+/** The folder with its links resolved, or as given when it does not exist (operations then report that). */
+function realFolder(folder: string): string {
+  try {
+    return realpathSync(folder);
+  } catch {
+    return folder;
+  }
 }
 
 /**
@@ -134,34 +174,36 @@ const changeQueues: Map<string, Promise<void>> = ((globalThis as Record<symbol, 
  * in-memory index that is rebuilt only when the file changed on disk.
  */
 export class FileTokenStore implements TokenStore {
-  /** The absolute path of the token file. */
-  readonly path: string;
-  readonly lockPath: string;
+  /** The token file: absolute, with symbolic links resolved. */
+  readonly filename: string;
+  readonly lockFilename: string;
   private readonly lockTimeoutMs: number;
   private readonly staleLockMs: number;
   private snapshot: Snapshot | null = null;
   /** This store's last queued change, for close(). */
   private lastChange: Promise<void> = Promise.resolve();
+  private closed = false;
 
   constructor(options: FileTokenStoreOptions = {}) {
-    const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE, operation: 'open' }, message);
-    if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-    const { path = DEFAULT_PATH, lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS, staleLockMs = DEFAULT_STALE_LOCK_MS } = options;
-    if (typeof path !== 'string' || path.length === 0) throw invalid('path must be a non-empty string');
-    for (const [name, value] of [
-      ['lockTimeoutMs', lockTimeoutMs],
-      ['staleLockMs', staleLockMs],
-    ] as const) {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw invalid(`${name} must be a number of milliseconds >= 0`);
+    checkOptionsObject(options, STORE_NAME);
+    const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
+    for (const name of Object.keys(options)) {
+      if (RENAMED_OPTIONS[name] !== undefined) throw invalid(`${name} was renamed to ${RENAMED_OPTIONS[name]}`);
+      if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${name}; the options are ${[...OPTION_NAMES].join(', ')}`);
     }
-    this.path = resolve(path);
-    this.lockPath = `${this.path}.lock`;
-    this.lockTimeoutMs = lockTimeoutMs;
-    this.staleLockMs = staleLockMs;
+    const { filename = DEFAULT_FILENAME } = options;
+    if (typeof filename !== 'string' || filename.length === 0 || filename.includes('\0')) {
+      throw invalid('filename must be a non-empty string without NUL');
+    }
+    this.lockTimeoutMs = positiveIntegerOption(options.lockTimeoutMs, 'lockTimeoutMs', DEFAULT_LOCK_TIMEOUT_MS, STORE_NAME);
+    this.staleLockMs = positiveIntegerOption(options.staleLockMs, 'staleLockMs', DEFAULT_STALE_LOCK_MS, STORE_NAME);
+    this.filename = resolveFilename(filename);
+    this.lockFilename = `${this.filename}.lock`;
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
-    checkTokenArgument(token, STORE, 'findToken');
+    this.checkOpen('findToken');
+    checkTokenArgument(token, STORE_NAME, 'findToken');
     const key = lookupKey(token);
     if (key === null) return null;
     const stored = indexOf(this.current('findToken'), key.field).get(key.value);
@@ -169,23 +211,26 @@ export class FileTokenStore implements TokenStore {
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
-    checkIdArgument(id, STORE, 'findTokenById');
+    this.checkOpen('findTokenById');
+    checkIdArgument(id, STORE_NAME, 'findTokenById');
     return indexOf(this.current('findTokenById'), 'id').get(id)?.token.clone() ?? null;
   }
 
   async getTokens(): Promise<OAuthToken[]> {
+    this.checkOpen('getTokens');
     return this.current('getTokens').entries.map((entry) => entry.token.clone());
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
-    checkSaveArgument(token, STORE);
+    this.checkOpen('saveToken');
+    checkSaveArgument(token, STORE_NAME);
     const input = token.clone();
-    await this.change('saveToken', (snapshot, lock) => {
+    await this.change('saveToken', tokenSecrets(input), (snapshot, lock) => {
       const lookup = {
         findById: (id: string) => indexOf(snapshot, 'id').get(id)?.token ?? null,
         findByKey: (key: LookupKey) => indexOf(snapshot, key.field).get(key.value)?.token ?? null,
       };
-      const plan = planSave(lookup, input, STORE);
+      const plan = planSave(lookup, input, STORE_NAME);
       const stored: TokenEntry = { token: plan.stored, line: null };
       const replaced = plan.replaces === null ? undefined : snapshot.entries.findIndex((entry) => entry.token === plan.replaces);
       const entries = snapshot.entries.slice();
@@ -200,8 +245,9 @@ export class FileTokenStore implements TokenStore {
   }
 
   async deleteToken(id: string): Promise<void> {
-    checkIdArgument(id, STORE, 'deleteToken');
-    await this.change('deleteToken', (snapshot, lock) => {
+    this.checkOpen('deleteToken');
+    checkIdArgument(id, STORE_NAME, 'deleteToken');
+    await this.change('deleteToken', [], (snapshot, lock) => {
       if (!indexOf(snapshot, 'id').has(id)) return;
       const entries = snapshot.entries.filter((entry) => entry.token.id !== id);
       this.commit(snapshot, entries, lock, 'deleteToken');
@@ -210,7 +256,8 @@ export class FileTokenStore implements TokenStore {
   }
 
   async deleteTokens(): Promise<void> {
-    await this.change('deleteTokens', (snapshot, lock) => {
+    this.checkOpen('deleteTokens');
+    await this.change('deleteTokens', [], (snapshot, lock) => {
       // Zoho's FileStore keeps the file with its header; so does this store.
       if (snapshot.version !== null && snapshot.entries.length === 0) return;
       this.commit(snapshot, [], lock, 'deleteTokens');
@@ -218,27 +265,34 @@ export class FileTokenStore implements TokenStore {
     });
   }
 
-  /** Waits for this store's pending changes. Holds no handles or locks between calls, so nothing else to release. */
+  /**
+   * Refuses every later call and waits for the changes already queued. The store holds no descriptor, lock
+   * or timer between calls, so nothing else is left to release.
+   */
   async close(): Promise<void> {
+    this.closed = true;
     await this.lastChange;
     this.snapshot = null;
+  }
+
+  private checkOpen(operation: TokenStoreOperation): void {
+    if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
   }
 
   /** The file's current content: the cached snapshot if size, mtime and inode are unchanged, else a fresh read. */
   private current(operation: TokenStoreOperation): Snapshot {
     try {
-      const stats = statSync(this.path, { bigint: true, throwIfNoEntry: false });
+      const stats = statSync(this.filename, { bigint: true, throwIfNoEntry: false });
       if (stats === undefined) {
         if (this.snapshot?.version !== null) this.snapshot = buildSnapshot(null, 0n, []);
         return this.snapshot as Snapshot;
       }
       if (this.snapshot !== null && this.snapshot.version === fileVersion(stats)) return this.snapshot;
-      // Stat and read the same open file, so the version always describes the text read.
-      const fd = openSync(this.path, 'r');
+      // Stat and read the same open file, so the version always describes the bytes read.
+      const fd = openSync(this.filename, 'r');
       try {
         const opened = fstatSync(fd, { bigint: true });
-        const text = readFileSync(fd, 'utf8');
-        const entries = readTokenEntries(text, operation);
+        const entries = readTokenEntries(decodeTokenFile(readFileSync(fd), operation), operation);
         this.snapshot = buildSnapshot(fileVersion(opened), opened.mtimeNs, entries);
         return this.snapshot;
       } finally {
@@ -254,20 +308,25 @@ export class FileTokenStore implements TokenStore {
    * and the lock file (so processes never do). The change sees the file as it is now, after any other
    * process's write, and everything from that read to the rename runs without awaiting.
    */
-  private change(operation: TokenStoreOperation, apply: (snapshot: Snapshot, lock: HeldLock) => void): Promise<void> {
+  private change(operation: TokenStoreOperation, secrets: string[], apply: (snapshot: Snapshot, lock: HeldLock) => void): Promise<void> {
     const run = async () => {
       let lock: HeldLock;
       try {
-        lock = await acquireLock(
-          this.lockPath,
-          { timeoutMs: this.lockTimeoutMs, staleMs: this.staleLockMs, onStaleLockBroken: (pid) => this.removeTempFiles(pid) },
-          operation,
+        lock = await withDeadline(
+          { timeoutMs: this.lockTimeoutMs, store: STORE_NAME, operation, backend: `the lock file ${this.lockFilename}` },
+          (signal) =>
+            acquireLock(this.lockFilename, { staleMs: this.staleLockMs, onStaleLockBroken: (owner) => this.removeTempFile(owner) }, signal),
         );
       } catch (error) {
         throw fileSystemError(error, operation);
       }
       try {
-        apply(this.current(operation), lock);
+        const snapshot = this.current(operation);
+        // Reading a large file takes a while: renew the lease before the next step.
+        this.keepLock(lock, operation);
+        apply(snapshot, lock);
+      } catch (error) {
+        throw fileSystemError(error, operation, secrets);
       } finally {
         try {
           lock.release();
@@ -276,46 +335,58 @@ export class FileTokenStore implements TokenStore {
         }
       }
     };
-    const previous = changeQueues.get(this.path) ?? Promise.resolve();
+    const previous = changeQueues.get(this.filename) ?? Promise.resolve();
     const result = previous.then(run);
     const settled = result.then(
       () => {},
       () => {},
     );
-    changeQueues.set(this.path, settled);
+    changeQueues.set(this.filename, settled);
     this.lastChange = settled;
     void settled.then(() => {
-      if (changeQueues.get(this.path) === settled) changeQueues.delete(this.path);
+      if (changeQueues.get(this.filename) === settled) changeQueues.delete(this.filename);
     });
     return result;
   }
 
-  /** Removes the temporary files a crashed process on this host left beside the token file. */
-  private removeTempFiles(pid: number | null): void {
-    if (pid === null) return;
-    const prefix = `${basename(this.path)}.${pid}.`;
+  /** Renews the lock's lease; fails the change when another process has taken the lock over meanwhile. */
+  private keepLock(lock: HeldLock, operation: TokenStoreOperation): void {
+    if (!lock.refresh()) {
+      throw TokenStoreError.unavailable(
+        { store: STORE_NAME, operation },
+        `the lock on the token file was not renewed within its lease (staleLockMs ${this.staleLockMs}) and was taken over; nothing was changed`,
+      );
+    }
+  }
+
+  /** The temporary file of a lock holder, named by its lock's owner id (pids repeat across containers). */
+  private tempFilename(owner: string): string {
+    return `${this.filename}.${owner}.tmp`;
+  }
+
+  /** Removes the temporary file a dead lock holder left beside the token file. */
+  private removeTempFile(owner: string | null): void {
+    if (owner === null) return;
     try {
-      for (const name of readdirSync(dirname(this.path))) {
-        if (name.startsWith(prefix) && name.endsWith('.tmp')) unlinkSync(join(dirname(this.path), name));
-      }
+      unlinkSync(this.tempFilename(owner));
     } catch {
-      // Leftovers are harmless; the change goes ahead.
+      // Usually there is none; a leftover is harmless, and the change goes ahead.
     }
   }
 
   /**
-   * Writes `entries` to a temporary file beside the token file, flushes it, renames it over the token
-   * file and flushes the folder: a crash leaves the old file or the new one, never a mix. Sets the
-   * snapshot's version to the new file's, so the next lookup does not re-read what was just written; the
-   * caller then updates its entries.
+   * Writes `entries` to a temporary file beside the token file, flushes it, renews the lock, renames the
+   * file over the token file and flushes the folder: a crash leaves the old file or the new one, never a mix.
+   * Sets the snapshot's version to the new file's, so the next lookup does not re-read what was just written;
+   * the caller then updates its entries.
    */
   private commit(snapshot: Snapshot, entries: TokenEntry[], lock: HeldLock, operation: TokenStoreOperation): void {
     for (const entry of entries) entry.line ??= formatTokenLine(entry.token);
     const text = formatTokenFile(entries.map((entry) => entry.line as string));
-    const tempPath = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    const tempFilename = this.tempFilename(lock.owner);
     let renamed = false;
     try {
-      const fd = openSync(tempPath, 'wx', 0o600);
+      const fd = openSync(tempFilename, 'wx', 0o600);
       let written: BigIntStats;
       try {
         writeFileSync(fd, text);
@@ -331,24 +402,18 @@ export class FileTokenStore implements TokenStore {
       } finally {
         closeSync(fd);
       }
-      if (!lock.stillHeld()) {
-        throw TokenStoreError.unavailable(
-          { store: STORE, operation },
-          'the lock on the token file was taken over as stale before the change was written; nothing was changed',
-        );
-      }
-      renameSync(tempPath, this.path);
+      this.keepLock(lock, operation);
+      renameSync(tempFilename, this.filename);
       renamed = true;
-      syncFolder(dirname(this.path));
+      syncFolder(dirname(this.filename));
       snapshot.version = fileVersion(written);
       snapshot.mtimeNs = written.mtimeNs;
-    } catch (error) {
+    } finally {
       if (!renamed) {
         try {
-          unlinkSync(tempPath);
+          unlinkSync(tempFilename);
         } catch {}
       }
-      throw fileSystemError(error, operation);
     }
   }
 }
@@ -360,7 +425,7 @@ function syncFolder(folder: string): void {
     fd = openSync(folder, 'r');
     fsyncSync(fd);
   } catch (error) {
-    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF'].includes(errorCode(error) ?? '')) throw error;
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF'].includes(driverErrorCode(error))) throw error;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }

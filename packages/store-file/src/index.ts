@@ -1,2 +1,2 @@
-export { formatTokenFile, formatTokenLine, HEADER_LINE, parseTokenFile } from './csv.js';
-export { DEFAULT_PATH, FileTokenStore, type FileTokenStoreOptions } from './file-store.js';
+export { decodeTokenFile, formatTokenFile, formatTokenLine, HEADER_LINE, parseTokenFile, STORE_NAME } from './csv.js';
+export { DEFAULT_FILENAME, FileTokenStore, type FileTokenStoreOptions } from './file-store.js';

@@ -1,64 +1,88 @@
 /**
- * The cross-process lock: a file `<token file>.lock` created with O_EXCL, holding the holder's pid,
- * host name and start time, held across a whole read-modify-write of the token file.
+ * The cross-process lock: a file `<token file>.lock` created with O_EXCL and held across a whole
+ * read-modify-write of the token file.
+ *
+ * Its identity is a random owner id, never the pid: two containers on one host can both run as pid 1.
+ * The holder refreshes the lock's mtime at each step of its change (see `HeldLock.refresh`); a lock not
+ * refreshed within the lease (`staleMs`) is stale, whoever holds it. A lock is also taken over at once when
+ * its holder is certainly dead: it ran under this boot of this kernel and in this PID namespace (only there
+ * does its pid mean the same process as ours would), and that pid is gone, or is ours while we do not hold it.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, futimesSync, lstatSync, openSync, readFileSync, readlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { TokenStoreError, type TokenStoreOperation } from '@crm/core';
-import { STORE } from './csv.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { driverErrorCode } from '@crm/core/store-kit';
 
 export interface LockSettings {
-  /** How long to wait for another holder before giving up with BACKEND_UNAVAILABLE. */
-  timeoutMs: number;
-  /** A lock older than this is abandoned, whoever holds it. */
+  /** The lease: a lock whose mtime is older than this is stale, whoever holds it. */
   staleMs: number;
-  /** Called after a stale lock was removed, with its holder's pid when that holder ran on this host. */
-  onStaleLockBroken?: (localHolderPid: number | null) => void;
+  /** Called after a stale lock was removed, with its owner id (null for a lock in an unknown format). */
+  onStaleLockBroken?: (owner: string | null) => void;
 }
 
-/** What a lock file says about its holder. */
+/** What a lock file says about its holder. `hostname` is only for people reading the file. */
 interface LockHolder {
+  owner: string;
   pid: number;
+  /** The holder's PID namespace on its kernel's boot (`pidSpace()`), or null where that is unknown. */
+  pidSpace: string | null;
   hostname: string;
   createdAt: number;
 }
 
 /** A lock this process holds. */
 export interface HeldLock {
-  /** False once another process has taken the lock over as stale: then the holder must not commit. */
-  stillHeld(): boolean;
+  /** The random id in the lock file; also names this holder's temporary file. */
+  readonly owner: string;
+  /**
+   * Marks the lock as alive now (sets its mtime) and returns true, or returns false when another process
+   * took it over as stale in the meantime: then the holder must not commit. The whole hold is one
+   * synchronous stretch, so no timer could refresh it; the holder calls this between its long steps.
+   */
+  refresh(): boolean;
   release(): void;
 }
 
 /**
- * A lock file whose content cannot be read is one whose creator died between creating and writing it
- * (microseconds apart), unless it is younger than this.
+ * A lock file that is still empty is one whose creator died between creating and writing it (microseconds
+ * apart), unless it is younger than this.
  */
-const UNREADABLE_LOCK_GRACE_MS = 1000;
+const EMPTY_LOCK_GRACE_MS = 1000;
 /** The guard that makes breaking a stale lock a single decision is held for three system calls. */
 const BREAK_GUARD_STALE_MS = 2000;
 
 /**
- * Contents of the locks this process holds now: a lock naming this pid that is not among them was left by an
- * earlier process with the same pid (a container restarted under the same host name runs as pid 1 again).
- * Kept on globalThis so that every copy of this module in the process (ESM and CommonJS builds) agrees.
+ * Owner ids of the locks this process holds now. Kept on globalThis so that every copy of this module in the
+ * process (ESM and CommonJS builds) agrees.
  */
-const HELD_KEY = Symbol.for('@crm/store-file/locksHeldHere');
-const locksHeldHere: Set<string> = ((globalThis as Record<symbol, unknown>)[HELD_KEY] as Set<string> | undefined) ?? new Set();
-(globalThis as Record<symbol, unknown>)[HELD_KEY] = locksHeldHere;
+const HELD_KEY = Symbol.for('@crm/store-file/lockOwnersHere');
+const ownersHere: Set<string> = ((globalThis as Record<symbol, unknown>)[HELD_KEY] as Set<string> | undefined) ?? new Set();
+(globalThis as Record<symbol, unknown>)[HELD_KEY] = ownersHere;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+let cachedPidSpace: string | null | undefined;
 
-function errorCode(error: unknown): string | undefined {
-  return typeof error === 'object' && error !== null ? (error as NodeJS.ErrnoException).code : undefined;
+/**
+ * This process's PID namespace on this boot of this kernel (`<boot id>/pid:[<inode>]`): two processes
+ * can compare pids only when theirs are equal. null without /proc (then only the lease frees a lock).
+ */
+export function pidSpace(): string | null {
+  if (cachedPidSpace === undefined) {
+    try {
+      const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      cachedPidSpace = `${bootId}/${readlinkSync('/proc/self/ns/pid')}`;
+    } catch {
+      cachedPidSpace = null;
+    }
+  }
+  return cachedPidSpace;
 }
 
 function readOrNull(path: string): string | null {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') return null;
+    if (driverErrorCode(error) === 'ENOENT') return null;
     throw error;
   }
 }
@@ -66,13 +90,14 @@ function readOrNull(path: string): string | null {
 function parseHolder(content: string): LockHolder | null {
   try {
     const holder = JSON.parse(content) as Partial<LockHolder>;
+    // The owner id names a temporary file to remove: accept only what acquireLock writes.
     if (
+      typeof holder.owner === 'string' &&
+      /^[0-9a-f]{32}$/.test(holder.owner) &&
       Number.isInteger(holder.pid) &&
-      (holder.pid as number) > 0 &&
-      typeof holder.hostname === 'string' &&
-      typeof holder.createdAt === 'number'
+      (holder.pid as number) > 0
     ) {
-      return holder as LockHolder;
+      return { ...(holder as LockHolder), pidSpace: typeof holder.pidSpace === 'string' ? holder.pidSpace : null };
     }
   } catch {}
   return null;
@@ -84,45 +109,50 @@ function isProcessAlive(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return errorCode(error) === 'EPERM';
+    return driverErrorCode(error) === 'EPERM';
   }
 }
 
-/** Creates `path` only if absent, with `content`. False if it exists. */
-function createExclusive(path: string, content: string): boolean {
+/** True only when the holder's pid is comparable with ours and its process is gone. */
+function isCertainlyDead(holder: LockHolder): boolean {
+  if (holder.pidSpace === null || holder.pidSpace !== pidSpace()) return false;
+  return holder.pid === process.pid ? !ownersHere.has(holder.owner) : !isProcessAlive(holder.pid);
+}
+
+/** Creates `path` only if absent, with `content`; returns its open descriptor, or null if it exists. */
+function createExclusive(path: string, content: string): number | null {
   let fd: number;
   try {
     fd = openSync(path, 'wx', 0o600);
   } catch (error) {
-    if (errorCode(error) === 'EEXIST') return false;
+    if (driverErrorCode(error) === 'EEXIST') return null;
     throw error;
   }
   try {
     writeSync(fd, content);
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    unlinkSync(path);
+    throw error;
   }
-  return true;
+  return fd;
 }
 
 /** The content of the lock at `lockPath` if it is stale, null if it is live or gone. */
 function staleLockContent(lockPath: string, staleMs: number): string | null {
   const content = readOrNull(lockPath);
   if (content === null) return null;
-  const holder = parseHolder(content);
-  if (holder === null) {
-    let modifiedAt: number;
-    try {
-      modifiedAt = lstatSync(lockPath).mtimeMs;
-    } catch (error) {
-      if (errorCode(error) === 'ENOENT') return null;
-      throw error;
-    }
-    return Date.now() - modifiedAt > Math.min(staleMs, UNREADABLE_LOCK_GRACE_MS) ? content : null;
+  let ageMs: number;
+  try {
+    ageMs = Date.now() - lstatSync(lockPath).mtimeMs;
+  } catch (error) {
+    if (driverErrorCode(error) === 'ENOENT') return null;
+    throw error;
   }
-  const sameHost = holder.hostname === hostname();
-  const deadHolder = sameHost && (holder.pid === process.pid ? !locksHeldHere.has(content) : !isProcessAlive(holder.pid));
-  return deadHolder || Date.now() - holder.createdAt > staleMs ? content : null;
+  if (content === '') return ageMs > Math.min(staleMs, EMPTY_LOCK_GRACE_MS) ? content : null;
+  // A lock in another format (an older version of this package) is judged by the lease alone.
+  const holder = parseHolder(content);
+  return ageMs > staleMs || (holder !== null && isCertainlyDead(holder)) ? content : null;
 }
 
 /**
@@ -132,15 +162,17 @@ function staleLockContent(lockPath: string, staleMs: number): string | null {
  */
 export function breakStaleLock(lockPath: string, staleContent: string): boolean {
   const guardPath = `${lockPath}.break`;
-  if (!createExclusive(guardPath, String(process.pid))) {
+  const guard = createExclusive(guardPath, String(process.pid));
+  if (guard === null) {
     // A guard left by a process killed inside those three calls would block everyone: drop it when old.
     try {
       if (Date.now() - lstatSync(guardPath).mtimeMs > BREAK_GUARD_STALE_MS) unlinkSync(guardPath);
     } catch (error) {
-      if (errorCode(error) !== 'ENOENT') throw error;
+      if (driverErrorCode(error) !== 'ENOENT') throw error;
     }
     return false;
   }
+  closeSync(guard);
   try {
     if (readOrNull(lockPath) !== staleContent) return false;
     unlinkSync(lockPath);
@@ -151,25 +183,32 @@ export function breakStaleLock(lockPath: string, staleContent: string): boolean 
 }
 
 /**
- * Waits for and takes the lock. Polls with a short growing delay: file locks have no wake-up signal.
- * Throws BACKEND_UNAVAILABLE after `timeoutMs`; file system errors are left to the caller to map.
+ * Waits for and takes the lock, polling with a short growing delay (file locks have no wake-up signal),
+ * until `signal` aborts: the caller's deadline (`withDeadline`). File system errors are the caller's to map.
  */
-export async function acquireLock(lockPath: string, settings: LockSettings, operation: TokenStoreOperation): Promise<HeldLock> {
-  const deadline = Date.now() + settings.timeoutMs;
+export async function acquireLock(lockPath: string, settings: LockSettings, signal: AbortSignal): Promise<HeldLock> {
   let delayMs = 1;
   for (;;) {
-    const content = JSON.stringify({
-      pid: process.pid,
-      hostname: hostname(),
-      createdAt: Date.now(),
-      nonce: randomBytes(8).toString('hex'),
-    });
-    if (createExclusive(lockPath, content)) {
-      locksHeldHere.add(content);
+    // Checked right before the attempt, in the same synchronous stretch: a lock is never taken after the deadline.
+    if (signal.aborted) throw new Error('the lock wait was abandoned at its deadline');
+    const owner = randomBytes(16).toString('hex');
+    const holder: LockHolder = { owner, pid: process.pid, pidSpace: pidSpace(), hostname: hostname(), createdAt: Date.now() };
+    const content = JSON.stringify(holder);
+    const fd = createExclusive(lockPath, content);
+    if (fd !== null) {
+      ownersHere.add(owner);
       return {
-        stillHeld: () => readOrNull(lockPath) === content,
+        owner,
+        refresh: () => {
+          if (readOrNull(lockPath) !== content) return false;
+          // Through our own descriptor: if the lock was replaced since the read, this touches only our old file.
+          const now = Date.now() / 1000;
+          futimesSync(fd, now, now);
+          return true;
+        },
         release: () => {
-          locksHeldHere.delete(content);
+          ownersHere.delete(owner);
+          closeSync(fd);
           // Never remove a lock another process took over after ours went stale.
           if (readOrNull(lockPath) === content) unlinkSync(lockPath);
         },
@@ -177,17 +216,11 @@ export async function acquireLock(lockPath: string, settings: LockSettings, oper
     }
     const staleContent = staleLockContent(lockPath, settings.staleMs);
     if (staleContent !== null && breakStaleLock(lockPath, staleContent)) {
-      const holder = parseHolder(staleContent);
-      settings.onStaleLockBroken?.(holder !== null && holder.hostname === hostname() ? holder.pid : null);
+      settings.onStaleLockBroken?.(parseHolder(staleContent)?.owner ?? null);
       continue;
     }
-    if (Date.now() >= deadline) {
-      throw TokenStoreError.unavailable(
-        { store: STORE, operation },
-        `the token file stayed locked by another process for ${settings.timeoutMs} ms (lock file ${lockPath})`,
-      );
-    }
-    await sleep(delayMs + Math.random() * delayMs);
+    // Aborting clears the timer too: a store closed after a lock timeout leaves nothing keeping the process alive.
+    await sleep(delayMs + Math.random() * delayMs, undefined, { signal });
     delayMs = Math.min(delayMs * 2, 25);
   }
 }

@@ -33,7 +33,7 @@ describe("reads every dialect of Zoho's SDKs", () => {
         '2,bob@zylker.com:10001,1000.CID,sec1,1000.rt.bob,,,,,https://www.zohoapis.eu',
       ].join('\n'),
     );
-    const store = new FileTokenStore({ path });
+    const store = new FileTokenStore({ filename: path });
     expect(fieldsOf(await byUser(store, 'alice@zylker.com:10001'))).toEqual({
       id: '1',
       userSignature: 'alice@zylker.com:10001',
@@ -58,7 +58,7 @@ describe("reads every dialect of Zoho's SDKs", () => {
         '7,carol@zylker.com,cid,s"e\\c,rt-carol,at-carol,gt-carol,1764000000001,https://zylker.com/cb,https://www.zohoapis.in',
       ].join('\n'),
     );
-    const carol = await new FileTokenStore({ path }).findTokenById('7');
+    const carol = await new FileTokenStore({ filename: path }).findTokenById('7');
     expect([carol?.userName, carol?.clientSecret, carol?.grantToken, carol?.expiryTime]).toEqual([
       'carol@zylker.com',
       's"e\\c',
@@ -76,7 +76,7 @@ describe("reads every dialect of Zoho's SDKs", () => {
         '2,erin@zylker.com,cid,cs,rt-erin,,,,',
       ].join('\n'),
     );
-    const store = new FileTokenStore({ path });
+    const store = new FileTokenStore({ filename: path });
     const dave = await byUser(store, 'dave@zylker.com');
     expect([dave?.id, dave?.refreshToken, dave?.redirectUrl, dave?.apiDomain]).toEqual(['1', 'rt-dave', 'https://zylker.com/cb', null]);
     await store.saveToken(new OAuthToken({ userSignature: new UserSignature('erin@zylker.com'), accessToken: 'at-erin' }));
@@ -100,7 +100,7 @@ describe("reads every dialect of Zoho's SDKs", () => {
         '',
       ].join('\r\n'),
     );
-    const store = new FileTokenStore({ path });
+    const store = new FileTokenStore({ filename: path });
     const frank = await byUser(store, 'frank@zylker.com');
     expect([frank?.clientSecret, frank?.refreshToken, frank?.redirectUrl, frank?.apiDomain]).toEqual([
       'sec,ret',
@@ -117,9 +117,9 @@ describe("reads every dialect of Zoho's SDKs", () => {
 
   test('an empty file and a header-only file hold no tokens', async () => {
     writeFileSync(path, '');
-    expect(await new FileTokenStore({ path }).getTokens()).toEqual([]);
+    expect(await new FileTokenStore({ filename: path }).getTokens()).toEqual([]);
     writeFileSync(path, HEADER_LINE);
-    expect(await new FileTokenStore({ path }).getTokens()).toEqual([]);
+    expect(await new FileTokenStore({ filename: path }).getTokens()).toEqual([]);
   });
 });
 
@@ -140,7 +140,7 @@ describe('writes RFC 4180 CSV that round-trips byte-exact', () => {
   ];
 
   test('hostile values in every field read back identical through a store that parses the file afresh', async () => {
-    const store = new FileTokenStore({ path });
+    const store = new FileTokenStore({ filename: path });
     const saved = hostile.map(
       (value, n) =>
         new OAuthToken({
@@ -157,13 +157,13 @@ describe('writes RFC 4180 CSV that round-trips byte-exact', () => {
         }),
     );
     for (const token of saved) await store.saveToken(token);
-    const fresh = new FileTokenStore({ path });
+    const fresh = new FileTokenStore({ filename: path });
     for (const token of saved) expect(fieldsOf(await fresh.findTokenById(token.id as string))).toEqual(fieldsOf(token));
     expect(await fresh.getTokens()).toHaveLength(hostile.length);
   });
 
   test('quotes only the fields that need it, writes the standard header, \\n line ends and null as an empty field', async () => {
-    const store = new FileTokenStore({ path });
+    const store = new FileTokenStore({ filename: path });
     await store.saveToken(
       new OAuthToken({
         id: 'x1',
@@ -179,12 +179,12 @@ describe('writes RFC 4180 CSV that round-trips byte-exact', () => {
 
 test('rows another writer left in a form this store would not write are normalised on the next write', async () => {
   writeFileSync(path, [HEADER_LINE, '1,a@zylker.com,cid,s\rcret,rt,at,,0123,,', '2,b@zylker.com,cid,cs,rt-b,at-b,,,,'].join('\n'));
-  const store = new FileTokenStore({ path });
+  const store = new FileTokenStore({ filename: path });
   await store.saveToken(new OAuthToken({ userSignature: new UserSignature('b@zylker.com'), accessToken: 'at-b2' }));
   expect(readFileSync(path, 'utf8')).toBe(
     [HEADER_LINE, '1,a@zylker.com,cid,"s\rcret",rt,at,,123,,', '2,b@zylker.com,cid,cs,rt-b,at-b2,,,,'].join('\n'),
   );
-  expect((await new FileTokenStore({ path }).findTokenById('1'))?.clientSecret).toBe('s\rcret');
+  expect((await new FileTokenStore({ filename: path }).findTokenById('1'))?.clientSecret).toBe('s\rcret');
 });
 
 describe("Zoho's own FileStore (@zohocrm/typescript-sdk-8.0) and this store read each other's files", () => {
@@ -200,7 +200,7 @@ describe("Zoho's own FileStore (@zohocrm/typescript-sdk-8.0) and this store read
     token.setExpiresIn('1764000000004');
     token.setAPIDomain('https://www.zohoapis.com');
     await zoho.saveToken(token);
-    const judy = await byUser(new FileTokenStore({ path }), 'judy@zylker.com');
+    const judy = await byUser(new FileTokenStore({ filename: path }), 'judy@zylker.com');
     expect([judy?.id, judy?.clientSecret, judy?.refreshToken, judy?.accessToken, judy?.expiryTime, judy?.apiDomain]).toEqual([
       '1',
       'zsecret',
@@ -212,7 +212,7 @@ describe("Zoho's own FileStore (@zohocrm/typescript-sdk-8.0) and this store read
   });
 
   test('a file written by this store is read by Zoho, and Zoho can update it', async () => {
-    const store = new FileTokenStore({ path });
+    const store = new FileTokenStore({ filename: path });
     const saved = new OAuthToken({
       userSignature: new UserSignature('kim@zylker.com'),
       clientId: '1000.CID',
@@ -263,7 +263,7 @@ describe('a corrupt file gives CORRUPT_DATA naming the line, and is never overwr
   test.each(cases)('%s', async (_name, content, line) => {
     writeFileSync(path, content);
     const before = readFileSync(path);
-    const store = new FileTokenStore({ path });
+    const store = new FileTokenStore({ filename: path });
     const calls: Array<[string, () => Promise<unknown>]> = [
       ['findToken', () => byUser(store, 'a@zylker.com')],
       ['findTokenById', () => store.findTokenById('1')],
@@ -293,14 +293,14 @@ describe('a corrupt file gives CORRUPT_DATA naming the line, and is never overwr
 
 describe('file mode', () => {
   test('a new token file has mode 0600', async () => {
-    await new FileTokenStore({ path }).saveToken(new OAuthToken({ accessToken: 'at' }));
+    await new FileTokenStore({ filename: path }).saveToken(new OAuthToken({ accessToken: 'at' }));
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 
   test('a readable token file written by another tool is tightened to 0600 on the next write', async () => {
     writeFileSync(path, HEADER_LINE);
     chmodSync(path, 0o644);
-    await new FileTokenStore({ path }).saveToken(new OAuthToken({ accessToken: 'at' }));
+    await new FileTokenStore({ filename: path }).saveToken(new OAuthToken({ accessToken: 'at' }));
     expect(statSync(path).mode & 0o777).toBe(0o600);
   });
 });

@@ -4,9 +4,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OAuthToken } from '@crm/core';
 import { FileTokenStore } from '../src/index.js';
-import type { SaveReport } from './children/saver.js';
+import type { SaveReport } from './workers/saver.js';
 
-const SAVER = join(__dirname, 'children', 'saver.ts');
+const SAVER = join(__dirname, 'workers', 'saver.ts');
 
 interface Saver {
   child: ChildProcess;
@@ -98,7 +98,7 @@ test('SIGKILL at a random moment during 200 saves, 20 times: the file parses and
     else expect({ ended, stderr: saver.stderr() }).toEqual({ ended: 0, stderr: '' });
 
     // A new store reads the file from scratch: it must parse and hold every reported save.
-    const stored = await new FileTokenStore({ path }).getTokens();
+    const stored = await new FileTokenStore({ filename: path }).getTokens();
     const storedByUser = byUserName(stored);
     expect(new Set(stored.map((token) => token.id)).size).toBe(stored.length);
     let lastShared: SaveReport | undefined;
@@ -159,7 +159,7 @@ test('4 processes saving at once, after a dead process left its lock: 4 × 100 u
     savers.map((_, n) => ({ n, end: 0, stderr: '' })),
   );
 
-  const stored = await new FileTokenStore({ path }).getTokens();
+  const stored = await new FileTokenStore({ filename: path }).getTokens();
   expect(stored).toHaveLength(401);
   expect(new Set(stored.map((token) => token.id)).size).toBe(401);
   const storedByUser = byUserName(stored);

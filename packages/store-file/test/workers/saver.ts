@@ -1,23 +1,26 @@
 /**
  * A separate process that saves tokens into one file and reports each save on stdout once it has
- * resolved, one JSON line per save. Used by the crash and multi-process tests.
+ * resolved, one JSON line per save (a failed save reports its error code instead of an id, and the worker
+ * carries on). Used by the crash and multi-process tests.
  *
  * Arguments: <token file> <user prefix> <new users> <shared user> <shared saves> <saves in flight> [start file]
  * With a start file, the saves begin only once that file exists, so several processes start together.
  */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OAuthToken, UserSignature } from '@crm/core';
+import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { FileTokenStore } from '../../src/index.js';
 
 export interface SaveReport {
   userName: string;
   id: string;
   accessToken: string;
+  /** The code of a save that failed; then `id` is ''. */
+  error?: string;
 }
 
 const [path, prefix, newUsers, sharedUser, sharedSaves, inFlight, startFile] = process.argv.slice(2);
-const store = new FileTokenStore({ path, lockTimeoutMs: 120_000 });
+const store = new FileTokenStore({ filename: path, lockTimeoutMs: 120_000 });
 
 const userCount = Number(newUsers);
 const sharedCount = Number(sharedSaves);
@@ -46,8 +49,14 @@ for (let n = 0; n < userCount; n++) {
 
 async function saveAndReport(makeToken: () => OAuthToken): Promise<void> {
   const token = makeToken();
-  await store.saveToken(token);
-  const report: SaveReport = { userName: token.userName as string, id: token.id as string, accessToken: token.accessToken as string };
+  let report: SaveReport;
+  try {
+    await store.saveToken(token);
+    report = { userName: token.userName as string, id: token.id as string, accessToken: token.accessToken as string };
+  } catch (error) {
+    if (!TokenStoreError.is(error)) throw error;
+    report = { userName: token.userName as string, id: '', accessToken: token.accessToken as string, error: error.code };
+  }
   // A write to a pipe is synchronous on Linux: once this returns, the parent gets the line even if killed next.
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
