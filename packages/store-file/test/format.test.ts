@@ -134,7 +134,6 @@ describe('writes RFC 4180 CSV that round-trips byte-exact', () => {
     'C:\\tokens\\new\\x00\\',
     ' \t padded \t ',
     'José Ñúñez 中文 🔑🦄 עברית مرحبا \u200f\u202e',
-    'nul\u0000byte',
     '\ufeffbom at start',
     `1000.${'Zz9.'.repeat(16384)}`.slice(0, 65536),
   ];
@@ -289,6 +288,58 @@ describe('a corrupt file gives CORRUPT_DATA naming the line, and is never overwr
     expect(readFileSync(path).equals(before)).toBe(true);
     expect(readdirSync(folder)).toEqual(['sdk_tokens.txt']);
   });
+});
+
+describe('bytes that are not UTF-8', () => {
+  // A row another tool wrote in cp1252: "José" as 4A 6F 73 E9, which is not UTF-8.
+  const cp1252Row = Buffer.from('2,jos\xe9@zylker.com,cid,cs,rt-jose,at-jose,,,,', 'latin1');
+  const file = () =>
+    Buffer.concat([
+      Buffer.from(`${HEADER_LINE}\n1,a@zylker.com,cid,cs,rt-a,at-a,,,,\n`),
+      cp1252Row,
+      Buffer.from('\n3,b@zylker.com,cid,cs,rt-b,at-b,,,,'),
+    ]);
+
+  test("are CORRUPT_DATA naming the line, for reads and for an unrelated user's save; the file stays byte-identical", async () => {
+    writeFileSync(path, file());
+    const store = new FileTokenStore({ filename: path });
+    for (const call of [
+      () => store.getTokens(),
+      () => byUser(store, 'a@zylker.com'),
+      () => store.saveToken(new OAuthToken({ userSignature: new UserSignature('b@zylker.com'), accessToken: 'at-b2' })),
+      () => store.deleteToken('1'),
+    ]) {
+      const error = await call().then(
+        () => null,
+        (thrown: unknown) => thrown,
+      );
+      expect(TokenStoreError.is(error) && [error.code, error.message.includes('line 3'), error.message.includes('UTF-8')]).toEqual([
+        'CORRUPT_DATA',
+        true,
+        true,
+      ]);
+    }
+    expect(readFileSync(path).equals(file())).toBe(true);
+    expect(readdirSync(folder)).toEqual(['sdk_tokens.txt']);
+  });
+
+  test('UTF-8 text in every script, and a byte order mark, read as they are', async () => {
+    writeFileSync(path, `\ufeff${HEADER_LINE}\n1,José Ñúñez 中文 🔑@zylker.com,cid,cs,rt,at,,,,`);
+    expect((await new FileTokenStore({ filename: path }).findTokenById('1'))?.userName).toBe('José Ñúñez 中文 🔑@zylker.com');
+  });
+});
+
+test('a stored NUL (written by another tool) is CORRUPT_DATA naming the line, never a token', async () => {
+  writeFileSync(path, `${HEADER_LINE}\n1,a@zylker.com,cid,nul\u0000byte,rt,at,,,,`);
+  const error = await new FileTokenStore({ filename: path }).getTokens().then(
+    () => null,
+    (thrown: unknown) => thrown,
+  );
+  expect(TokenStoreError.is(error) && [error.code, error.message.includes('line 2'), error.message.includes('nul')]).toEqual([
+    'CORRUPT_DATA',
+    true,
+    false,
+  ]);
 });
 
 describe('file mode', () => {

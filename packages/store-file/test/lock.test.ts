@@ -1,7 +1,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { breakStaleLock } from '../src/lock.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { acquireLock, breakStaleLock, type HeldLock } from '../src/lock.js';
 
 /**
  * Two processes that found the same lock stale must not both remove it: the later one would remove the lock
@@ -47,5 +48,37 @@ test('a guard left by a process killed while breaking is removed once it is old,
   expect(breakStaleLock(lockPath, stale)).toBe(false);
   expect(existsSync(`${lockPath}.break`)).toBe(false);
   expect(breakStaleLock(lockPath, stale)).toBe(true);
+  expect(existsSync(lockPath)).toBe(false);
+});
+
+test('a holder that renews its lock keeps it past the lease; once it stops, the lock is taken over and the holder learns it', async () => {
+  const holder = await acquireLock(lockPath, { staleMs: 300 }, new AbortController().signal);
+  let taken: HeldLock | null = null;
+  const waiting = acquireLock(lockPath, { staleMs: 300 }, new AbortController().signal).then((lock) => {
+    taken = lock;
+  });
+  // One second, over three leases, renewed every 100 ms: the lock stays the holder's.
+  for (let n = 0; n < 10; n++) {
+    await sleep(100);
+    expect([holder.refresh(), taken]).toEqual([true, null]);
+  }
+  await waiting;
+  expect(holder.refresh()).toBe(false);
+  // Releasing a lock that was taken over leaves the new holder's lock alone.
+  holder.release();
+  expect(existsSync(lockPath)).toBe(true);
+  (taken as HeldLock | null)?.release();
+  expect(existsSync(lockPath)).toBe(false);
+});
+
+test('a wait aborted by its deadline takes no lock afterwards', async () => {
+  writeFileSync(lockPath, '{"owner":"ffffffffffffffffffffffffffffffff","pid":1,"pidSpace":null}');
+  const deadline = new AbortController();
+  const waiting = acquireLock(lockPath, { staleMs: 60_000 }, deadline.signal);
+  await sleep(50);
+  deadline.abort();
+  rmSync(lockPath);
+  await expect(waiting).rejects.toThrow();
+  await sleep(50);
   expect(existsSync(lockPath)).toBe(false);
 });

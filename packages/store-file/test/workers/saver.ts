@@ -61,7 +61,8 @@ async function saveAndReport(makeToken: () => OAuthToken): Promise<void> {
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
-process.stdout.write('ready\n');
+// The pid as this process sees it: 1 when it runs in a PID namespace of its own.
+process.stdout.write(`ready ${process.pid}\n`);
 while (startFile !== undefined && !existsSync(startFile)) await sleep(1);
 const width = Math.max(1, Number(inFlight));
 for (let start = 0; start < saves.length; start += width) {
