@@ -5,11 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { OAuthToken, UserSignature } from '@crm/core';
+import { tokenToValues } from '@crm/core/store-kit';
 import { type ComparisonRow, interleavedMedians, printComparison } from '@crm/test-services/bench';
 import { ensurePostgres } from '@crm/test-services/postgres';
 import pg from 'pg';
 import { PostgresTokenStore } from '../src/index.js';
-import { buildSql, tokenToParams } from '../src/sql.js';
+import { buildSql } from '../src/sql.js';
 
 const SIZES = [1_000, 100_000];
 const OPERATIONS = 2_000;
@@ -62,7 +63,7 @@ async function benchSize(url: string, size: number): Promise<ComparisonRow[]> {
         (iteration) => store.saveToken(update(iteration)),
         (iteration) => {
           const token = update(iteration);
-          const values = [...tokenToParams(token), 'unusedid00', token.userName];
+          const values = [...tokenToValues(token), 'unusedid00', token.userName];
           return pool.query({ name: saveStatement.name, text: saveStatement.text, values });
         },
         (iteration) => {

@@ -1,19 +1,33 @@
+import type { OAuthToken, TokenStore } from '@crm/core';
+import { TokenStoreError } from '@crm/core';
 import {
+  booleanOption,
   checkIdArgument,
+  checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
+  DEFAULT_MAX_SAVE_ATTEMPTS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  driverErrorCode,
+  driverErrorMessage,
   fillAbsentFields,
   lookupKey,
   NETWORK_ERROR_CODES,
+  nameOption,
   newTokenId,
-  type OAuthToken,
-  type TokenStore,
-  TokenStoreError,
-  type TokenStoreOperation,
-} from '@crm/core';
+  positiveIntegerOption,
+  retrySave,
+  type TokenRow,
+  tokenFromRow,
+  tokenSecrets,
+  tokenToValues,
+  urlOption,
+  withDeadline,
+} from '@crm/core/store-kit';
 import pg from 'pg';
 import {
+  beginWrite,
   buildSql,
   quoteIdentifier,
   SCHEMA_NAME_PATTERN,
@@ -21,9 +35,9 @@ import {
   type Statement,
   TABLE_NAME_PATTERN,
   type TokenSql,
-  tokenFromPgRow,
-  tokenToParams,
 } from './sql.js';
+
+type Operation = 'findToken' | 'findTokenById' | 'saveToken' | 'deleteToken' | 'getTokens' | 'deleteTokens' | 'migrate';
 
 interface CommonOptions {
   /** PostgreSQL schema of the table. Default `public`. Letters, digits and `_`; case is kept (names are quoted). */
@@ -32,82 +46,96 @@ interface CommonOptions {
   table?: string;
   /** Every operation settles within this many milliseconds; past it, BACKEND_UNAVAILABLE. Default 5000. */
   operationTimeoutMs?: number;
+  /** How many times a save runs when it loses a race to another writer. Default 5. */
+  maxSaveAttempts?: number;
   /** Create schema, table and indexes on first use. Default true; set false when you run `migrate()` yourself. */
-  autoMigrate?: boolean;
+  createSchema?: boolean;
 }
 
-/** Your own pool: the store never ends it. Give it `connectionTimeoutMillis` and `query_timeout` so a dead server frees its clients. */
+/** Your own pool: the store never ends it. Give it `connectionTimeoutMillis` so a dead server frees its waiters. */
 export interface PostgresPoolOptions extends CommonOptions {
   pool: pg.Pool;
 }
 
 /** The store makes its own pool (with timeouts from `operationTimeoutMs`) and ends it in `close()`. */
-export interface PostgresConnectionOptions extends CommonOptions {
-  connectionString: string;
-  /** Further pool settings (`max`, `ssl`, ...). */
+export interface PostgresUrlOptions extends CommonOptions {
+  /** `postgres://user:password@host:port/database`. */
+  url: string;
+  /** Further pool settings (`max`, `ssl`, `application_name`, ...). */
   poolConfig?: Omit<pg.PoolConfig, 'connectionString'>;
 }
 
-export type PostgresTokenStoreOptions = PostgresPoolOptions | PostgresConnectionOptions;
+export type PostgresTokenStoreOptions = PostgresPoolOptions | PostgresUrlOptions;
 
-const DEFAULT_TIMEOUT_MS = 5000;
-/** A save retries only when a concurrent change slipped between its lookup and its write. */
-const MAX_SAVE_ATTEMPTS = 5;
-/** SQLSTATEs that mean "not now": admin shutdown, crash shutdown, starting up, statement timeout, too many connections, lock timeout. */
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '53300', '55P03']);
+const OPTION_NAMES = new Set(['url', 'pool', 'poolConfig', 'schema', 'table', 'operationTimeoutMs', 'maxSaveAttempts', 'createSchema']);
+const RENAMED_OPTIONS: Record<string, string> = { connectionString: 'url', autoMigrate: 'createSchema' };
+
+/** SQLSTATEs that mean "not now": admin shutdown, crash shutdown, starting up, statement timeout, too many connections, lock timeout, idle-in-transaction timeout. */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '53300', '55P03', '25P03']);
 /** pg's own messages for connect timeouts, read timeouts and dropped connections. */
 const UNAVAILABLE_MESSAGE = /timeout|terminated|Connection ended|not queryable|connection error/i;
+/** Serialization failure and deadlock: the transaction lost a race and may simply run again. */
+const LOST_RACE_SQLSTATES = new Set(['40001', '40P01']);
+
+/** The save statement returned no row: its target was deleted between its lookup and its update. */
+class TargetVanished extends Error {}
 
 /** Zoho CRM OAuth tokens in one PostgreSQL table. */
 export class PostgresTokenStore implements TokenStore {
   readonly schema: string;
   readonly table: string;
   readonly operationTimeoutMs: number;
+  readonly maxSaveAttempts: number;
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
-  private readonly autoMigrate: boolean;
+  private readonly createSchema: boolean;
   private readonly sql: TokenSql;
   private schemaReady: Promise<void> | null = null;
-  private closed = false;
+  private closing: Promise<void> | null = null;
 
   constructor(options: PostgresTokenStoreOptions) {
+    checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
-    if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
-    this.schema = options.schema ?? 'public';
-    this.table = options.table ?? 'oauthtoken';
-    if (typeof this.schema !== 'string' || !SCHEMA_NAME_PATTERN.test(this.schema)) {
-      throw invalid('schema must match /^[A-Za-z_][A-Za-z0-9_]{0,62}$/');
+    for (const name of Object.keys(options)) {
+      if (RENAMED_OPTIONS[name] !== undefined) throw invalid(`${name} was renamed to ${RENAMED_OPTIONS[name]}`);
+      if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${JSON.stringify(name)}; the options are ${[...OPTION_NAMES].join(', ')}`);
     }
-    if (typeof this.table !== 'string' || !TABLE_NAME_PATTERN.test(this.table)) {
-      throw invalid('table must match /^[A-Za-z_][A-Za-z0-9_]{0,51}$/');
-    }
-    this.operationTimeoutMs = options.operationTimeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (!Number.isInteger(this.operationTimeoutMs) || this.operationTimeoutMs <= 0)
-      throw invalid('operationTimeoutMs must be a positive integer');
-    this.autoMigrate = options.autoMigrate ?? true;
+    const given = options as Partial<PostgresPoolOptions & PostgresUrlOptions>;
+    this.schema = nameOption(given.schema, 'schema', 'public', SCHEMA_NAME_PATTERN, `matching ${SCHEMA_NAME_PATTERN}`, STORE_NAME);
+    this.table = nameOption(given.table, 'table', 'oauthtoken', TABLE_NAME_PATTERN, `matching ${TABLE_NAME_PATTERN}`, STORE_NAME);
+    this.operationTimeoutMs = positiveIntegerOption(
+      given.operationTimeoutMs,
+      'operationTimeoutMs',
+      DEFAULT_OPERATION_TIMEOUT_MS,
+      STORE_NAME,
+    );
+    this.maxSaveAttempts = positiveIntegerOption(given.maxSaveAttempts, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, STORE_NAME);
+    this.createSchema = booleanOption(given.createSchema, 'createSchema', true, STORE_NAME);
     this.sql = buildSql(this.schema, this.table);
 
-    if ('pool' in options && options.pool !== undefined) {
-      if (typeof options.pool?.query !== 'function') throw invalid('pool must be a pg.Pool');
-      this.pool = options.pool;
+    if ((given.pool === undefined) === (given.url === undefined)) throw invalid('pass either pool or url');
+    if (given.pool !== undefined) {
+      if (typeof given.pool?.connect !== 'function') throw invalid('pool must be a pg.Pool');
+      if (given.poolConfig !== undefined) throw invalid('poolConfig applies only with url; configure your own pool directly');
+      this.pool = given.pool;
       this.ownsPool = false;
-    } else if ('connectionString' in options && typeof options.connectionString === 'string') {
+    } else {
+      urlOption(given.url, 'url', ['postgres:', 'postgresql:'], STORE_NAME);
+      const poolConfig = given.poolConfig ?? {};
+      if (typeof poolConfig !== 'object' || poolConfig === null) throw invalid('poolConfig must be an object');
       this.pool = new pg.Pool({
         max: 10,
         idleTimeoutMillis: 30000,
         keepAlive: true,
-        ...options.poolConfig,
-        connectionString: options.connectionString,
+        ...poolConfig,
+        connectionString: given.url,
         // Bounded at both ends: the client gives up waiting (and drops the connection), the server cancels the statement.
-        connectionTimeoutMillis: options.poolConfig?.connectionTimeoutMillis ?? this.operationTimeoutMs,
-        query_timeout: options.poolConfig?.query_timeout ?? this.operationTimeoutMs,
-        statement_timeout: options.poolConfig?.statement_timeout ?? this.operationTimeoutMs,
+        connectionTimeoutMillis: poolConfig.connectionTimeoutMillis ?? this.operationTimeoutMs,
+        statement_timeout: poolConfig.statement_timeout ?? this.operationTimeoutMs,
       });
       // Idle connections error out when the server restarts; the pool drops them. Without a listener that would crash the process.
       this.pool.on('error', () => {});
       this.ownsPool = true;
-    } else {
-      throw invalid('pass either { pool } or { connectionString }');
     }
   }
 
@@ -118,90 +146,166 @@ export class PostgresTokenStore implements TokenStore {
 
   /** Creates schema, table and indexes if they are missing. Safe to run from many processes at once. */
   async migrate(): Promise<void> {
-    await this.run('migrate', async () => {
-      await this.pool.query(this.sql.migrate);
+    this.checkOpen('migrate');
+    await this.run('migrate', [], async (client) => {
+      await client.query(this.sql.migrate);
       this.schemaReady = Promise.resolve();
     });
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    this.checkOpen('findToken');
     checkTokenArgument(token, STORE_NAME, 'findToken');
     const key = lookupKey(token);
     if (key === null) return null;
-    const rows = await this.run('findToken', () => this.query(this.sql.findBy[key.field], [key.value]));
-    return rows[0] === undefined ? null : fillAbsentFields(token, tokenFromPgRow(rows[0], 'findToken'));
+    const rows = await this.read('findToken', this.sql.findBy[key.field], [key.value]);
+    return rows[0] === undefined ? null : fillAbsentFields(token, tokenFromRow(rows[0], STORE_NAME, 'findToken'));
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
+    this.checkOpen('saveToken');
     checkSaveArgument(token, STORE_NAME);
     const key = lookupKey(token);
     // A token with a user name always has the user-name key (rule 1): an insert race on it merges into the winner's row.
     const mergeOn = key?.field === 'userName' ? 'user_name' : token.id !== null ? 'id' : null;
     const statement = this.sql.save(key?.field ?? null, mergeOn);
-    const values: (string | null)[] = [...tokenToParams(token), null];
+    const values: (string | null)[] = [...tokenToValues(token), null];
     if (key !== null) values.push(key.value);
-    const row = await this.run('saveToken', async () => {
-      for (let attempt = 1; ; attempt++) {
-        values[10] = newTokenId(); // fresh on every attempt, in case the last one collided
-        try {
-          const rows = await this.query(statement, values);
-          if (rows[0] !== undefined) return rows[0];
-        } catch (error) {
-          // 23505 on the primary key: another session inserted this id after our lookup (run again: it now
-          // updates), or a generated id collided (run again with a new one).
-          if (!(isUniqueViolation(error, `${this.table}_pkey`) && attempt < MAX_SAVE_ATTEMPTS)) throw error;
-        }
-        if (attempt >= MAX_SAVE_ATTEMPTS) {
-          throw TokenStoreError.failure({ store: STORE_NAME, operation: 'saveToken' }, 'the stored token kept changing concurrently');
-        }
-      }
+    const row = await this.write('saveToken', [...tokenSecrets(token), key?.value], async (client) => {
+      values[10] = newTokenId(); // fresh on every attempt, in case the last one collided
+      const { rows } = await client.query<TokenRow>({ name: statement.name, text: statement.text, values });
+      if (rows[0] === undefined) throw new TargetVanished();
+      return rows[0];
     });
-    copyStoredFields(token, tokenFromPgRow(row, 'saveToken'));
+    copyStoredFields(token, tokenFromRow(row, STORE_NAME, 'saveToken'));
   }
 
   async deleteToken(id: string): Promise<void> {
+    this.checkOpen('deleteToken');
     checkIdArgument(id, STORE_NAME, 'deleteToken');
-    await this.run('deleteToken', () => this.query(this.sql.deleteById, [id]));
+    const { name, text } = this.sql.deleteById;
+    await this.write('deleteToken', [], (client) => client.query({ name, text, values: [id] }));
   }
 
   async getTokens(): Promise<OAuthToken[]> {
-    const rows = await this.run('getTokens', () => this.query(this.sql.getAll, []));
-    return rows.map((row) => tokenFromPgRow(row, 'getTokens'));
+    this.checkOpen('getTokens');
+    const rows = await this.read('getTokens', this.sql.getAll, []);
+    return rows.map((row) => tokenFromRow(row, STORE_NAME, 'getTokens'));
   }
 
   async deleteTokens(): Promise<void> {
-    await this.run('deleteTokens', () => this.query(this.sql.deleteAll, []));
+    this.checkOpen('deleteTokens');
+    const { name, text } = this.sql.deleteAll;
+    await this.write('deleteTokens', [], (client) => client.query({ name, text }));
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
+    this.checkOpen('findTokenById');
     checkIdArgument(id, STORE_NAME, 'findTokenById');
-    const rows = await this.run('findTokenById', () => this.query(this.sql.findById, [id]));
-    return rows[0] === undefined ? null : tokenFromPgRow(rows[0], 'findTokenById');
+    const rows = await this.read('findTokenById', this.sql.findById, [id]);
+    return rows[0] === undefined ? null : tokenFromRow(rows[0], STORE_NAME, 'findTokenById');
   }
 
-  /** Ends the pool if the store made it; a pool you passed in stays open. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.ownsPool) {
-      try {
-        await this.pool.end();
-      } catch (error) {
-        throw this.mapError(error, 'close');
-      }
+  /**
+   * Ends the pool if the store made it (a pool you passed in stays open). Every later call rejects with
+   * STORE_CLOSED. Resolves once the pool's connections are gone, also after an outage; never rejects.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
+    return this.closing;
+  }
+
+  private checkOpen(operation: Operation): void {
+    if (this.closing !== null) throw TokenStoreError.closed({ store: STORE_NAME, operation });
+  }
+
+  /** One prepared SELECT. Run again on a serialization failure, which a SERIALIZABLE default can cause even for reads. */
+  private read(operation: Operation, statement: Statement, values: unknown[]): Promise<TokenRow[]> {
+    return this.run(operation, values, async (client, signal) => {
+      const retry = { maxAttempts: this.maxSaveAttempts, shouldRetry: isLostRace, signal };
+      return retrySave(retry, async () => (await client.query<TokenRow>({ name: statement.name, text: statement.text, values })).rows);
+    });
+  }
+
+  /**
+   * Runs `work` in a READ COMMITTED transaction bounded on the server by the deadline (see `beginWrite`),
+   * again when it lost a race. COMMIT is sent only while the deadline has not passed: a write reported
+   * as BACKEND_UNAVAILABLE is never committed afterwards (its connection is destroyed, which rolls it back).
+   */
+  private write<T>(operation: Operation, secrets: unknown[], work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    return this.run(operation, secrets, (client, signal, deadlineAt) => {
+      const retry = {
+        maxAttempts: this.maxSaveAttempts,
+        shouldRetry: (error: unknown) =>
+          isLostRace(error) || error instanceof TargetVanished || isUniqueViolation(error, this.sql.primaryKey),
+        signal,
+      };
+      return retrySave(retry, async () => {
+        await client.query(beginWrite(deadlineAt - Date.now()));
+        try {
+          const result = await work(client);
+          if (signal.aborted) throw new Error('deadline passed before COMMIT');
+          await client.query('COMMIT');
+          return result;
+        } catch (error) {
+          // A failed statement left the transaction aborted: end it before the next attempt or the pool.
+          if (!signal.aborted) await client.query('ROLLBACK').catch(ignore); // a dead connection fails the next step anyway
+          throw error;
+        }
+      });
+    });
+  }
+
+  /**
+   * One operation on one pooled connection, against the deadline, with whatever it throws mapped to a
+   * TokenStoreError. At the deadline the connection is destroyed: the server rolls back its open
+   * transaction, and nothing more is sent on it.
+   */
+  private async run<T>(
+    operation: Operation,
+    secrets: unknown[],
+    work: (client: pg.PoolClient, signal: AbortSignal, deadlineAt: number) => Promise<T>,
+  ): Promise<T> {
+    const deadlineAt = Date.now() + this.operationTimeoutMs;
+    const deadline = { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: 'PostgreSQL' };
+    try {
+      return await withDeadline(deadline, async (signal) => {
+        const client = await this.pool.connect();
+        let released = false;
+        const release = (destroy: boolean) => {
+          if (released) return;
+          released = true;
+          signal.removeEventListener('abort', onAbort);
+          client.removeListener('error', ignore);
+          client.release(destroy ? new Error('PostgresTokenStore: deadline passed') : undefined);
+        };
+        const onAbort = () => release(true);
+        // A connection that dies between two queries emits 'error'; unheard, that would crash the process.
+        client.on('error', ignore);
+        if (signal.aborted)
+          release(false); // nothing ran on it: the pool may keep it
+        else signal.addEventListener('abort', onAbort);
+        try {
+          if (signal.aborted) throw new Error('deadline passed while waiting for a connection');
+          await this.ensureSchema(client);
+          const result = await work(client, signal, deadlineAt);
+          release(false);
+          return result;
+        } catch (error) {
+          // Keep a connection only after an error the server answered with (a SQLSTATE); anything else may have left it unusable.
+          const answered = error instanceof TargetVanished || driverErrorCode(error).length === 5;
+          release(!answered || (error as { severity?: unknown }).severity === 'FATAL');
+          throw error;
+        }
+      });
+    } catch (error) {
+      throw this.mapError(error, operation, secrets);
     }
   }
 
-  /** One prepared statement on a pooled connection, after the schema exists. */
-  private async query(statement: Statement, values: unknown[]): Promise<Record<string, unknown>[]> {
-    await this.ensureSchema();
-    const result = await this.pool.query<Record<string, unknown>>({ name: statement.name, text: statement.text, values });
-    return result.rows;
-  }
-
-  private ensureSchema(): Promise<void> {
-    if (!this.autoMigrate) return Promise.resolve();
-    this.schemaReady ??= this.pool.query(this.sql.migrate).then(
+  private ensureSchema(client: pg.PoolClient): Promise<void> {
+    if (!this.createSchema) return Promise.resolve();
+    this.schemaReady ??= client.query(this.sql.migrate).then(
       () => undefined,
       (error: unknown) => {
         this.schemaReady = null; // try again on the next operation (the server may be back)
@@ -211,45 +315,32 @@ export class PostgresTokenStore implements TokenStore {
     return this.schemaReady;
   }
 
-  /** Runs one operation against a deadline and maps whatever it throws to a TokenStoreError. */
-  private async run<T>(operation: TokenStoreOperation, work: () => Promise<T>): Promise<T> {
-    const details = { store: STORE_NAME, operation };
-    if (this.closed) throw TokenStoreError.failure(details, 'the store is closed');
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(TokenStoreError.unavailable(details, `PostgreSQL did not answer within ${this.operationTimeoutMs} ms`)),
-        this.operationTimeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([work(), deadline]);
-    } catch (error) {
-      throw this.mapError(error, operation);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** pg errors to codes. The driver's message can quote values, so it stays in `cause` only. */
-  private mapError(error: unknown, operation: TokenStoreOperation): TokenStoreError {
+  /** pg errors to codes. The driver's error is kept only as a safe copy without `secrets` (see TokenStoreError). */
+  private mapError(error: unknown, operation: Operation, secrets: unknown[]): TokenStoreError {
     if (TokenStoreError.is(error)) return error;
-    const details = { store: STORE_NAME, operation, cause: error };
-    const code = typeof (error as { code?: unknown })?.code === 'string' ? (error as { code: string }).code : '';
+    // An operation still running when close() ended the store's pool.
+    if (this.closing !== null && /after calling end on the pool/.test(driverErrorMessage(error))) {
+      return TokenStoreError.closed({ store: STORE_NAME, operation });
+    }
+    const values = secrets.filter((value): value is string => typeof value === 'string');
+    const details = { store: STORE_NAME, operation, cause: error, secrets: values };
+    const code = driverErrorCode(error);
     if (isUniqueViolation(error, this.sql.userNameIndex)) {
       return TokenStoreError.conflict(details, 'another stored token already has this user name');
     }
+    if (error instanceof TargetVanished) {
+      return TokenStoreError.failure(details, 'the stored token kept changing concurrently');
+    }
     if (code === '22001') {
-      const limit = /\((\d+)\)/.exec(error instanceof Error ? error.message : '')?.[1];
+      const limit = /\((\d+)\)/.exec(driverErrorMessage(error))?.[1];
       return TokenStoreError.valueTooLong(details, 'of the token table', Number(limit ?? 0));
     }
     if (code === '42P01' || code === '3F000') this.schemaReady = null; // table or schema dropped behind our back: recreate next time
-    const message = error instanceof Error ? error.message : '';
     if (
       code.startsWith('08') ||
       UNAVAILABLE_SQLSTATES.has(code) ||
       NETWORK_ERROR_CODES.has(code) ||
-      (code === '' && UNAVAILABLE_MESSAGE.test(message))
+      (code === '' && UNAVAILABLE_MESSAGE.test(driverErrorMessage(error)))
     ) {
       return TokenStoreError.unavailable(details, `PostgreSQL is not reachable${code === '' ? '' : ` (${code})`}`);
     }
@@ -257,7 +348,12 @@ export class PostgresTokenStore implements TokenStore {
   }
 }
 
+function ignore(): void {}
+
+function isLostRace(error: unknown): boolean {
+  return LOST_RACE_SQLSTATES.has(driverErrorCode(error));
+}
+
 function isUniqueViolation(error: unknown, constraint: string): boolean {
-  const fields = error as { code?: unknown; constraint?: unknown } | null;
-  return fields?.code === '23505' && fields.constraint === constraint;
+  return driverErrorCode(error) === '23505' && (error as { constraint?: unknown }).constraint === constraint;
 }

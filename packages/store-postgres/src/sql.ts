@@ -1,18 +1,10 @@
 /**
  * Every SQL statement of the store, built once per table from validated, quoted identifiers.
- * Values always travel as parameters; only the identifiers below are ever part of the text.
+ * Values always travel as parameters; only the identifiers below (and whole numbers the store computes)
+ * are ever part of the text.
  */
 import { createHash } from 'node:crypto';
-import {
-  LOOKUP_COLUMNS,
-  type LookupField,
-  type OAuthToken,
-  TOKEN_COLUMNS,
-  type TokenColumn,
-  type TokenStoreOperation,
-  tokenFromRow,
-  tokenToRow,
-} from '@crm/core';
+import { LOOKUP_COLUMNS, type LookupField, TOKEN_COLUMNS } from '@crm/core/store-kit';
 
 /** The store's name in every TokenStoreError. */
 export const STORE_NAME = 'PostgresTokenStore';
@@ -45,6 +37,19 @@ function statement(text: string): Statement {
 }
 
 /**
+ * Opens the transaction every write runs in. READ COMMITTED whatever the server, database or pool
+ * defaults to: the save statement merges against the row version it locks, which only this level
+ * allows (under REPEATABLE READ or SERIALIZABLE a concurrent update of that row is error 40001).
+ * The timeouts bound the transaction on the server to what is left of the operation's deadline, so a
+ * write the caller was told had failed cannot wait on a lock and go on afterwards. `remainingMs` is a
+ * whole number the store computes, never a caller's value.
+ */
+export function beginWrite(remainingMs: number): string {
+  const ms = Math.max(1, Math.ceil(remainingMs));
+  return `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL statement_timeout = ${ms}; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
+}
+
+/**
  * The unique key an insert that lost a race merges into: the user name when the token has one, else the id
  * the token brings. A generated id never merges: a collision with another token is retried with a new id.
  */
@@ -60,13 +65,15 @@ export interface TokenSql {
   deleteAll: Statement;
   /** saveToken: by lookup field (or none), and by which unique key an insert race is merged (if any). */
   save(field: LookupField | null, mergeOn: MergeKey): Statement;
+  /** Name of the primary key: a violation of it on insert means "lost a race", and the save runs again. */
+  primaryKey: string;
   /** Name of the partial unique index on user_name: a violation of it means CONFLICT. */
   userNameIndex: string;
 }
 
 /** The WHERE clause of a lookup. The user-name form repeats the index predicate so the partial index is usable in generic plans. */
-function lookupCondition(field: LookupField, param: string, alias: string): string {
-  const column = `${alias}${LOOKUP_COLUMNS[field]}`;
+function lookupCondition(field: LookupField, param: string): string {
+  const column = LOOKUP_COLUMNS[field];
   return field === 'userName' ? `${column} = ${param} AND ${column} <> ''` : `${column} = ${param}`;
 }
 
@@ -99,7 +106,7 @@ export function buildSql(schema: string, table: string): TokenSql {
   const findBy = Object.fromEntries(
     (Object.keys(LOOKUP_COLUMNS) as LookupField[]).map((field) => [
       field,
-      statement(`SELECT ${COLUMN_LIST} FROM ${qualified} WHERE ${lookupCondition(field, '$1', '')} LIMIT 1`),
+      statement(`SELECT ${COLUMN_LIST} FROM ${qualified} WHERE ${lookupCondition(field, '$1')} LIMIT 1`),
     ]),
   ) as Record<LookupField, Statement>;
 
@@ -122,26 +129,28 @@ export function buildSql(schema: string, table: string): TokenSql {
     deleteById: statement(`DELETE FROM ${qualified} WHERE id = $1`),
     deleteAll: statement(`DELETE FROM ${qualified}`),
     save,
+    primaryKey: `${table}_pkey`,
     userNameIndex,
   };
 }
 
 /**
- * One statement for saveToken. Parameters: $1..$10 the token's columns (null = absent), $11 the new id
- * used when inserting a token without one, $12 the lookup value.
+ * One statement for saveToken: core's save plan (`planSave`) restated in SQL, so a save is one
+ * statement however many processes write. Parameters: $1..$10 the token's columns in TOKEN_COLUMNS order
+ * (null = absent), $11 the new id used when inserting a token without one, $12 the lookup value.
  *
- * `target` is the stored row with the token's id, else the row the findToken rules match (core's planSave
- * order). If there is one, `updated` merges into it: present values replace, absent ones keep the stored
- * value (COALESCE against the row version the UPDATE locked, so concurrent writes are not lost). Else
- * `inserted` adds the row; when another session inserted the same user name (or given id) in the meantime,
- * ON CONFLICT merges into that row instead of failing. Races this cannot absorb (the target was deleted
- * meanwhile: no row returned; 23505 on the primary key from an insert racing on the other unique key, or
- * a generated id that collided) are retried by the caller. An UPDATE that renames onto another token's user name violates the partial
- * unique index: that is CONFLICT, and the statement changes nothing.
+ * `target` is the stored row with the token's id, else the row the findToken rules match. If there is
+ * one, `updated` merges into it: present values replace, absent ones keep the stored value (COALESCE
+ * against the row version the UPDATE locked, so concurrent writes are not lost). Else `inserted` adds the
+ * row; when another session inserted the same user name (or given id) in the meantime, ON CONFLICT merges
+ * into that row instead of failing. Races this cannot absorb (the target was deleted meanwhile: no row
+ * returned; 23505 on the primary key from an insert racing on the other unique key, or a generated id that
+ * collided) are run again by the store. An UPDATE that renames onto another token's user name violates the
+ * partial unique index: that is CONFLICT, and the statement changes nothing.
  */
 function saveStatement(qualified: string, field: LookupField | null, mergeOn: MergeKey): string {
   const values = TOKEN_COLUMNS.filter((column) => column !== 'id');
-  const byKey = field === null ? '' : `UNION ALL (SELECT id FROM ${qualified} WHERE ${lookupCondition(field, '$12', '')} LIMIT 1)`;
+  const byKey = field === null ? '' : `UNION ALL (SELECT id FROM ${qualified} WHERE ${lookupCondition(field, '$12')} LIMIT 1)`;
   const conflictTarget = mergeOn === 'user_name' ? `(user_name) WHERE ${USER_NAME_PREDICATE}` : '(id)';
   const onConflict =
     mergeOn === null
@@ -175,15 +184,4 @@ inserted AS (
 SELECT ${COLUMN_LIST} FROM updated
 UNION ALL
 SELECT ${COLUMN_LIST} FROM inserted`;
-}
-
-/** A token as the parameters $1..$10 of the save statement (Zoho's column order; absent = null). */
-export function tokenToParams(token: OAuthToken): (string | null)[] {
-  const row = tokenToRow(token);
-  return TOKEN_COLUMNS.map((column) => row[column]);
-}
-
-/** A selected row as a token. pg returns text as strings and bigint as decimal text, which core parses. */
-export function tokenFromPgRow(row: Record<string, unknown>, operation: TokenStoreOperation): OAuthToken {
-  return tokenFromRow(row as Partial<Record<TokenColumn, string | null>>, STORE_NAME, operation);
 }

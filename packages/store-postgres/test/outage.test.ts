@@ -3,7 +3,7 @@ import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '@crm/test-services/postgres';
 import pg from 'pg';
 import { PostgresTokenStore } from '../src/index';
-import { adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA } from './support';
+import { adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA } from './conformance-options.js';
 
 const TIMEOUT_MS = 1500;
 /** Timer and scheduling slack on a busy two-core machine, on top of the configured bound. */
@@ -24,7 +24,7 @@ describe('a server restart in the middle of a loop of operations', () => {
   });
 
   test('failures are BACKEND_UNAVAILABLE within the bound, and the same store works again afterwards', async () => {
-    const store = new PostgresTokenStore({ connectionString: server.url, table: randomTable('outage'), operationTimeoutMs: TIMEOUT_MS });
+    const store = new PostgresTokenStore({ url: server.url, table: randomTable('outage'), operationTimeoutMs: TIMEOUT_MS });
     // `phase` is where an operation started; `overlapped` marks one still in flight when the phase changed.
     const outcomes: Array<{ phase: string; overlapped: boolean; ok: boolean; code?: string; elapsedMs: number }> = [];
     const count = (phase: string, ok: boolean) =>
@@ -95,7 +95,7 @@ describe('a server that accepts connections but never answers', () => {
 
   test('every operation of a store with its own pool fails with BACKEND_UNAVAILABLE within the bound', async () => {
     const store = new PostgresTokenStore({
-      connectionString: `postgres://postgres@127.0.0.1:${port}/test`,
+      url: `postgres://postgres@127.0.0.1:${port}/test`,
       operationTimeoutMs: TIMEOUT_MS,
     });
     const operations: Array<[string, () => Promise<unknown>]> = [
@@ -130,7 +130,7 @@ describe('a server that accepts connections but never answers', () => {
 test('an operation blocked by a lock fails with BACKEND_UNAVAILABLE within the bound, then works once the lock is gone', async () => {
   const url = await postgresUrl();
   const table = randomTable('locked');
-  const store = new PostgresTokenStore({ connectionString: url, schema: TEST_SCHEMA, table, operationTimeoutMs: TIMEOUT_MS });
+  const store = new PostgresTokenStore({ url, schema: TEST_SCHEMA, table, operationTimeoutMs: TIMEOUT_MS });
   await store.saveToken(token(1));
   const locker = new pg.Client({ connectionString: url });
   await locker.connect();

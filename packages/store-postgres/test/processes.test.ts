@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PostgresTokenStore } from '../src/index';
-import { dropTable, postgresUrl, randomTable, TEST_SCHEMA } from './support';
+import { dropTable, postgresUrl, randomTable, TEST_SCHEMA } from './conformance-options.js';
 
 const run = promisify(execFile);
 const WORKERS = 4;
@@ -38,7 +38,7 @@ test(`${WORKERS} processes × ${USERS_PER_WORKER} users + ${SHARED_SAVES_PER_WOR
   expect(summaries.flatMap((summary) => summary.failures)).toEqual([]);
   expect(summaries.reduce((sum, summary) => sum + summary.saves, 0)).toBe(WORKERS * (USERS_PER_WORKER + SHARED_SAVES_PER_WORKER));
 
-  const store = new PostgresTokenStore({ connectionString: url, schema: TEST_SCHEMA, table });
+  const store = new PostgresTokenStore({ url, schema: TEST_SCHEMA, table });
   try {
     const tokens = await store.getTokens();
     expect(tokens).toHaveLength(WORKERS * USERS_PER_WORKER + 1);

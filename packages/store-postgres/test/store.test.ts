@@ -1,7 +1,8 @@
+import { inspect } from 'node:util';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import pg from 'pg';
-import { PostgresTokenStore } from '../src/index';
-import { adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA } from './support';
+import { PostgresTokenStore, STORE_NAME } from '../src/index.js';
+import { addFaultTrigger, adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA } from './conformance-options.js';
 
 let url: string;
 const tables: string[] = [];
@@ -17,9 +18,7 @@ afterAll(async () => {
 function openStore(options: Partial<ConstructorParameters<typeof PostgresTokenStore>[0]> = {}): PostgresTokenStore {
   const table = randomTable();
   tables.push(table);
-  return new PostgresTokenStore({ connectionString: url, schema: TEST_SCHEMA, table, ...options } as ConstructorParameters<
-    typeof PostgresTokenStore
-  >[0]);
+  return new PostgresTokenStore({ url, schema: TEST_SCHEMA, table, ...options } as ConstructorParameters<typeof PostgresTokenStore>[0]);
 }
 
 const userToken = (name: string, extra: ConstructorParameters<typeof OAuthToken>[0] = {}) =>
@@ -35,19 +34,17 @@ describe('identifiers', () => {
   const hostile = ['a"b', 'tokens; DROP TABLE x', 'two words', "it's", 'x--y', '', '1starts_with_digit', 'tab\tle', 'ä'];
 
   test.each([...hostile, 'a'.repeat(53)])('table %j is rejected with INVALID_ARGUMENT before any SQL runs', (table) => {
-    expect(() => new PostgresTokenStore({ connectionString: url, table })).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open' }),
-    );
+    expect(() => new PostgresTokenStore({ url, table })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open' }));
   });
 
   test.each([...hostile, 'a'.repeat(64)])('schema %j is rejected with INVALID_ARGUMENT', (schema) => {
-    expect(() => new PostgresTokenStore({ connectionString: url, schema })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => new PostgresTokenStore({ url, schema })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
   test('mixed-case names are quoted, so case is kept', async () => {
     const table = `Mixed_${randomTable()}`;
     tables.push(table);
-    const store = new PostgresTokenStore({ connectionString: url, schema: TEST_SCHEMA, table });
+    const store = new PostgresTokenStore({ url, schema: TEST_SCHEMA, table });
     expect(store.qualifiedTable).toBe(`"${TEST_SCHEMA}"."${table}"`);
     await store.saveToken(userToken('case@x:1'));
     const found = await adminQuery(url, 'SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1 AND tablename = $2', [
@@ -59,10 +56,42 @@ describe('identifiers', () => {
   });
 
   test('options are checked', () => {
-    expect(() => new PostgresTokenStore({ connectionString: url, operationTimeoutMs: 0 })).toThrow(
-      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
-    );
-    expect(() => new PostgresTokenStore({} as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    const refused = (options: unknown, message: RegExp) =>
+      expect(() => new PostgresTokenStore(options as never)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open', message: expect.stringMatching(message) }),
+      );
+    refused({ url, operationTimeoutMs: 0 }, /operationTimeoutMs must be a whole number/);
+    refused({ url, operationTimeoutMs: 1.5 }, /operationTimeoutMs/);
+    refused({ url, maxSaveAttempts: 0 }, /maxSaveAttempts must be a whole number/);
+    refused({ url, createSchema: 'yes' }, /createSchema must be true or false/);
+    refused({}, /pass either pool or url/);
+    refused(null, /options must be an object/);
+    refused({ url, pool: new pg.Pool() }, /pass either pool or url/);
+    refused({ pool: {} }, /pool must be a pg.Pool/);
+    refused({ pool: new pg.Pool(), poolConfig: { max: 1 } }, /poolConfig applies only with url/);
+    refused({ url: 'mysql://root@127.0.0.1/test' }, /url must be a URL starting with postgres:\/\/ or postgresql:\/\//);
+    refused({ url, tabel: 'x' }, /unknown option "tabel"/);
+    // The old names are refused with the new name in the message, never silently ignored.
+    refused({ connectionString: url }, /connectionString was renamed to url/);
+    refused({ url, autoMigrate: false }, /autoMigrate was renamed to createSchema/);
+  });
+
+  test('a bad url never shows up in the error (it may hold a password)', () => {
+    const error = (() => {
+      try {
+        return new PostgresTokenStore({ url: 'postgres//user:hunter2secret@host/db' });
+      } catch (caught) {
+        return caught;
+      }
+    })();
+    expect(TokenStoreError.is(error) && error.code).toBe('INVALID_ARGUMENT');
+    expect(inspect(error, { depth: Infinity, showHidden: true })).not.toContain('hunter2secret');
+  });
+
+  test('defaults: public.oauthtoken, 5000 ms, 5 save attempts', async () => {
+    const store = new PostgresTokenStore({ url });
+    expect([store.qualifiedTable, store.operationTimeoutMs, store.maxSaveAttempts]).toEqual(['"public"."oauthtoken"', 5000, 5]);
+    await store.close();
   });
 });
 
@@ -103,8 +132,8 @@ describe('schema', () => {
     await store.close();
   });
 
-  test('with autoMigrate false nothing is created until migrate(); migrate() is idempotent', async () => {
-    const store = openStore({ autoMigrate: false });
+  test('with createSchema false nothing is created until migrate(); migrate() is idempotent', async () => {
+    const store = openStore({ createSchema: false });
     expect(await errorCode(store.getTokens())).toBe('BACKEND_FAILURE');
     await Promise.all([store.migrate(), store.migrate(), store.migrate()]);
     await store.migrate();
@@ -142,7 +171,7 @@ describe('stored values', () => {
   });
 
   test('a value too long for a narrower column of a team-owned table is VALUE_TOO_LONG and the message shows no value', async () => {
-    const store = openStore({ autoMigrate: false });
+    const store = openStore({ createSchema: false });
     await adminQuery(url, `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}"`);
     await adminQuery(
       url,
@@ -162,13 +191,73 @@ describe('stored values', () => {
   });
 
   test('driver errors stay in cause; the message names the SQLSTATE only', async () => {
-    const store = openStore({ autoMigrate: false });
+    const store = openStore({ createSchema: false });
     const error = await store.findToken(userToken('nobody@x:1')).catch((caught: unknown) => caught);
     expect(TokenStoreError.is(error) && error.code).toBe('BACKEND_FAILURE');
     expect((error as Error).message).toBe('PostgresTokenStore.findToken: PostgreSQL reported an error (SQLSTATE 42P01)');
     expect(((error as Error).cause as { code?: string }).code).toBe('42P01');
     await store.close();
   });
+});
+
+describe('errors never carry a secret', () => {
+  test('a server-side failure during a save whose message, detail and hint quote the row: no secret in the error or its cause', async () => {
+    const store = openStore();
+    await addFaultTrigger(store, url);
+    // Not in Zoho's token format, so only the values the store hands to the error remove them.
+    const secrets = {
+      clientSecret: 'client-secret-7f3a9c',
+      refreshToken: 'refresh-token-91b2e4',
+      accessToken: 'access-token-5d8c1f',
+      grantToken: 'grant-token-c4e7a2',
+    };
+    const error = await store
+      .saveToken(new OAuthToken({ userSignature: new UserSignature('fault@x:1'), clientId: 'client', ...secrets }))
+      .catch((caught: unknown) => caught);
+    expect(TokenStoreError.is(error) && [error.code, error.operation]).toEqual(['BACKEND_FAILURE', 'saveToken']);
+    const cause = (error as Error).cause as { code?: string; message?: string };
+    expect(cause.code).toBe('P0001'); // the trigger's RAISE really ran on the server
+    expect(cause.message).toContain('[redacted]');
+    const shown = inspect(error, { depth: Infinity, showHidden: true });
+    for (const secret of Object.values(secrets)) expect(shown).not.toContain(secret);
+    expect(await store.getTokens()).toEqual([]); // nothing was written
+    await store.close();
+  });
+});
+
+describe('isolation level: saves are correct whatever the pool defaults to', () => {
+  test.each(['read committed', 'repeatable read', 'serializable'])(
+    '%s: 40 parallel saves of one user, 40 of new users and deletes in between all succeed, and nothing is lost',
+    async (isolation) => {
+      // Only this pool's sessions default to the level: the shared server's settings stay as they are.
+      const pool = new pg.Pool({
+        connectionString: url,
+        max: 10,
+        options: `-c default_transaction_isolation=${isolation.replace(' ', '\\ ')}`,
+      });
+      const level = await pool.query<{ level: string }>(`SELECT current_setting('default_transaction_isolation') AS level`);
+      expect(level.rows[0]?.level).toBe(isolation);
+      const store = openStore({ url: undefined, pool });
+      await store.saveToken(userToken('shared@x:1', { accessToken: 'first' }));
+      const outcomes = await Promise.allSettled([
+        ...Array.from({ length: 40 }, (_, index) =>
+          store.saveToken(new OAuthToken({ userSignature: new UserSignature('shared@x:1'), accessToken: `a${index}` })),
+        ),
+        ...Array.from({ length: 40 }, (_, index) => store.saveToken(userToken(`new${index}@x:1`, { accessToken: `n${index}` }))),
+        ...Array.from({ length: 5 }, () => store.deleteToken('no-such-id')),
+      ]);
+      expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toEqual([]);
+      const tokens = await store.getTokens();
+      expect(tokens).toHaveLength(41);
+      const shared = tokens.find((token) => token.userName === 'shared@x:1');
+      expect(shared?.refreshToken).toBe('r-shared@x:1'); // kept through 40 concurrent merges
+      expect(shared?.accessToken).toMatch(/^a\d+$/);
+      await store.deleteTokens();
+      expect(await store.getTokens()).toEqual([]);
+      await store.close();
+      await pool.end();
+    },
+  );
 });
 
 describe('connections', () => {
@@ -189,7 +278,7 @@ describe('connections', () => {
     const store = openStore();
     const applicationName = `crm_reuse_${store.table}`;
     const counted = new PostgresTokenStore({
-      connectionString: url,
+      url,
       schema: TEST_SCHEMA,
       table: store.table,
       poolConfig: { max: 2, application_name: applicationName },
@@ -203,12 +292,46 @@ describe('connections', () => {
     await store.close();
   });
 
-  test('a closed store refuses operations; close() twice is fine', async () => {
+  test.each(['own pool', 'your pool'])(
+    'after close() every call rejects with STORE_CLOSED, before looking at its argument (%s); close() twice is fine',
+    async (kind) => {
+      const pool = kind === 'your pool' ? new pg.Pool({ connectionString: url, max: 2 }) : undefined;
+      const store = openStore(pool === undefined ? {} : { url: undefined, pool });
+      await store.saveToken(userToken('closing@x:1'));
+      await Promise.all([store.close(), store.close()]);
+      await store.close();
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['findToken', () => store.findToken(userToken('closing@x:1'))],
+        ['findToken', () => store.findToken(new OAuthToken({ clientId: 'only-client' }))], // rule 4: would not even query
+        ['findToken', () => store.findToken('not a token' as never)],
+        ['saveToken', () => store.saveToken(userToken('closing@x:1'))],
+        ['findTokenById', () => store.findTokenById('x')],
+        ['deleteToken', () => store.deleteToken('')],
+        ['getTokens', () => store.getTokens()],
+        ['deleteTokens', () => store.deleteTokens()],
+        ['migrate', () => store.migrate()],
+      ];
+      for (const [operation, call] of calls) {
+        await expect(call()).rejects.toMatchObject({ code: 'STORE_CLOSED', operation, store: STORE_NAME });
+      }
+      if (pool !== undefined) {
+        expect((await pool.query(`SELECT count(*)::int AS n FROM ${store.qualifiedTable}`)).rows[0]).toEqual({ n: 1 });
+        await pool.end();
+      }
+    },
+  );
+
+  test('operations in flight when close() is called either complete or reject with STORE_CLOSED, and close() waits for them', async () => {
     const store = openStore();
-    await store.getTokens();
+    await store.migrate();
+    const saves = Array.from({ length: 10 }, (_, index) => store.saveToken(userToken(`inflight${index}@x:1`)));
     await store.close();
-    await store.close();
-    expect(await errorCode(store.getTokens())).toBe('BACKEND_FAILURE');
+    const outcomes = await Promise.allSettled(saves);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') expect(outcome.reason).toMatchObject({ code: 'STORE_CLOSED' });
+    const saved = outcomes.filter((outcome) => outcome.status === 'fulfilled').length;
+    const reader = openStore({ table: store.table });
+    expect(await reader.getTokens()).toHaveLength(saved);
+    await reader.close();
   });
 });
 
