@@ -1,2 +1,2 @@
 export { MySQLTokenStore, type MySQLTokenStoreOptions } from './mysql-store.js';
-export { COLUMN_TYPES, createTableSql, DEFAULT_TABLE, DEFAULT_URI, parseTableName, STORE_NAME, type TableName } from './sql.js';
+export { COLUMN_TYPES, createTableSql, DEFAULT_TABLE, DEFAULT_URL, parseTableName, STORE_NAME, type TableName } from './sql.js';

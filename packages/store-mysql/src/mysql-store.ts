@@ -1,62 +1,75 @@
+import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
+  booleanOption,
   checkIdArgument,
+  checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
+  DEFAULT_MAX_SAVE_ATTEMPTS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  driverErrorCode,
+  driverErrorMessage,
   fillAbsentFields,
   LOOKUP_COLUMNS,
   lookupKey,
   matchesLookupKey,
   NETWORK_ERROR_CODES,
-  type OAuthToken,
+  newTokenId,
   planSave,
-  type TokenColumn,
-  type TokenStore,
-  TokenStoreError,
-  type TokenStoreOperation,
+  positiveIntegerOption,
+  retrySave,
+  tokenFromRow,
+  tokenSecrets,
   tokenToRow,
-} from '@crm/core';
+  tokenToValues,
+  urlOption,
+  withDeadline,
+} from '@crm/core/store-kit';
 import type { Pool as CallbackPool } from 'mysql2';
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import {
   COLLATION_PREFERENCE,
   COLLATIONS_QUERY,
-  COLUMN_LIST,
   COLUMNS_QUERY,
   type ColumnInfo,
-  type ColumnLimits,
-  columnLimits,
   createTableSql,
-  DEFAULT_TABLE,
-  DEFAULT_URI,
+  DEFAULT_URL,
   findTooLong,
   INDEXES_QUERY,
   type IndexInfo,
   migrationClauses,
   parseTableName,
-  rowToToken,
   STORE_NAME,
   type StoredRow,
+  statements,
   type TableName,
-  tokenToValues,
+  type TableShape,
+  tableShape,
+  upsertValues,
 } from './sql.js';
 
-interface CommonOptions {
+export interface MySQLTokenStoreOptions {
+  /** `mysql://user:password@host:port/database?option=value`; the store makes its own pool and ends it in close(). */
+  url?: string;
+  /** Your mysql2 pool (promise or callback API); the store never closes it. */
+  pool?: Pool | CallbackPool;
   /** Table name, optionally `database.table`. Default `oauthtoken`, like Zoho's DBStore. */
   table?: string;
   /** Every operation settles within this many milliseconds (BACKEND_UNAVAILABLE past it). Default 5000. */
   operationTimeoutMs?: number;
-  /** Create the table on first use when it does not exist. Default true; false for teams that run `migrate()` themselves. */
-  createTable?: boolean;
-  /** How many times a save is retried after a deadlock or a lost insert race. Default 10. */
+  /** How many times a save runs in all when it loses a race (a deadlock). Default 5. */
   maxSaveAttempts?: number;
+  /** Create the table on first use when it does not exist. Default true; false for teams that run `migrate()` themselves. */
+  createSchema?: boolean;
 }
 
-export type MySQLTokenStoreOptions =
-  /** Your mysql2 pool (promise or callback API); the store never closes it. */
-  | (CommonOptions & { pool: Pool | CallbackPool; uri?: never })
-  /** A connection URI; the store makes its own pool and ends it in close(). Default Zoho's: root@localhost:3306/zohooauth. */
-  | (CommonOptions & { uri?: string; pool?: never; connectionLimit?: number });
+const OPTION_NAMES = new Set(['url', 'pool', 'table', 'operationTimeoutMs', 'maxSaveAttempts', 'createSchema']);
+const RENAMED_OPTIONS: Record<string, string> = {
+  uri: 'uri was renamed to url',
+  createTable: 'createTable was renamed to createSchema',
+  connectionLimit: 'connectionLimit moved into the url: mysql://host/database?connectionLimit=10',
+};
 
 /** MySQL/MariaDB error codes that mean "the server could not be reached or did not answer in time". */
 const UNAVAILABLE_CODES = new Set([
@@ -68,19 +81,9 @@ const UNAVAILABLE_CODES = new Set([
   'ER_LOCK_WAIT_TIMEOUT',
   'ER_CONNECTION_KILLED',
 ]);
-/** A save that lost a race with another process: run the whole transaction again. */
-const RETRY_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_DUP_ENTRY']);
 
-interface DriverError {
-  code?: string;
-  errno?: number;
-  fatal?: boolean;
-  message?: string;
-}
-
-function driverCode(error: unknown): string {
-  return typeof error === 'object' && error !== null ? String((error as DriverError).code ?? '') : '';
-}
+/** A fresh id that happened to be another token's id: run the save again with another id. */
+class IdCollision extends Error {}
 
 function isCallbackPool(pool: Pool | CallbackPool): pool is CallbackPool {
   return typeof (pool as CallbackPool).promise === 'function';
@@ -90,17 +93,7 @@ function isCallbackPool(pool: Pool | CallbackPool): pool is CallbackPool {
  * Pool settings from `mysql://user:password@host:port/database?option=value`. Missing parts take Zoho
  * DBStore's defaults (root, empty password, localhost, 3306, zohooauth); query options go to mysql2 as they are.
  */
-function poolConfigFromUri(uri: string): PoolOptions {
-  let url: URL;
-  try {
-    url = new URL(uri);
-  } catch {
-    // No cause: the parser's error carries the URI, password included.
-    throw TokenStoreError.invalidArgument(
-      { store: STORE_NAME, operation: 'open' },
-      'uri must be a mysql://user:password@host:port/database URL',
-    );
-  }
+function poolConfigFromUrl(url: URL): PoolOptions {
   const config: Record<string, unknown> = {};
   for (const [name, value] of url.searchParams) {
     try {
@@ -119,50 +112,48 @@ function poolConfigFromUri(uri: string): PoolOptions {
   };
 }
 
-/** Marks our own deadline so it is never mistaken for a driver error. */
-class Deadline extends Error {}
-
 /**
  * Zoho CRM OAuth tokens in a MySQL or MariaDB table, Zoho DBStore's table included (read and written as it
- * is; `migrate()` widens it). One pool, one query per lookup, one transaction per save.
+ * is; `migrate()` widens it). One pool, one query per lookup; a save names its user in one upsert where the
+ * table has a unique user name index, and otherwise runs one transaction under a named lock.
  */
 export class MySQLTokenStore implements TokenStore {
   readonly table: TableName;
   readonly operationTimeoutMs: number;
+  private readonly sql: ReturnType<typeof statements>;
   private readonly pool: Pool;
   private readonly ownsPool: boolean;
-  private readonly createTable: boolean;
+  private readonly createSchema: boolean;
   private readonly maxSaveAttempts: number;
-  /** The real column sizes, read once (and again after migrate() or a dropped table). */
-  private limits: Promise<ColumnLimits> | null = null;
-  private knownLimits: ColumnLimits | null = null;
-  private closed = false;
+  /** The real column sizes and keys, read once (and again after migrate(), a dropped table or a warning). */
+  private shape: Promise<TableShape> | null = null;
+  private closing: Promise<void> | null = null;
 
   constructor(options: MySQLTokenStoreOptions = {}) {
+    const given: unknown = options; // checked as unknown: the caller may not be TypeScript
+    checkOptionsObject(given, STORE_NAME);
     const open = { store: STORE_NAME, operation: 'open' } as const;
-    if (typeof options !== 'object' || options === null) throw TokenStoreError.invalidArgument(open, 'options must be an object');
-    this.table = parseTableName(options.table ?? DEFAULT_TABLE);
-    this.operationTimeoutMs = options.operationTimeoutMs ?? 5000;
-    this.maxSaveAttempts = options.maxSaveAttempts ?? 10;
-    if (!Number.isFinite(this.operationTimeoutMs) || this.operationTimeoutMs <= 0) {
-      throw TokenStoreError.invalidArgument(open, 'operationTimeoutMs must be a positive number');
+    for (const name of Object.keys(given)) {
+      if (name in RENAMED_OPTIONS) throw TokenStoreError.invalidArgument(open, RENAMED_OPTIONS[name]!);
+      if (!OPTION_NAMES.has(name)) throw TokenStoreError.invalidArgument(open, `unknown option ${JSON.stringify(name).slice(0, 80)}`);
     }
-    if (!Number.isInteger(this.maxSaveAttempts) || this.maxSaveAttempts < 1) {
-      throw TokenStoreError.invalidArgument(open, 'maxSaveAttempts must be a whole number of at least 1');
-    }
-    this.createTable = options.createTable ?? true;
+    this.table = parseTableName(options.table);
+    this.sql = statements(this.table);
+    this.operationTimeoutMs = positiveIntegerOption(options.operationTimeoutMs, 'operationTimeoutMs', DEFAULT_OPERATION_TIMEOUT_MS, STORE_NAME);
+    this.maxSaveAttempts = positiveIntegerOption(options.maxSaveAttempts, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, STORE_NAME);
+    this.createSchema = booleanOption(options.createSchema, 'createSchema', true, STORE_NAME);
     if (options.pool !== undefined) {
+      if (options.url !== undefined) throw TokenStoreError.invalidArgument(open, 'give either url or pool, not both');
       if (typeof options.pool !== 'object' || options.pool === null || typeof options.pool.getConnection !== 'function') {
         throw TokenStoreError.invalidArgument(open, 'pool must be a mysql2 pool');
       }
       this.pool = isCallbackPool(options.pool) ? options.pool.promise() : options.pool;
       this.ownsPool = false;
     } else {
-      const connectTimeout = Math.max(1, Math.min(this.operationTimeoutMs, 10000));
+      const url = urlOption(options.url ?? DEFAULT_URL, 'url', ['mysql:', 'mariadb:'], STORE_NAME);
       this.pool = createPool({
-        ...poolConfigFromUri(options.uri ?? DEFAULT_URI),
-        connectTimeout,
-        connectionLimit: ('connectionLimit' in options && options.connectionLimit) || 10,
+        ...poolConfigFromUrl(url),
+        connectTimeout: Math.min(this.operationTimeoutMs, 10000),
         charset: 'utf8mb4',
         enableKeepAlive: true,
       });
@@ -173,125 +164,181 @@ export class MySQLTokenStore implements TokenStore {
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    this.checkOpen('findToken');
     checkTokenArgument(token, STORE_NAME, 'findToken');
     const key = lookupKey(token);
     if (key === null) return null;
-    const column = LOOKUP_COLUMNS[key.field] as TokenColumn;
-    // No LIMIT 1: on a case-insensitive (Zoho) table the query also returns case variants; the exact one wins.
-    const rows = await this.run('findToken', (connection) =>
-      this.select(connection, `SELECT ${COLUMN_LIST} FROM ${this.table.quoted} WHERE ${column} = ?`, [key.value]),
-    );
+    const rows = await this.run('findToken', (connection) => this.select(connection, this.sql.selectBy(key.field), [key.value]), {
+      secrets: tokenSecrets(token),
+    });
+    const column = LOOKUP_COLUMNS[key.field] as keyof StoredRow;
     const row = rows.find((candidate) => candidate[column] === key.value);
-    return row === undefined ? null : fillAbsentFields(token, rowToToken(row, 'findToken'));
+    return row === undefined ? null : fillAbsentFields(token, tokenFromRow(row, STORE_NAME, 'findToken'));
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
+    this.checkOpen('findTokenById');
     checkIdArgument(id, STORE_NAME, 'findTokenById');
-    const rows = await this.run('findTokenById', (connection) =>
-      this.select(connection, `SELECT ${COLUMN_LIST} FROM ${this.table.quoted} WHERE id = ?`, [id]),
-    );
+    const rows = await this.run('findTokenById', (connection) => this.select(connection, this.sql.selectById, [id]));
     const row = rows.find((candidate) => candidate.id === id);
-    return row === undefined ? null : rowToToken(row, 'findTokenById');
+    return row === undefined ? null : tokenFromRow(row, STORE_NAME, 'findTokenById');
   }
 
   async getTokens(): Promise<OAuthToken[]> {
-    const rows = await this.run('getTokens', (connection) =>
-      this.select(connection, `SELECT ${COLUMN_LIST} FROM ${this.table.quoted}`, []),
-    );
-    return rows.map((row) => rowToToken(row, 'getTokens'));
+    this.checkOpen('getTokens');
+    const rows = await this.run('getTokens', (connection) => this.select(connection, this.sql.selectAll, []));
+    return rows.map((row) => tokenFromRow(row, STORE_NAME, 'getTokens'));
   }
 
   async deleteToken(id: string): Promise<void> {
+    this.checkOpen('deleteToken');
     checkIdArgument(id, STORE_NAME, 'deleteToken');
-    // The byte comparison keeps a case-insensitive (Zoho) table from deleting 'ABC' for 'abc'.
-    await this.run('deleteToken', (connection) =>
-      connection.execute(`DELETE FROM ${this.table.quoted} WHERE id = ? AND CAST(id AS BINARY) = CAST(? AS BINARY)`, [id, id]),
-    );
+    await this.run('deleteToken', (connection) => connection.execute(this.sql.deleteById, [id, id]));
   }
 
   async deleteTokens(): Promise<void> {
-    await this.run('deleteTokens', (connection) => connection.query(`DELETE FROM ${this.table.quoted}`));
+    this.checkOpen('deleteTokens');
+    await this.run('deleteTokens', (connection) => connection.query(this.sql.deleteAll));
   }
 
   /**
-   * One transaction: lock the rows the save could touch (same id, the findToken match, the same user name)
-   * with SELECT ... FOR UPDATE, decide with core's planSave, then UPDATE or INSERT. Two processes that both
-   * found nothing can deadlock on InnoDB gap locks or race on the unique keys; the loser runs again.
+   * A token with a user name, on a table with an exact unique user name index: one upsert (see `upsert` in
+   * sql.ts). Anything else: one transaction under the table's named lock. Neither depends on the session's
+   * isolation level, and neither takes the gap locks of a SELECT ... FOR UPDATE on missing rows.
    */
   async saveToken(token: OAuthToken): Promise<void> {
+    this.checkOpen('saveToken');
     checkSaveArgument(token, STORE_NAME);
-    const stored = await this.run('saveToken', async (connection) => {
-      this.checkLengths(token); // before the transaction: a value that cannot fit costs no round trip
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await this.saveOnce(connection, token);
-        } catch (error) {
-          await connection.query('ROLLBACK').catch(() => {});
-          if (attempt >= this.maxSaveAttempts || !RETRY_CODES.has(driverCode(error))) throw error;
-          // Jitter spreads the retries of processes that collided.
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
-        }
-      }
-    });
+    const stored = await this.run(
+      'saveToken',
+      async (connection, signal) => {
+        const shape = await this.tableShape(connection, 'saveToken');
+        this.checkLengths(token, shape); // before any write: a value that cannot fit costs no round trip
+        const retry = {
+          maxAttempts: this.maxSaveAttempts,
+          signal,
+          // A deadlock is the backstop case; an id collision needs a fresh id.
+          shouldRetry: (error: unknown) => error instanceof IdCollision || driverErrorCode(error) === 'ER_LOCK_DEADLOCK',
+        };
+        const save =
+          shape.upsertByUserName && token.userSignature !== null
+            ? retrySave(retry, () => this.upsert(connection, token))
+            : this.withTableLock(connection, () => retrySave(retry, () => this.lockedSave(connection, token, shape)));
+        return save.catch(async (error: unknown) => {
+          if (driverErrorCode(error) !== 'ER_DATA_TOO_LONG') throw error;
+          // The column shrank under this store (strict mode refused): name it with its real limit.
+          this.shape = null;
+          this.checkLengths(token, await this.tableShape(connection, 'saveToken'));
+          throw error;
+        });
+      },
+      { secrets: tokenSecrets(token) },
+    );
     copyStoredFields(token, stored);
   }
 
-  private async saveOnce(connection: PoolConnection, token: OAuthToken): Promise<OAuthToken> {
-    const key = lookupKey(token);
-    const conditions: string[] = [];
-    const values: string[] = [];
-    const lockWhere = (column: string, value: string) => {
-      conditions.push(`${column} = ?`);
-      values.push(value);
-    };
-    if (token.id !== null) lockWhere('id', token.id);
-    if (key !== null) lockWhere(LOOKUP_COLUMNS[key.field], key.value);
-    // The user name this save gives the token: another row holding it means CONFLICT.
-    if (token.userName !== null && key?.field !== 'userName') lockWhere('user_name', token.userName);
+  private async upsert(connection: PoolConnection, token: OAuthToken): Promise<OAuthToken> {
+    const stored = token.clone();
+    const freshId = stored.id === null;
+    if (freshId) stored.id = newTokenId();
+    return this.transaction(connection, async () => {
+      const [result] = await connection
+        .execute<ResultSetHeader>(this.sql.upsert, upsertValues(tokenToValues(stored)))
+        .catch((error: unknown) => {
+          // With a fresh id the user name cannot clash (the upsert takes that row); only the id can.
+          throw freshId && driverErrorCode(error) === 'ER_DUP_ENTRY' ? new IdCollision() : error;
+        });
+      this.checkWarnings(result);
+      if (Number(result.insertId) === 0) return stored; // inserted: the row is the token as given
+      const [row] = await this.select(connection, this.sql.selectByUserName, [stored.userName]);
+      const updated = tokenFromRow(row ?? {}, STORE_NAME, 'saveToken');
+      // Updated the token that owns our fresh id (renaming it) rather than our user's: undo, take another id.
+      if (freshId && updated.id === stored.id) throw new IdCollision();
+      return updated;
+    });
+  }
 
+  /**
+   * The general save: read and lock the rows the save could touch (same id, the findToken match, the same
+   * user name), decide with core's planSave, then UPDATE or INSERT. The caller holds the table's named lock,
+   * so two saves never both decide "insert" (READ COMMITTED alone would let them), and READ COMMITTED keeps
+   * the SELECT ... FOR UPDATE to the matched rows (REPEATABLE READ's gap locks deadlock under load).
+   */
+  private async lockedSave(connection: PoolConnection, token: OAuthToken, shape: TableShape): Promise<OAuthToken> {
+    const key = lookupKey(token);
+    const locks: [string, string][] = [];
+    if (token.id !== null) locks.push(['id', token.id]);
+    if (key !== null) locks.push([LOOKUP_COLUMNS[key.field], key.value]);
+    // The user name this save gives the token: another row holding it means CONFLICT.
+    if (token.userName !== null && key?.field !== 'userName') locks.push(['user_name', token.userName]);
+    await connection.query(this.sql.readCommittedNext);
+    return this.transaction(connection, async () => {
+      const rows =
+        locks.length === 0
+          ? []
+          : await this.select(
+              connection,
+              this.sql.selectForSave(locks.map(([column]) => column)),
+              locks.map(([, value]) => value),
+            );
+      const candidates = rows.map((row) => tokenFromRow(row, STORE_NAME, 'saveToken'));
+      const plan = planSave(
+        {
+          findById: (id) => candidates.find((candidate) => candidate.id === id) ?? null,
+          findByKey: (lookup) => candidates.find((candidate) => matchesLookupKey(candidate, lookup)) ?? null,
+        },
+        token,
+        STORE_NAME,
+      );
+      this.checkLengths(plan.stored, shape);
+      const row = tokenToValues(plan.stored);
+      const [result] = await (plan.replaces === null
+        ? connection.execute<ResultSetHeader>(this.sql.insert, row).catch((error: unknown) => {
+            // A generated id that another token already has (the SELECT only locked the ids it was asked about).
+            throw token.id === null && driverErrorCode(error) === 'ER_DUP_ENTRY' ? new IdCollision() : error;
+          })
+        : connection.execute<ResultSetHeader>(this.sql.update, [...row.slice(1), plan.replaces.id]));
+      this.checkWarnings(result);
+      return plan.stored;
+    });
+  }
+
+  /** START TRANSACTION, `work`, COMMIT; on any failure ROLLBACK (best effort: a broken connection is destroyed anyway). */
+  private async transaction<T>(connection: PoolConnection, work: () => Promise<T>): Promise<T> {
     await connection.query('START TRANSACTION');
-    const rows =
-      conditions.length === 0
-        ? []
-        : await this.select(
-            connection,
-            `SELECT ${COLUMN_LIST} FROM ${this.table.quoted} WHERE ${conditions.join(' OR ')} FOR UPDATE`,
-            values,
-          );
-    const candidates = rows.map((row) => rowToToken(row, 'saveToken'));
-    const plan = planSave(
-      {
-        findById: (id) => candidates.find((candidate) => candidate.id === id) ?? null,
-        findByKey: (lookup) => candidates.find((candidate) => matchesLookupKey(candidate, lookup)) ?? null,
-      },
-      token,
-      STORE_NAME,
-    );
-    this.checkLengths(plan.stored);
-    const row = tokenToValues(plan.stored);
-    const [result] =
-      plan.replaces === null
-        ? await connection.execute<ResultSetHeader>(
-            `INSERT INTO ${this.table.quoted} (${COLUMN_LIST}) VALUES (${row.map(() => '?').join(', ')})`,
-            row,
-          )
-        : await connection.execute<ResultSetHeader>(
-            `UPDATE ${this.table.quoted} SET ${COLUMN_LIST.split(', ')
-              .slice(1)
-              .map((column) => `${column} = ?`)
-              .join(', ')} WHERE id = ?`,
-            [...row.slice(1), plan.replaces.id],
-          );
-    // Outside strict mode MySQL truncates with only a warning: never keep such a write.
-    if (result.warningStatus > 0) {
-      this.limits = null; // the checked sizes were stale: read the columns again next time
-      throw TokenStoreError.failure(
+    try {
+      const result = await work();
+      await connection.query('COMMIT');
+      return result;
+    } catch (error) {
+      await connection.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  }
+
+  /**
+   * Holds the table's named lock around `work`: one locked save at a time per table, across processes.
+   * The wait is bounded by the operation's time; a lock left by a broken connection ends with its session.
+   */
+  private async withTableLock<T>(connection: PoolConnection, work: () => Promise<T>): Promise<T> {
+    const where = [this.table.database, this.table.table];
+    const [rows] = await connection.execute<RowDataPacket[]>(this.sql.getLock, [...where, this.operationTimeoutMs / 1000]);
+    if (Number(rows[0]?.locked) !== 1) {
+      throw TokenStoreError.unavailable(
         { store: STORE_NAME, operation: 'saveToken' },
-        'the server would have altered a value (it raised a warning); nothing was written',
+        `another save held the table's lock for ${this.operationTimeoutMs} ms`,
       );
     }
-    await connection.query('COMMIT');
-    return plan.stored;
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      // A connection that cannot release is destroyed: its session, and the lock with it, ends on the server.
+      await connection.execute(this.sql.releaseLock, where).catch(() => connection.destroy());
+      throw error;
+    }
+    await connection.execute(this.sql.releaseLock, where);
+    return result;
   }
 
   /**
@@ -301,25 +348,26 @@ export class MySQLTokenStore implements TokenStore {
    * Runs without the operation time bound (an ALTER on a large table takes a while).
    */
   async migrate(): Promise<void> {
+    this.checkOpen('migrate');
     await this.run(
       'migrate',
       async (connection) => {
-        const columns = await this.select<ColumnInfo>(connection, COLUMNS_QUERY, [this.table.database, this.table.table]);
+        const where = [this.table.database, this.table.table];
+        const columns = await this.select<ColumnInfo>(connection, COLUMNS_QUERY, where);
         const collation = await this.collation(connection);
         if (columns.length === 0) {
           await connection.query(createTableSql(this.table, collation));
         } else {
-          const indexes = await this.select<IndexInfo>(connection, INDEXES_QUERY, [this.table.database, this.table.table]);
+          const indexes = await this.select<IndexInfo>(connection, INDEXES_QUERY, where);
           const clauses = migrationClauses(columns, indexes, collation);
           if (clauses.length > 0) {
-            await connection.query(`UPDATE ${this.table.quoted} SET user_name = NULL WHERE user_name = ''`);
-            await connection.query(`ALTER TABLE ${this.table.quoted} ${clauses.join(', ')}`);
+            await connection.query(this.sql.emptyUserNamesToNull);
+            await connection.query(this.sql.alter(clauses));
           }
         }
-        this.limits = null;
-        this.knownLimits = null;
+        this.shape = null;
       },
-      24 * 3600 * 1000,
+      { timeoutMs: 24 * 3600 * 1000 },
     ).catch((error) => {
       if (TokenStoreError.is(error) && error.code === 'CONFLICT') {
         throw TokenStoreError.conflict(
@@ -331,15 +379,17 @@ export class MySQLTokenStore implements TokenStore {
     });
   }
 
+  /**
+   * Ends the pool the store made (a pool you passed in stays open). Always resolves: after an outage the
+   * pool's ending reports its dead connections' old errors, which say nothing about the ending itself.
+   */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    if (!this.ownsPool) return;
-    try {
-      await this.pool.end();
-    } catch (error) {
-      throw this.mapError(error, 'close');
-    }
+    this.closing ??= this.ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
+    await this.closing;
+  }
+
+  private checkOpen(operation: TokenStoreOperation): void {
+    if (this.closing !== null) throw TokenStoreError.closed({ store: STORE_NAME, operation });
   }
 
   private async select<Row = StoredRow>(connection: PoolConnection, sql: string, values: (string | null)[]): Promise<Row[]> {
@@ -354,100 +404,109 @@ export class MySQLTokenStore implements TokenStore {
   }
 
   /** VALUE_TOO_LONG, naming the column and its limit, for a value the real column cannot hold. */
-  private checkLengths(token: OAuthToken): void {
-    const tooLong = this.knownLimits === null ? null : findTooLong(tokenToRow(token), this.knownLimits);
+  private checkLengths(token: OAuthToken, shape: TableShape): void {
+    const tooLong = findTooLong(tokenToRow(token), shape);
     if (tooLong !== null) throw TokenStoreError.valueTooLong({ store: STORE_NAME, operation: 'saveToken' }, tooLong.column, tooLong.limit);
   }
 
-  /** Reads the real columns (creating the table first when allowed and missing). */
-  private async ensureTable(connection: PoolConnection, operation: TokenStoreOperation): Promise<ColumnLimits> {
+  /** Outside strict mode MySQL truncates with only a warning: never keep such a write (the caller rolls back). */
+  private checkWarnings(result: ResultSetHeader): void {
+    if (result.warningStatus === 0) return;
+    this.shape = null; // the checked sizes were stale: read the columns again next time
+    throw TokenStoreError.failure(
+      { store: STORE_NAME, operation: 'saveToken' },
+      'the server would have altered a value (it raised a warning); nothing was written',
+    );
+  }
+
+  /** Reads the real columns and indexes (creating the table first when allowed and missing). */
+  private async readShape(connection: PoolConnection, operation: TokenStoreOperation): Promise<TableShape> {
     const where = [this.table.database, this.table.table];
     let columns = await this.select<ColumnInfo>(connection, COLUMNS_QUERY, where);
     if (columns.length === 0) {
-      if (!this.createTable) {
-        throw TokenStoreError.failure({ store: STORE_NAME, operation }, 'the table does not exist; run migrate() or set createTable');
+      if (!this.createSchema) {
+        throw TokenStoreError.failure({ store: STORE_NAME, operation }, 'the table does not exist; run migrate() or set createSchema');
       }
       await connection.query(createTableSql(this.table, await this.collation(connection)));
       columns = await this.select<ColumnInfo>(connection, COLUMNS_QUERY, where);
     }
-    return columnLimits(columns, operation);
+    const shape = tableShape(columns, await this.select<IndexInfo>(connection, INDEXES_QUERY, where));
+    if ('missing' in shape) {
+      throw TokenStoreError.failure(
+        { store: STORE_NAME, operation },
+        `the table lacks column(s) ${shape.missing.join(', ')}; run migrate() to add them`,
+      );
+    }
+    return shape;
   }
 
   /**
-   * Runs one operation on one pooled connection within the time bound. Past the bound the caller gets
-   * BACKEND_UNAVAILABLE at once and the connection is destroyed (the server rolls back whatever it held);
-   * a connection that failed is destroyed too, so the pool only keeps healthy ones and recovers by itself.
+   * Runs one operation on one pooled connection within the time bound (`withDeadline`: past it the caller
+   * gets BACKEND_UNAVAILABLE and the connection is destroyed, so the server rolls back whatever it held and
+   * nothing is applied later). A connection that failed is destroyed too, so the pool only keeps healthy
+   * ones and recovers by itself once the server is back.
    */
   private async run<T>(
     operation: TokenStoreOperation,
-    work: (connection: PoolConnection) => Promise<T>,
-    timeoutMs = this.operationTimeoutMs,
+    work: (connection: PoolConnection, signal: AbortSignal) => Promise<T>,
+    { timeoutMs = this.operationTimeoutMs, secrets = [] as string[] } = {},
   ): Promise<T> {
-    if (this.closed) throw TokenStoreError.failure({ store: STORE_NAME, operation }, 'the store is closed');
-    let connection: PoolConnection | null = null;
-    let timedOut = false;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        connection?.destroy();
-        reject(new Deadline());
-      }, timeoutMs);
-    });
-    const attempt = (async () => {
-      const acquired = await this.pool.getConnection();
-      if (timedOut) {
-        acquired.release();
-        throw new Deadline();
-      }
-      connection = acquired;
-      if (this.limits === null && operation !== 'migrate') {
-        const reading = this.ensureTable(acquired, operation);
-        this.limits = reading;
-        reading.then(
-          (limits) => {
-            if (this.limits === reading) this.knownLimits = limits;
-          },
-          () => {
-            if (this.limits === reading) this.limits = null;
-          },
-        );
-      }
-      if (operation !== 'migrate') await this.limits;
-      return work(acquired);
-    })();
-    attempt.catch(() => {}); // after the deadline its failure is already reported
     try {
-      const result = await Promise.race([attempt, deadline]);
-      (connection as PoolConnection | null)?.release();
-      return result;
+      return await withDeadline({ timeoutMs, store: STORE_NAME, operation, backend: 'MySQL' }, async (signal) => {
+        const connection = await this.pool.getConnection();
+        if (signal.aborted) {
+          connection.destroy();
+          throw signal.reason;
+        }
+        const abort = () => connection.destroy();
+        signal.addEventListener('abort', abort, { once: true });
+        try {
+          // Every operation but migrate() first learns the table (creating it when allowed); once per store.
+          if (operation !== 'migrate') await this.tableShape(connection, operation);
+          const result = await work(connection, signal);
+          connection.release();
+          return result;
+        } catch (error) {
+          // Our own refusals (CONFLICT, VALUE_TOO_LONG...) leave a healthy, rolled-back connection.
+          if (TokenStoreError.is(error) && !signal.aborted) connection.release();
+          else connection.destroy();
+          throw error;
+        } finally {
+          signal.removeEventListener('abort', abort);
+        }
+      });
     } catch (error) {
-      // Our own refusals (CONFLICT, VALUE_TOO_LONG...) leave a healthy, rolled-back connection.
-      if (TokenStoreError.is(error) && !timedOut) (connection as PoolConnection | null)?.release();
-      else if (!timedOut) (connection as PoolConnection | null)?.destroy();
-      if (error instanceof Deadline || timedOut) {
-        throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, `no answer from the server within ${timeoutMs} ms`);
-      }
-      throw this.mapError(error, operation);
-    } finally {
-      clearTimeout(timer);
+      throw this.mapError(error, operation, secrets);
     }
   }
 
-  /** Driver error -> TokenStoreError. The driver's message can quote values, so it stays in `cause` only. */
-  private mapError(error: unknown, operation: TokenStoreOperation): TokenStoreError {
+  /** The table's shape, read once per store and shared by the operations that wait for it. */
+  private async tableShape(connection: PoolConnection, operation: TokenStoreOperation): Promise<TableShape> {
+    if (this.shape === null) {
+      const reading = this.readShape(connection, operation);
+      this.shape = reading;
+      reading.catch(() => {
+        if (this.shape === reading) this.shape = null;
+      });
+    }
+    return this.shape;
+  }
+
+  /** Driver error -> TokenStoreError. The driver's message can quote values, so it stays in `cause` (made safe by the kit). */
+  private mapError(error: unknown, operation: TokenStoreOperation, secrets: string[]): TokenStoreError {
     if (TokenStoreError.is(error)) return error;
-    const code = driverCode(error);
-    const details = { store: STORE_NAME, operation, cause: error };
+    const code = driverErrorCode(error);
+    const details = { store: STORE_NAME, operation, cause: error, secrets };
+    if (error instanceof IdCollision) return TokenStoreError.conflict(details, 'every generated id was already taken');
     if (code === 'ER_NO_SUCH_TABLE') {
-      this.limits = null;
+      this.shape = null;
       return TokenStoreError.failure(details, 'the table does not exist (ER_NO_SUCH_TABLE)');
     }
     if (code === 'ER_DATA_TOO_LONG') {
       // Only reached when the checked limits were stale (the table changed under a running store).
-      const column = /column '([a-z_]+)'/.exec(String((error as DriverError).message))?.[1] ?? 'unknown';
-      this.limits = null;
-      return TokenStoreError.valueTooLong(details, column, this.knownLimits?.get(column as TokenColumn)?.limit ?? 0);
+      const column = /column '([a-z_]+)'/.exec(driverErrorMessage(error))?.[1] ?? 'unknown';
+      this.shape = null;
+      return TokenStoreError.valueTooLong(details, column, 0);
     }
     if (code === 'ER_DUP_ENTRY') return TokenStoreError.conflict(details, 'another stored token already has this id or user name');
     if (code === 'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD') {
@@ -456,7 +515,7 @@ export class MySQLTokenStore implements TokenStore {
         "a value has characters the column's character set cannot hold (ER_TRUNCATED_WRONG_VALUE_FOR_FIELD)",
       );
     }
-    if (UNAVAILABLE_CODES.has(code) || (error as DriverError | null)?.fatal === true) {
+    if (UNAVAILABLE_CODES.has(code) || (error as { fatal?: unknown } | null)?.fatal === true) {
       return TokenStoreError.unavailable(details, `the server could not be reached (${code || 'connection lost'})`);
     }
     return TokenStoreError.failure(details, `the server refused the operation (${code || 'unknown error'})`);

@@ -1,25 +1,16 @@
 /**
  * Everything about the table in one place: the name check and quoting, the schema this store creates, what
- * `migrate()` changes on an existing (Zoho) table, the column size limits, and the row <-> token mapping.
+ * `migrate()` changes on an existing (Zoho) table, the column size limits, and every SQL text the store runs.
  */
-import {
-  type OAuthToken,
-  TOKEN_COLUMNS,
-  type TokenColumn,
-  type TokenRow,
-  TokenStoreError,
-  type TokenStoreOperation,
-  tokenFromRow,
-  tokenToRow,
-} from '@crm/core';
+import { LOOKUP_COLUMNS, type LookupField, nameOption, TOKEN_COLUMNS, type TokenColumn, type TokenRow } from '@crm/core/store-kit';
 
 export const STORE_NAME = 'MySQLTokenStore';
 /** Zoho DBStore's defaults. */
 export const DEFAULT_TABLE = 'oauthtoken';
-export const DEFAULT_URI = 'mysql://root@localhost:3306/zohooauth';
+export const DEFAULT_URL = 'mysql://root@localhost:3306/zohooauth';
 
-/** Unquoted MySQL identifier characters only; anything else (quotes, spaces, `;`, backticks) is refused. */
-const IDENTIFIER = /^[A-Za-z0-9_$]{1,64}$/;
+/** Unquoted MySQL identifier characters only, optionally `database.table`; anything else is refused. */
+const TABLE_NAME = /^[A-Za-z0-9_$]{1,64}(\.[A-Za-z0-9_$]{1,64})?$/;
 
 /** A table name, optionally `database.table`. */
 export interface TableName {
@@ -30,14 +21,15 @@ export interface TableName {
 }
 
 export function parseTableName(name: unknown): TableName {
-  const parts = typeof name === 'string' ? name.split('.') : [];
-  if (parts.length < 1 || parts.length > 2 || !parts.every((part) => IDENTIFIER.test(part))) {
-    throw TokenStoreError.invalidArgument(
-      { store: STORE_NAME, operation: 'open' },
-      'table must be 1-64 letters, digits, _ or $, optionally prefixed by a database name and a dot',
-    );
-  }
-  const [first, second] = parts as [string, string | undefined];
+  const checked = nameOption(
+    name,
+    'table',
+    DEFAULT_TABLE,
+    TABLE_NAME,
+    '1-64 letters, digits, _ or $, optionally prefixed by a database name and a dot',
+    STORE_NAME,
+  );
+  const [first, second] = checked.split('.') as [string, string | undefined];
   const database = second === undefined ? null : first;
   const table = second ?? first;
   // Validated above, quoted anyway: the name can never end the identifier.
@@ -79,6 +71,8 @@ function indexSql(name: string, [column, unique]: [TokenColumn, boolean]): strin
 
 /** Binary, no-pad collations first: ids and user names compare exactly, `'a'` and `'a '` differ. */
 export const COLLATION_PREFERENCE = ['utf8mb4_0900_bin', 'utf8mb4_nopad_bin', 'utf8mb4_bin'];
+/** Collations under which `=` and a unique index compare exactly (binary and NO PAD). */
+const EXACT_COLLATION = /_0900_bin$|_nopad_bin$/;
 
 export function createTableSql(table: TableName, collation: string): string {
   const columns = TOKEN_COLUMNS.map((column) => `  ${column} ${COLUMN_TYPES[column]}${column === 'id' ? ' NOT NULL' : ' NULL'}`);
@@ -119,19 +113,23 @@ export interface ColumnLimit {
   unit: 'characters' | 'bytes';
 }
 
-export type ColumnLimits = Map<TokenColumn, ColumnLimit | null>;
+/** What the store must know about the real table before it writes. */
+export interface TableShape {
+  limits: Map<TokenColumn, ColumnLimit | null>;
+  /**
+   * True when user_name has a unique index of its own and both keys compare exactly: then a save that names
+   * its user is one INSERT ... ON DUPLICATE KEY UPDATE. On Zoho's table (no such index, case-insensitive
+   * collation) every save takes the locked path.
+   */
+  upsertByUserName: boolean;
+}
 
-/** The limits of the real columns. Throws when a column Zoho's tables have is missing. */
-export function columnLimits(columns: ColumnInfo[], operation: TokenStoreOperation): ColumnLimits {
+/** The shape of the real table, or the names of the columns Zoho's tables have and it lacks. */
+export function tableShape(columns: ColumnInfo[], indexes: IndexInfo[]): TableShape | { missing: TokenColumn[] } {
   const byName = new Map(columns.map((column) => [column.COLUMN_NAME.toLowerCase(), column]));
   const missing = TOKEN_COLUMNS.filter((column) => !byName.has(column));
-  if (missing.length > 0) {
-    throw TokenStoreError.failure(
-      { store: STORE_NAME, operation },
-      `the table lacks column(s) ${missing.join(', ')}; run migrate() to add them`,
-    );
-  }
-  const limits: ColumnLimits = new Map();
+  if (missing.length > 0) return { missing };
+  const limits = new Map<TokenColumn, ColumnLimit | null>();
   for (const column of TOKEN_COLUMNS) {
     const info = byName.get(column)!;
     const type = info.DATA_TYPE.toLowerCase();
@@ -141,14 +139,29 @@ export function columnLimits(columns: ColumnInfo[], operation: TokenStoreOperati
       limits.set(column, declared === null ? null : { limit: declared, unit: 'bytes' });
     else limits.set(column, declared === null ? null : { limit: declared, unit: 'characters' });
   }
-  return limits;
+  const exact = (column: TokenColumn) => {
+    const collation = byName.get(column)!.COLLATION_NAME;
+    return collation === null || EXACT_COLLATION.test(collation);
+  };
+  return { limits, upsertByUserName: hasUniqueIndexOn('user_name', indexes) && exact('user_name') && exact('id') };
+}
+
+/** True when a unique index covers exactly this one column (a longer unique index allows duplicate values). */
+function hasUniqueIndexOn(column: TokenColumn, indexes: IndexInfo[]): boolean {
+  return indexes.some(
+    (index) =>
+      Number(index.SEQ_IN_INDEX) === 1 &&
+      index.COLUMN_NAME.toLowerCase() === column &&
+      Number(index.NON_UNIQUE) === 0 &&
+      indexes.filter((other) => other.INDEX_NAME === index.INDEX_NAME).length === 1,
+  );
 }
 
 /** The first column whose value does not fit, checked before anything is written (MySQL may truncate silently). */
-export function findTooLong(row: TokenRow, limits: ColumnLimits): { column: TokenColumn; limit: number } | null {
+export function findTooLong(row: TokenRow, shape: TableShape): { column: TokenColumn; limit: number } | null {
   for (const column of TOKEN_COLUMNS) {
     const value = row[column];
-    const limit = limits.get(column);
+    const limit = shape.limits.get(column);
     if (value === null || limit === null || limit === undefined) continue;
     const size = limit.unit === 'bytes' ? Buffer.byteLength(value, 'utf8') : [...value].length;
     if (size > limit.limit) return { column, limit: limit.limit };
@@ -183,33 +196,66 @@ export function migrationClauses(columns: ColumnInfo[], indexes: IndexInfo[], co
       clauses.push(`MODIFY ${column} ${narrower ? target : info.COLUMN_TYPE} CHARACTER SET utf8mb4 COLLATE ${collation}${nullability}`);
     }
   }
-  // An index counts when its first column is the lookup column (a unique one for user_name).
-  const leading = indexes.filter((index) => Number(index.SEQ_IN_INDEX) === 1);
+  // An index counts when its first column is the lookup column (a unique index of its own for user_name).
   for (const [name, spec] of Object.entries(INDEXES)) {
     const [column, unique] = spec;
-    const present = leading.some(
-      (index) =>
-        index.COLUMN_NAME.toLowerCase() === column &&
-        (!unique || (Number(index.NON_UNIQUE) === 0 && indexes.filter((other) => other.INDEX_NAME === index.INDEX_NAME).length === 1)),
-    );
+    const present = unique
+      ? hasUniqueIndexOn(column, indexes)
+      : indexes.some((index) => Number(index.SEQ_IN_INDEX) === 1 && index.COLUMN_NAME.toLowerCase() === column);
     if (!present) clauses.push(`ADD ${indexSql(name, spec)}`);
   }
   return clauses;
 }
 
 /** The column list of every SELECT and INSERT, in Zoho's order. */
-export const COLUMN_LIST = TOKEN_COLUMNS.join(', ');
+const COLUMN_LIST = TOKEN_COLUMNS.join(', ');
+const UPDATED_COLUMNS = TOKEN_COLUMNS.filter((column) => column !== 'id');
 
 /** A row as mysql2 returns it. */
 export type StoredRow = Partial<Record<TokenColumn, string | number | null>>;
 
-/** Row -> token (core's mapping: empty text is absent, expiry text -> epoch ms, CORRUPT_DATA on a bad expiry). */
-export function rowToToken(row: StoredRow, operation: TokenStoreOperation): OAuthToken {
-  return tokenFromRow(row, STORE_NAME, operation);
+/** Every statement the store runs on one table. Values are always parameters; the name is validated and quoted. */
+export function statements(table: TableName) {
+  const t = table.quoted;
+  const select = `SELECT ${COLUMN_LIST} FROM ${t}`;
+  return {
+    /** No LIMIT 1: on a case-insensitive (Zoho) table this also returns case variants; the store keeps the exact one. */
+    selectBy: (field: LookupField) => `${select} WHERE ${LOOKUP_COLUMNS[field]} = ?`,
+    selectById: `${select} WHERE id = ?`,
+    selectAll: select,
+    /** The byte comparison keeps a case-insensitive (Zoho) table from deleting 'ABC' for 'abc'. */
+    deleteById: `DELETE FROM ${t} WHERE id = ? AND CAST(id AS BINARY) = CAST(? AS BINARY)`,
+    deleteAll: `DELETE FROM ${t}`,
+    /**
+     * A save that names its user, on a table with an exact unique user name index (values: `upsertValues`).
+     * A duplicate id updates that token (renaming it; CONFLICT if another token has the name), else a duplicate
+     * user name updates that user's token, keeping its id; absent fields keep their stored values.
+     * `LAST_INSERT_ID(1)` runs only in the update branch: the statement then reports insertId 1, an insert 0.
+     */
+    upsert:
+      `INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${TOKEN_COLUMNS.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ` +
+      ['id = IF(LAST_INSERT_ID(1), id, id)', ...UPDATED_COLUMNS.map((column) => `${column} = COALESCE(?, ${column})`)].join(', '),
+    /** The row an upsert updated, read back inside its transaction (it holds that row's lock). */
+    selectByUserName: `${select} WHERE user_name = ?`,
+    /** The rows a locked save could touch: `conditions` are `column = ?` joined by OR. */
+    selectForSave: (columns: string[]) => `${select} WHERE ${columns.map((column) => `${column} = ?`).join(' OR ')} FOR UPDATE`,
+    insert: `INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${TOKEN_COLUMNS.map(() => '?').join(', ')})`,
+    /** Values: the row without its id, then the stored id. */
+    update: `UPDATE ${t} SET ${UPDATED_COLUMNS.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`,
+    /**
+     * One named lock per table and server, taken by locked saves in every process. SHA1 keeps the name
+     * within MySQL's 64 characters. Values: database (or null), table, seconds to wait.
+     */
+    getLock: "SELECT GET_LOCK(CONCAT('crm:', SHA1(CONCAT(COALESCE(?, DATABASE()), '.', ?))), ?) AS locked",
+    releaseLock: "SELECT RELEASE_LOCK(CONCAT('crm:', SHA1(CONCAT(COALESCE(?, DATABASE()), '.', ?)))) AS released",
+    /** Locked saves read and lock only the rows they match: no gap locks to deadlock on, whatever the session's default. */
+    readCommittedNext: 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED',
+    emptyUserNamesToNull: `UPDATE ${t} SET user_name = NULL WHERE user_name = ''`,
+    alter: (clauses: string[]) => `ALTER TABLE ${t} ${clauses.join(', ')}`,
+  };
 }
 
-/** Token -> the values of COLUMN_LIST, in order. Absent fields (an absent user name included) are NULL. */
-export function tokenToValues(token: OAuthToken): (string | null)[] {
-  const row = tokenToRow(token);
-  return TOKEN_COLUMNS.map((column) => row[column]);
+/** The parameters of `upsert`: every column for the INSERT, then every column but the id for the UPDATE. */
+export function upsertValues(values: (string | null)[]): (string | null)[] {
+  return [...values, ...values.slice(1)];
 }

@@ -30,7 +30,7 @@ describe('table names', () => {
     'x'.repeat(65),
     'tablé',
   ])('%j is refused with INVALID_ARGUMENT before any connection', (table) => {
-    const error = invalidArgument({ uri: 'mysql://root@127.0.0.1:1/none', table });
+    const error = invalidArgument({ url: 'mysql://root@127.0.0.1:1/none', table });
     expect(error.message).not.toContain(table || '\u0000');
   });
 
@@ -40,7 +40,7 @@ describe('table names', () => {
     await admin.query(`CREATE DATABASE ${database}`);
     try {
       for (const table of [`${database}.select`, `${database}.order$by`]) {
-        const store = new MySQLTokenStore({ uri: await mysqlUrl(), table });
+        const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
         await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' }));
         expect((await store.findToken(new OAuthToken({ userSignature: new UserSignature('ana') })))?.accessToken).toBe('a');
         await store.deleteTokens();
@@ -64,7 +64,7 @@ describe('options', () => {
     invalidArgument({ operationTimeoutMs: Number.NaN });
     invalidArgument({ maxSaveAttempts: 0 });
     invalidArgument({ pool: {} });
-    invalidArgument({ uri: 'not a url' });
+    invalidArgument({ url: 'not a url' });
     invalidArgument(null);
   });
 
@@ -93,7 +93,7 @@ describe('options', () => {
     const url = new URL(await mysqlUrl());
     url.username = 'crm_nobody';
     url.password = 'hunter2-secret';
-    const store = new MySQLTokenStore({ uri: url.toString() });
+    const store = new MySQLTokenStore({ url: url.toString() });
     const error = await store.getTokens().catch((caught: unknown) => caught);
     expect(TokenStoreError.is(error) && error.code).toBe('BACKEND_FAILURE');
     expect((error as Error).message).not.toContain('hunter2');
@@ -103,7 +103,7 @@ describe('options', () => {
   });
 
   test('a closed store refuses work with a TokenStoreError; close() twice is fine', async () => {
-    const store = new MySQLTokenStore({ uri: await mysqlUrl(), table: randomTable('crm_closed') });
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table: randomTable('crm_closed') });
     await store.close();
     await store.close();
     const error = await store.getTokens().catch((caught: unknown) => caught);
@@ -113,8 +113,8 @@ describe('options', () => {
   test('deleteTokens empties only its own table', async () => {
     const url = await mysqlUrl();
     const [mine, theirs] = [randomTable('crm_mine'), randomTable('crm_theirs')];
-    const a = new MySQLTokenStore({ uri: url, table: mine });
-    const b = new MySQLTokenStore({ uri: url, table: theirs });
+    const a = new MySQLTokenStore({ url: url, table: mine });
+    const b = new MySQLTokenStore({ url: url, table: theirs });
     try {
       await a.saveToken(new OAuthToken({ accessToken: 'a' }));
       await b.saveToken(new OAuthToken({ accessToken: 'b' }));

@@ -58,7 +58,7 @@ function checkFailures(outcomes: Outcome[]): void {
 }
 
 test('the server stops and starts again in the middle of a loop: BACKEND_UNAVAILABLE within the bound, then the same store works', async () => {
-  const store = new MySQLTokenStore({ uri: server.url, table: randomTable('crm_outage'), operationTimeoutMs: BOUND_MS });
+  const store = new MySQLTokenStore({ url: server.url, table: randomTable('crm_outage'), operationTimeoutMs: BOUND_MS });
   let phase = 'up';
   let afterRestart = 0;
   try {
@@ -90,7 +90,7 @@ test('the server stops and starts again in the middle of a loop: BACKEND_UNAVAIL
 }, 120000);
 
 test('a frozen server (SIGSTOP) never hangs a promise: BACKEND_UNAVAILABLE within the bound, and recovery after SIGCONT', async () => {
-  const store = new MySQLTokenStore({ uri: server.url, table: randomTable('crm_frozen'), operationTimeoutMs: BOUND_MS });
+  const store = new MySQLTokenStore({ url: server.url, table: randomTable('crm_frozen'), operationTimeoutMs: BOUND_MS });
   let phase = 'up';
   let thawedFor = 0;
   const pid = server.pid()!;
@@ -124,7 +124,7 @@ test('a port where nothing listens is BACKEND_UNAVAILABLE at once', async () => 
   const url = new URL(server.url);
   await server.stop();
   try {
-    const store = new MySQLTokenStore({ uri: url.toString(), operationTimeoutMs: BOUND_MS });
+    const store = new MySQLTokenStore({ url: url.toString(), operationTimeoutMs: BOUND_MS });
     const started = performance.now();
     const error = await store.getTokens().catch((caught: unknown) => caught);
     expect(TokenStoreError.is(error) && error.code).toBe('BACKEND_UNAVAILABLE');

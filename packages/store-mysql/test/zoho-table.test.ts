@@ -2,11 +2,8 @@ import { createRequire } from 'node:module';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { type Connection, createConnection, createPool, type RowDataPacket } from 'mysql2/promise';
 import { MySQLTokenStore } from '../src/index';
-import { dropTable, mysqlUrl, randomTable } from './conformance-options';
+import { dropTable, mysqlUrl, randomTable, zohoCreateTable } from './conformance-options';
 
-/** Zoho DBStore's documented table, exactly as its README creates it. */
-const zohoCreateTable = (table: string) =>
-  `CREATE TABLE ${table} (id varchar(10) NOT NULL, user_name varchar(255), client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), api_domain varchar(255), primary key (id));`;
 
 let admin: Connection;
 let table: string;
@@ -44,7 +41,7 @@ afterAll(async () => {
 beforeEach(async () => {
   table = randomTable('crm_zoho');
   await admin.query(zohoCreateTable(table));
-  store = new MySQLTokenStore({ uri: await mysqlUrl(), table });
+  store = new MySQLTokenStore({ url: await mysqlUrl(), table });
 });
 afterEach(async () => {
   await store.close();
@@ -227,9 +224,9 @@ describe('migrate() on Zoho DBStore table', () => {
 });
 
 describe('a table this store creates', () => {
-  test('createTable: false leaves a missing table to migrate(); migrate creates it with the same schema', async () => {
+  test('createSchema: false leaves a missing table to migrate(); migrate creates it with the same schema', async () => {
     const name = randomTable('crm_own');
-    const own = new MySQLTokenStore({ uri: await mysqlUrl(), table: name, createTable: false });
+    const own = new MySQLTokenStore({ url: await mysqlUrl(), table: name, createSchema: false });
     try {
       const error = await expectCode(own.getTokens(), 'BACKEND_FAILURE');
       expect(error.message).toContain('migrate');
