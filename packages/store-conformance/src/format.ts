@@ -23,17 +23,24 @@ export function switchedOffLine(report: ConformanceReport): string | null {
   return `switched off: ${groups.join(', ')}`;
 }
 
-/** The report as a text table, one row per case, and a summary line. */
-export function formatReport(report: ConformanceReport, title?: string): string {
-  const idWidth = Math.max(6, ...report.results.map((result) => result.id.length));
-  const lines = title ? [title] : [];
-  for (const result of report.results) lines.push(formatResult(result, idWidth));
+/** What follows the rows: groups switched off and why, cases that skipped themselves, a teardown failure, the summary. */
+export function reportFooter(report: ConformanceReport): string[] {
+  const lines: string[] = [];
   const switchedOff = switchedOffLine(report);
   if (switchedOff) lines.push(switchedOff);
   const cases = report.results.filter((result) => result.status === 'skipped' && !report.skippedGroups.includes(result.group));
   for (const result of cases) lines.push(`skipped ${result.id}: ${result.error ?? ''}`);
   if (report.teardownError) lines.push(report.teardownError);
   lines.push(summaryLine(report));
+  return lines;
+}
+
+/** The report as a text table, one row per case, and a summary line. */
+export function formatReport(report: ConformanceReport, title?: string): string {
+  const idWidth = Math.max(6, ...report.results.map((result) => result.id.length));
+  const lines = title ? [title] : [];
+  for (const result of report.results) lines.push(formatResult(result, idWidth));
+  lines.push(...reportFooter(report));
   return lines.join('\n');
 }
 

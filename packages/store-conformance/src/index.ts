@@ -1,6 +1,7 @@
 export { HOSTILE_VALUES } from './cases/hostile-values.js';
 export { CONFORMANCE_CASES } from './cases/index.js';
-export { formatReport, formatResult, summaryLine, switchedOffLine } from './format.js';
+export { formatReport, formatResult, reportFooter, summaryLine, switchedOffLine } from './format.js';
+export { loadOptions } from './load-options.js';
 export { CaseSkipped, describeError } from './outcome.js';
 export { checkOptions, executeCase, runConformance, selectedCases, skippedGroups, skipReasons } from './run.js';
 export type {

@@ -1,12 +1,15 @@
 import type { ConformanceCase } from '../types.js';
 import { badInputCases } from './bad-input.js';
+import { closingCases } from './closing.js';
 import { concurrencyCases } from './concurrency.js';
 import { deleteCases } from './delete.js';
+import { faultCases } from './faults.js';
 import { findRulesCases } from './find-rules.js';
 import { hostileValueCases } from './hostile-values.js';
 import { mergeCases } from './merge.js';
 import { multiUserCases } from './multi-user.js';
 import { persistenceCases } from './persistence.js';
+import { processCases } from './processes.js';
 import { roundTripCases } from './round-trip.js';
 import { upsertCases } from './upsert.js';
 
@@ -22,4 +25,7 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
   ...hostileValueCases,
   ...concurrencyCases,
   ...badInputCases,
+  ...closingCases,
+  ...faultCases,
+  ...processCases,
 ];

@@ -1,0 +1,96 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { FromWorker, ToWorker, WorkerJob } from './worker-jobs.js';
+
+const TYPESCRIPT = /\.[cm]?tsx?$/;
+
+/** The worker script next to this file: `worker.js` in the published package, `worker.ts` when run from source. */
+function workerScript(): string {
+  for (const name of ['worker.js', 'worker.cjs', 'worker.ts']) {
+    const path = join(__dirname, name);
+    if (existsSync(path)) return path;
+  }
+  throw new Error(`no worker script next to ${__dirname}`);
+}
+
+/** tsx's loader, resolved from the options module's folder first (its project installs it), then from ours. */
+function tsxLoader(module: string): string {
+  for (const from of [module, __filename]) {
+    try {
+      return pathToFileURL(createRequire(from).resolve('tsx')).href;
+    } catch {}
+  }
+  throw new Error(`${module} is TypeScript: install tsx in its project (npm install --save-dev tsx) so worker processes can load it`);
+}
+
+export interface Worker {
+  /** Resolves once the worker opened its store. */
+  ready: Promise<void>;
+  /** Resolves with the job's result; rejects with the worker's error or an early exit. */
+  result: Promise<unknown>;
+  send(message: ToWorker): void;
+  /** Resolves when the process has exited. */
+  exited: Promise<void>;
+  kill(): void;
+}
+
+/**
+ * Forks a worker process that loads `module` (with tsx when it is TypeScript), opens a store over the storage
+ * `description` names, and does `job`. The worker is killed when `signal` aborts (the case ended or timed out).
+ */
+export function startWorker(module: string, description: unknown, job: WorkerJob, signal: AbortSignal): Worker {
+  const script = workerScript();
+  const execArgv = TYPESCRIPT.test(module) || TYPESCRIPT.test(script) ? ['--import', tsxLoader(module)] : [];
+  const child: ChildProcess = fork(script, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-2000);
+  });
+  const kill = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  signal.addEventListener('abort', kill, { once: true });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => signal.removeEventListener('abort', kill));
+  let onReady: () => void = () => {};
+  let onResult: (value: unknown) => void = () => {};
+  let onFailure: (error: Error) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    onReady = resolve;
+    onFailure = reject;
+  });
+  const result = new Promise<unknown>((resolve, reject) => {
+    onResult = resolve;
+    const previous = onFailure;
+    onFailure = (error) => {
+      previous(error);
+      reject(error);
+    };
+  });
+  // Whoever awaits only one of them must not see an unhandled rejection from the other.
+  ready.catch(() => {});
+  result.catch(() => {});
+  child.on('message', (message: FromWorker) => {
+    if (message.type === 'ready') onReady();
+    else if (message.type === 'result') onResult(message.result);
+    else if (message.type === 'failed') onFailure(new Error(`worker process ${job.kind} failed: ${message.error}`));
+  });
+  child.once('exit', (code, killedBy) => {
+    const last = stderr.trim().split('\n').slice(-3).join(' | ');
+    onFailure(new Error(`worker process ${job.kind} exited (${killedBy ?? `code ${code}`}) before reporting${last ? `: ${last}` : ''}`));
+  });
+  child.once('error', (error) => onFailure(error));
+  child.send({ type: 'start', module, description, job } satisfies ToWorker);
+  return {
+    ready,
+    result,
+    exited,
+    kill,
+    send: (message) => {
+      if (child.connected) child.send(message);
+    },
+  };
+}
