@@ -21,6 +21,7 @@ import {
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
+  DEFAULT_OPERATION_TIMEOUT_MS,
   driverErrorCode,
   fillAbsentFields,
   type LookupKey,
@@ -36,18 +37,18 @@ import { acquireLock, type HeldLock } from './lock.js';
 export interface FileTokenStoreOptions {
   /** The token file. Default `sdk_tokens.txt` (Zoho's name), resolved against the working directory once, here. */
   filename?: string;
-  /** How long a change waits for another process's lock before failing with BACKEND_UNAVAILABLE. Default 15000 ms. */
-  lockTimeoutMs?: number;
-  /** The lock's lease: a lock its holder has not refreshed for this long is taken over. Default 10000 ms. */
+  /** How long a change waits for another process's lock before failing with BACKEND_UNAVAILABLE. Default 5000 ms. */
+  operationTimeoutMs?: number;
+  /** The lock's lease: a lock its holder has not renewed for this long is taken over. Default 10000 ms. */
   staleLockMs?: number;
 }
 
 export const DEFAULT_FILENAME = 'sdk_tokens.txt';
-// Longer than the lease, so a change waiting on a lock its holder abandoned outlasts it.
-const DEFAULT_LOCK_TIMEOUT_MS = 15_000;
+// The lease is far above what one change takes (about a second for 100,000 tokens): a holder that is slow,
+// not dead, keeps its lock.
 const DEFAULT_STALE_LOCK_MS = 10_000;
-const OPTION_NAMES = new Set(['filename', 'lockTimeoutMs', 'staleLockMs']);
-const RENAMED_OPTIONS: Record<string, string> = { path: 'filename' };
+const OPTION_NAMES = new Set(['filename', 'operationTimeoutMs', 'staleLockMs']);
+const RENAMED_OPTIONS: Record<string, string> = { path: 'filename', lockTimeoutMs: 'operationTimeoutMs' };
 /** Linux gives up after 40 links too (ELOOP). */
 const MAX_LINKS = 40;
 
@@ -177,7 +178,7 @@ export class FileTokenStore implements TokenStore {
   /** The token file: absolute, with symbolic links resolved. */
   readonly filename: string;
   readonly lockFilename: string;
-  private readonly lockTimeoutMs: number;
+  private readonly operationTimeoutMs: number;
   private readonly staleLockMs: number;
   private snapshot: Snapshot | null = null;
   /** This store's last queued change, for close(). */
@@ -195,7 +196,12 @@ export class FileTokenStore implements TokenStore {
     if (typeof filename !== 'string' || filename.length === 0 || filename.includes('\0')) {
       throw invalid('filename must be a non-empty string without NUL');
     }
-    this.lockTimeoutMs = positiveIntegerOption(options.lockTimeoutMs, 'lockTimeoutMs', DEFAULT_LOCK_TIMEOUT_MS, STORE_NAME);
+    this.operationTimeoutMs = positiveIntegerOption(
+      options.operationTimeoutMs,
+      'operationTimeoutMs',
+      DEFAULT_OPERATION_TIMEOUT_MS,
+      STORE_NAME,
+    );
     this.staleLockMs = positiveIntegerOption(options.staleLockMs, 'staleLockMs', DEFAULT_STALE_LOCK_MS, STORE_NAME);
     this.filename = resolveFilename(filename);
     this.lockFilename = `${this.filename}.lock`;
@@ -313,7 +319,7 @@ export class FileTokenStore implements TokenStore {
       let lock: HeldLock;
       try {
         lock = await withDeadline(
-          { timeoutMs: this.lockTimeoutMs, store: STORE_NAME, operation, backend: `the lock file ${this.lockFilename}` },
+          { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: `the lock file ${this.lockFilename}` },
           (signal) =>
             acquireLock(this.lockFilename, { staleMs: this.staleLockMs, onStaleLockBroken: (owner) => this.removeTempFile(owner) }, signal),
         );

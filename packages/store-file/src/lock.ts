@@ -138,29 +138,41 @@ function createExclusive(path: string, content: string): number | null {
   return fd;
 }
 
-/** The content of the lock at `lockPath` if it is stale, null if it is live or gone. */
-function staleLockContent(lockPath: string, staleMs: number): string | null {
+/** A lock file as one process saw it: the holder renews it by setting its mtime, the content stays. */
+export interface LockState {
+  content: string;
+  mtimeMs: number;
+}
+
+function readLock(lockPath: string): LockState | null {
   const content = readOrNull(lockPath);
   if (content === null) return null;
-  let ageMs: number;
   try {
-    ageMs = Date.now() - lstatSync(lockPath).mtimeMs;
+    return { content, mtimeMs: lstatSync(lockPath).mtimeMs };
   } catch (error) {
     if (driverErrorCode(error) === 'ENOENT') return null;
     throw error;
   }
-  if (content === '') return ageMs > Math.min(staleMs, EMPTY_LOCK_GRACE_MS) ? content : null;
+}
+
+/** The lock at `lockPath` if it is stale, null if it is live or gone. */
+function staleLock(lockPath: string, staleMs: number): LockState | null {
+  const lock = readLock(lockPath);
+  if (lock === null) return null;
+  const ageMs = Date.now() - lock.mtimeMs;
+  if (lock.content === '') return ageMs > Math.min(staleMs, EMPTY_LOCK_GRACE_MS) ? lock : null;
   // A lock in another format (an older version of this package) is judged by the lease alone.
-  const holder = parseHolder(content);
-  return ageMs > staleMs || (holder !== null && isCertainlyDead(holder)) ? content : null;
+  const holder = parseHolder(lock.content);
+  return ageMs > staleMs || (holder !== null && isCertainlyDead(holder)) ? lock : null;
 }
 
 /**
- * Removes the lock if it still holds `staleContent`. Two processes that both found the lock stale must not
- * both remove it: the second would remove the new lock the first just created. So the check and the removal
- * happen under a short-lived guard file, and only the first to get the guard still sees the stale content.
+ * Removes the lock if it is still exactly as judged stale: same content, not renewed since. Two processes
+ * that both found the lock stale must not both remove it (the second would remove the new lock the first
+ * just created), and a holder that renewed its lock in the meantime keeps it. So the check and the removal
+ * happen under a short-lived guard file, and only the first to get the guard still sees the stale lock.
  */
-export function breakStaleLock(lockPath: string, staleContent: string): boolean {
+export function breakStaleLock(lockPath: string, stale: LockState): boolean {
   const guardPath = `${lockPath}.break`;
   const guard = createExclusive(guardPath, String(process.pid));
   if (guard === null) {
@@ -174,7 +186,8 @@ export function breakStaleLock(lockPath: string, staleContent: string): boolean 
   }
   closeSync(guard);
   try {
-    if (readOrNull(lockPath) !== staleContent) return false;
+    const now = readLock(lockPath);
+    if (now === null || now.content !== stale.content || now.mtimeMs !== stale.mtimeMs) return false;
     unlinkSync(lockPath);
     return true;
   } finally {
@@ -214,9 +227,9 @@ export async function acquireLock(lockPath: string, settings: LockSettings, sign
         },
       };
     }
-    const staleContent = staleLockContent(lockPath, settings.staleMs);
-    if (staleContent !== null && breakStaleLock(lockPath, staleContent)) {
-      settings.onStaleLockBroken?.(parseHolder(staleContent)?.owner ?? null);
+    const stale = staleLock(lockPath, settings.staleMs);
+    if (stale !== null && breakStaleLock(lockPath, stale)) {
+      settings.onStaleLockBroken?.(parseHolder(stale.content)?.owner ?? null);
       continue;
     }
     // Aborting clears the timer too: a store closed after a lock timeout leaves nothing keeping the process alive.

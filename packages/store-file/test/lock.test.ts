@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,9 +16,12 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(folder, { recursive: true, force: true }));
 
-test('a stale lock that still holds what was judged stale is removed', () => {
+/** The lock as a process judging it sees it now. */
+const seen = () => ({ content: readFileSync(lockPath, 'utf8'), mtimeMs: statSync(lockPath).mtimeMs });
+
+test('a stale lock that is still as it was judged is removed', () => {
   writeFileSync(lockPath, '{"pid":1,"hostname":"h","createdAt":0,"nonce":"old"}');
-  expect(breakStaleLock(lockPath, '{"pid":1,"hostname":"h","createdAt":0,"nonce":"old"}')).toBe(true);
+  expect(breakStaleLock(lockPath, seen())).toBe(true);
   expect(existsSync(lockPath)).toBe(false);
   expect(existsSync(`${lockPath}.break`)).toBe(false);
 });
@@ -26,15 +29,29 @@ test('a stale lock that still holds what was judged stale is removed', () => {
 test('a lock another process created after taking the stale one over is left alone', () => {
   const fresh = '{"pid":2,"hostname":"h","createdAt":1,"nonce":"new"}';
   writeFileSync(lockPath, fresh);
-  expect(breakStaleLock(lockPath, '{"pid":1,"hostname":"h","createdAt":0,"nonce":"old"}')).toBe(false);
+  expect(
+    breakStaleLock(lockPath, { content: '{"pid":1,"hostname":"h","createdAt":0,"nonce":"old"}', mtimeMs: statSync(lockPath).mtimeMs }),
+  ).toBe(false);
   expect(readFileSync(lockPath, 'utf8')).toBe(fresh);
+});
+
+test('a lock its holder renewed after it was judged stale is left alone', () => {
+  const stale = '{"owner":"a","pid":1}';
+  writeFileSync(lockPath, stale);
+  const old = (Date.now() - 60_000) / 1000;
+  utimesSync(lockPath, old, old);
+  const judged = seen();
+  // The holder renews: same content, new mtime.
+  utimesSync(lockPath, new Date(), new Date());
+  expect(breakStaleLock(lockPath, judged)).toBe(false);
+  expect(readFileSync(lockPath, 'utf8')).toBe(stale);
 });
 
 test('while another process is breaking the lock (its guard exists), the lock is left to it', () => {
   const stale = '{"pid":1,"hostname":"h","createdAt":0,"nonce":"old"}';
   writeFileSync(lockPath, stale);
   writeFileSync(`${lockPath}.break`, '123');
-  expect(breakStaleLock(lockPath, stale)).toBe(false);
+  expect(breakStaleLock(lockPath, seen())).toBe(false);
   expect(readFileSync(lockPath, 'utf8')).toBe(stale);
   expect(existsSync(`${lockPath}.break`)).toBe(true);
 });
@@ -45,9 +62,9 @@ test('a guard left by a process killed while breaking is removed once it is old,
   writeFileSync(`${lockPath}.break`, '123');
   const old = (Date.now() - 10_000) / 1000;
   utimesSync(`${lockPath}.break`, old, old);
-  expect(breakStaleLock(lockPath, stale)).toBe(false);
+  expect(breakStaleLock(lockPath, seen())).toBe(false);
   expect(existsSync(`${lockPath}.break`)).toBe(false);
-  expect(breakStaleLock(lockPath, stale)).toBe(true);
+  expect(breakStaleLock(lockPath, seen())).toBe(true);
   expect(existsSync(lockPath)).toBe(false);
 });
 

@@ -58,12 +58,13 @@ describe('options', () => {
   test.each([
     [{ filename: '' }, 'filename must be'],
     [{ filename: 'a\u0000b' }, 'filename must be'],
-    [{ lockTimeoutMs: -1 }, 'lockTimeoutMs must be a whole number'],
-    [{ lockTimeoutMs: 0 }, 'lockTimeoutMs must be a whole number'],
-    [{ lockTimeoutMs: 1.5 }, 'lockTimeoutMs must be a whole number'],
-    [{ lockTimeoutMs: '5' }, 'lockTimeoutMs must be a whole number'],
+    [{ operationTimeoutMs: -1 }, 'operationTimeoutMs must be a whole number'],
+    [{ operationTimeoutMs: 0 }, 'operationTimeoutMs must be a whole number'],
+    [{ operationTimeoutMs: 1.5 }, 'operationTimeoutMs must be a whole number'],
+    [{ operationTimeoutMs: '5' }, 'operationTimeoutMs must be a whole number'],
     [{ staleLockMs: Number.NaN }, 'staleLockMs must be a whole number'],
     [{ path: 'sdk_tokens.txt' }, 'path was renamed to filename'],
+    [{ lockTimeoutMs: 1000 }, 'lockTimeoutMs was renamed to operationTimeoutMs'],
     [{ fileName: 'sdk_tokens.txt' }, 'unknown option fileName'],
     [null, 'options must be an object'],
   ])('bad options %j are INVALID_ARGUMENT: %s', (options, message) => {
@@ -175,7 +176,7 @@ describe('the lock file', () => {
     const pid = await deadPid();
     writeLock({ pid, pidSpace: ourPidSpace });
     writeFileSync(`${path}.${owner}.tmp`, 'half a file');
-    const store = new FileTokenStore({ filename: path, lockTimeoutMs: 60_000, staleLockMs: 60_000 });
+    const store = new FileTokenStore({ filename: path, operationTimeoutMs: 60_000, staleLockMs: 60_000 });
     const started = Date.now();
     await store.saveToken(user('a@zylker.com'));
     expect(Date.now() - started).toBeLessThan(5_000);
@@ -185,7 +186,7 @@ describe('the lock file', () => {
   test('a live holder makes a change wait, then fail with BACKEND_UNAVAILABLE; nothing is written', async () => {
     writeFileSync(path, HEADER_LINE);
     writeLock({ pid: process.ppid, pidSpace: ourPidSpace });
-    const store = new FileTokenStore({ filename: path, lockTimeoutMs: 300 });
+    const store = new FileTokenStore({ filename: path, operationTimeoutMs: 300 });
     const error = await errorOf(store.saveToken(user('a@zylker.com')));
     expect([error.code, error.operation]).toEqual(['BACKEND_UNAVAILABLE', 'saveToken']);
     expect(readFileSync(path, 'utf8')).toBe(HEADER_LINE);
@@ -196,7 +197,7 @@ describe('the lock file', () => {
 
   test('a change waits for the holder and goes ahead once the lock is released', async () => {
     writeLock({ pid: process.ppid, pidSpace: ourPidSpace });
-    const store = new FileTokenStore({ filename: path, lockTimeoutMs: 10_000 });
+    const store = new FileTokenStore({ filename: path, operationTimeoutMs: 10_000 });
     const saving = store.saveToken(user('a@zylker.com'));
     setTimeout(() => rmSync(lockPath()), 200);
     await saving;
@@ -205,7 +206,7 @@ describe('the lock file', () => {
 
   test("a lock naming this process's pid in this PID namespace that this process does not hold is taken over at once", async () => {
     writeLock({ pid: process.pid, pidSpace: ourPidSpace });
-    const store = new FileTokenStore({ filename: path, lockTimeoutMs: 200, staleLockMs: 60_000 });
+    const store = new FileTokenStore({ filename: path, operationTimeoutMs: 200, staleLockMs: 60_000 });
     await store.saveToken(user('a@zylker.com'));
     expect(readdirSync(folder)).toEqual(['sdk_tokens.txt']);
   });
@@ -217,9 +218,9 @@ describe('the lock file', () => {
     ['an older version of this package (pid, host name, no owner id)', { pid: 1, owner: undefined, hostname: 'elsewhere.example' }],
   ])('a lock from %s is taken over only once it was not refreshed for staleLockMs', async (_name, holder) => {
     writeLock(holder, 1_000);
-    const patient = new FileTokenStore({ filename: path, lockTimeoutMs: 300, staleLockMs: 60_000 });
+    const patient = new FileTokenStore({ filename: path, operationTimeoutMs: 300, staleLockMs: 60_000 });
     expect((await errorOf(patient.saveToken(user('a@zylker.com')))).code).toBe('BACKEND_UNAVAILABLE');
-    const store = new FileTokenStore({ filename: path, lockTimeoutMs: 300, staleLockMs: 500 });
+    const store = new FileTokenStore({ filename: path, operationTimeoutMs: 300, staleLockMs: 500 });
     await store.saveToken(user('a@zylker.com'));
     expect(await store.getTokens()).toHaveLength(1);
     expect(existsSync(lockPath())).toBe(false);
@@ -227,7 +228,7 @@ describe('the lock file', () => {
 
   test('an empty lock file (its creator died before writing it) is taken over after a second', async () => {
     writeFileSync(lockPath(), '');
-    const store = new FileTokenStore({ filename: path, lockTimeoutMs: 200 });
+    const store = new FileTokenStore({ filename: path, operationTimeoutMs: 200 });
     expect((await errorOf(store.saveToken(user('a@zylker.com')))).code).toBe('BACKEND_UNAVAILABLE');
     const old = (Date.now() - 5_000) / 1000;
     utimesSync(lockPath(), old, old);
@@ -296,8 +297,8 @@ test('two copies of this module in one process (ESM and CommonJS builds) share t
   const OtherFileTokenStore = copy?.FileTokenStore as typeof FileTokenStore;
   expect(OtherFileTokenStore).not.toBe(FileTokenStore);
   const stores = [
-    new FileTokenStore({ filename: path, lockTimeoutMs: 30_000 }),
-    new OtherFileTokenStore({ filename: path, lockTimeoutMs: 30_000 }),
+    new FileTokenStore({ filename: path, operationTimeoutMs: 30_000 }),
+    new OtherFileTokenStore({ filename: path, operationTimeoutMs: 30_000 }),
   ];
   await Promise.all(Array.from({ length: 40 }, (_, n) => (stores[n % 2] as FileTokenStore).saveToken(user(`copy${n}@zylker.com`))));
   expect(await new FileTokenStore({ filename: path }).getTokens()).toHaveLength(40);

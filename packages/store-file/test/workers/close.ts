@@ -8,7 +8,7 @@
 import { OAuthToken, TokenStoreError } from '@crm/core';
 import { FileTokenStore } from '../../src/index.js';
 
-const store = new FileTokenStore({ filename: process.argv[2], lockTimeoutMs: 300 });
+const store = new FileTokenStore({ filename: process.argv[2], operationTimeoutMs: 300 });
 const codeOf = (promise: Promise<unknown>) =>
   promise.then(
     () => 'resolved',

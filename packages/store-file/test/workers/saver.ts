@@ -20,7 +20,7 @@ export interface SaveReport {
 }
 
 const [path, prefix, newUsers, sharedUser, sharedSaves, inFlight, startFile] = process.argv.slice(2);
-const store = new FileTokenStore({ filename: path, lockTimeoutMs: 120_000 });
+const store = new FileTokenStore({ filename: path, operationTimeoutMs: 120_000 });
 
 const userCount = Number(newUsers);
 const sharedCount = Number(sharedSaves);
