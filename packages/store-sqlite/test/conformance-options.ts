@@ -39,15 +39,15 @@ export function createConformanceOptions(): ConformanceOptions<SQLiteTokenStore>
      */
     injectFault: (store) => {
       const { filename, table } = describe(store);
-      // concat_ws skips NULLs, where || would turn the whole message NULL.
-      const quoted = "concat_ws(' ', 'refused:', NEW.client_secret, NEW.refresh_token, NEW.access_token, NEW.grant_token)";
+      // concat_ws skips NULLs, where || would turn the whole message NULL. An update also quotes the old row.
+      const quoted = (row: string) => ['client_secret', 'refresh_token', 'access_token', 'grant_token'].map((column) => `${row}.${column}`);
+      const message = (rows: string[]) => `concat_ws(' ', 'refused:', ${rows.flatMap(quoted).join(', ')})`;
       const database = new Database(filename);
       try {
-        for (const event of ['INSERT', 'UPDATE']) {
-          database.exec(
-            `CREATE TRIGGER "${table}_fault_${event.toLowerCase()}" BEFORE ${event} ON "${table}" BEGIN SELECT RAISE(ABORT, ${quoted}); END`,
-          );
-        }
+        database.exec(
+          `CREATE TRIGGER "${table}_fault_insert" BEFORE INSERT ON "${table}" BEGIN SELECT RAISE(ABORT, ${message(['NEW'])}); END;` +
+            `CREATE TRIGGER "${table}_fault_update" BEFORE UPDATE ON "${table}" BEGIN SELECT RAISE(ABORT, ${message(['NEW', 'OLD'])}); END`,
+        );
       } finally {
         database.close();
       }
