@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
@@ -255,18 +255,20 @@ function checkOptions(options: unknown): CheckedOptions {
   };
 }
 
-function openDatabase(filename: string, busyTimeoutMs: number, readonly: boolean): Database.Database {
+function openDatabase(filename: string, operationTimeoutMs: number, readonly: boolean): Database.Database {
   // The file holds secrets. SQLite would create it 0644 under the usual umask; made 0600 here first, it
   // passes that mode on to its -wal, -shm and -journal files. An existing file keeps the mode its owner gave it.
+  // O_CREAT without O_EXCL also creates the target of a dangling symlink, as SQLite would; read-only and
+  // non-blocking, so opening an existing file (or a FIFO) needs no write permission and changes nothing.
   if (!readonly && filename !== ':memory:') {
     try {
-      closeSync(openSync(filename, 'wx', 0o600));
+      closeSync(openSync(filename, constants.O_CREAT | constants.O_RDONLY | constants.O_NONBLOCK, 0o600));
     } catch {
       // It exists already, or cannot be created: SQLite's own open below says which.
     }
   }
   try {
-    return new Database(filename, { timeout: busyTimeoutMs, readonly, fileMustExist: readonly });
+    return new Database(filename, { timeout: operationTimeoutMs, readonly, fileMustExist: readonly });
   } catch (error) {
     // better-sqlite3 checks the folder itself and throws a plain TypeError, without an SQLite code.
     const message =

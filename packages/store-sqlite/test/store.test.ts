@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -729,6 +729,19 @@ describe('file modes', () => {
       process.chdir(previous);
     }
     expect(mode(join(folder, 'zohooauth.db'))).toBe('600');
+  });
+
+  test('a symlink to a file not yet created: the file it names is created 0600', async () => {
+    const folder = tempFolder();
+    const target = join(folder, 'private', 'tokens.db');
+    mkdirSync(join(folder, 'private'));
+    symlinkSync(target, join(folder, 'zohooauth.db'));
+    await underUmask022(async () => {
+      const store = new SQLiteTokenStore({ filename: join(folder, 'zohooauth.db') });
+      await store.saveToken(ann());
+      expect([mode(target), mode(`${target}-wal`), mode(`${target}-shm`)]).toEqual(['600', '600', '600']);
+      await store.close();
+    });
   });
 
   test('an existing file keeps the mode its owner gave it, and its -wal file follows it', async () => {
