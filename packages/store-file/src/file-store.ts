@@ -48,7 +48,10 @@ export const DEFAULT_FILENAME = 'sdk_tokens.txt';
 // not dead, keeps its lock.
 const DEFAULT_STALE_LOCK_MS = 10_000;
 const OPTION_NAMES = new Set(['filename', 'operationTimeoutMs', 'staleLockMs']);
-const RENAMED_OPTIONS: Record<string, string> = { path: 'filename', lockTimeoutMs: 'operationTimeoutMs' };
+const RENAMED_OPTIONS = new Map([
+  ['path', 'filename'],
+  ['lockTimeoutMs', 'operationTimeoutMs'],
+]);
 /** Linux gives up after 40 links too (ELOOP). */
 const MAX_LINKS = 40;
 
@@ -189,7 +192,7 @@ export class FileTokenStore implements TokenStore {
     checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
     for (const name of Object.keys(options)) {
-      if (RENAMED_OPTIONS[name] !== undefined) throw invalid(`${name} was renamed to ${RENAMED_OPTIONS[name]}`);
+      if (RENAMED_OPTIONS.has(name)) throw invalid(`${name} was renamed to ${RENAMED_OPTIONS.get(name)}`);
       if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${name}; the options are ${[...OPTION_NAMES].join(', ')}`);
     }
     const { filename = DEFAULT_FILENAME } = options;

@@ -66,6 +66,7 @@ describe('options', () => {
     [{ path: 'sdk_tokens.txt' }, 'path was renamed to filename'],
     [{ lockTimeoutMs: 1000 }, 'lockTimeoutMs was renamed to operationTimeoutMs'],
     [{ fileName: 'sdk_tokens.txt' }, 'unknown option fileName'],
+    [{ constructor: 'x' }, 'unknown option constructor'],
     [null, 'options must be an object'],
   ])('bad options %j are INVALID_ARGUMENT: %s', (options, message) => {
     expect(() => new FileTokenStore(options as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open' }));
