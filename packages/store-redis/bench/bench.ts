@@ -5,13 +5,13 @@
  * Run with `pnpm bench`; it uses REDIS_URL, 127.0.0.1:6379 or a throwaway server.
  */
 import { randomBytes } from 'node:crypto';
-import { LOOKUP_COLUMNS, OAuthToken, UserSignature } from '@crm/core';
+import { OAuthToken, UserSignature } from '@crm/core';
+import { LOOKUP_COLUMNS, tokenToValues } from '@crm/core/store-kit';
 import { type ComparisonRow, interleavedMedians, printComparison } from '@crm/test-services/bench';
 import { ensureRedis } from '@crm/test-services/redis';
 import { Redis } from 'ioredis';
 import { RedisTokenStore, resilientRedisOptions } from '../src/index.js';
-import { storeKeys, tokenToValues } from '../src/keys.js';
-import { SCRIPTS } from '../src/scripts.js';
+import { SCRIPTS, storeKeys } from '../src/scripts.js';
 
 const SIZES = [1_000, 100_000];
 const OPERATIONS = 2_000;
@@ -76,7 +76,7 @@ async function benchSize(url: string, size: number): Promise<ComparisonRow[]> {
         (iteration) => store.saveToken(update(iteration, randomUser(size))),
         (iteration) => {
           const token = update(iteration, randomUser(size));
-          const args = ['', LOOKUP_COLUMNS.userName, token.userName as string, 'unusedid00', ...tokenToValues(token)];
+          const args = [LOOKUP_COLUMNS.userName, token.userName as string, 'unusedid00', ...tokenToValues(token).map((value) => value ?? '')];
           return client.evalsha(SCRIPTS.save.sha, 1, keys.ids, keys.base, ...args);
         },
         (iteration) => {

@@ -1,29 +1,42 @@
+import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
   checkIdArgument,
+  checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
+  DEFAULT_MAX_SAVE_ATTEMPTS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  driverErrorCode,
+  driverErrorMessage,
   fillAbsentFields,
   LOOKUP_COLUMNS,
   lookupKey,
   NETWORK_ERROR_CODES,
+  nameOption,
   newTokenId,
-  type OAuthToken,
-  type TokenStore,
-  TokenStoreError,
-  type TokenStoreOperation,
-} from '@crm/core';
+  positiveIntegerOption,
+  retrySave,
+  tokenFromRow,
+  tokenSecrets,
+  tokenToValues,
+  urlOption,
+  withDeadline,
+} from '@crm/core/store-kit';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
-import { checkPrefix, DEFAULT_PREFIX, STORE, type StoreKeys, storeKeys, tokenFromHash, tokenToValues } from './keys.js';
-import { type LuaScript, SCRIPTS } from './scripts.js';
+import { DEFAULT_PREFIX, type LuaScript, PREFIX_PATTERN, PREFIX_RULE, rowFromPairs, SCRIPTS, type StoreKeys, storeKeys } from './scripts.js';
+
+export const STORE_NAME = 'RedisTokenStore';
 
 export type RedisClient = Redis | Cluster;
 
 interface CommonOptions {
   /** Start of every key; the store's keys are `{prefix}:...`. Default `crm-tokens`. */
   prefix?: string;
-  /** Longest wait for one round trip (and for a connection) before BACKEND_UNAVAILABLE. Default 3000. */
+  /** Longest wait for one round trip (and for a connection) before BACKEND_UNAVAILABLE. Default 5000. */
   operationTimeoutMs?: number;
+  /** How often a save runs in all when its freshly drawn id turns out to be taken. Default 5. */
+  maxSaveAttempts?: number;
 }
 
 export type RedisTokenStoreOptions =
@@ -32,7 +45,7 @@ export type RedisTokenStoreOptions =
   /** A `redis://` or `rediss://` URL: the store opens one connection and closes it in `close()`. */
   | (CommonOptions & { url: string; redisOptions?: RedisOptions });
 
-export const DEFAULT_OPERATION_TIMEOUT_MS = 3000;
+const OPTION_NAMES = new Set(['client', 'url', 'redisOptions', 'prefix', 'operationTimeoutMs', 'maxSaveAttempts']);
 
 /**
  * ioredis options that make a dead server fail commands instead of queueing them: nothing is queued while
@@ -54,13 +67,15 @@ export function resilientRedisOptions(operationTimeoutMs = DEFAULT_OPERATION_TIM
 /** Messages of ioredis and Redis that mean "not reachable right now", as opposed to a refused command. */
 const UNAVAILABLE_MESSAGE =
   /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY)\b|Command timed out|Connection is closed|Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache|Cluster isn't ready|connect ETIMEDOUT/;
+const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
 
 function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error.name === 'MaxRetriesPerRequestError' || error.name === 'ClusterAllFailedError') return true;
-  const code = (error as { code?: unknown }).code;
-  return (typeof code === 'string' && NETWORK_ERROR_CODES.has(code)) || UNAVAILABLE_MESSAGE.test(error.message);
+  const name = error instanceof Error ? error.name : '';
+  return UNAVAILABLE_NAMES.has(name) || NETWORK_ERROR_CODES.has(driverErrorCode(error)) || UNAVAILABLE_MESSAGE.test(driverErrorMessage(error));
 }
+
+/** The save script's reply when the id drawn for a new token is taken: the save runs again with another. */
+class IdTaken extends Error {}
 
 /**
  * Zoho CRM OAuth tokens in Redis or Redis Cluster: a hash per token, index keys from user name and each token
@@ -69,6 +84,7 @@ function isUnavailable(error: unknown): boolean {
 export class RedisTokenStore implements TokenStore {
   readonly prefix: string;
   readonly operationTimeoutMs: number;
+  readonly maxSaveAttempts: number;
   private readonly client: RedisClient;
   private readonly ownsClient: boolean;
   private readonly keys: StoreKeys;
@@ -76,86 +92,96 @@ export class RedisTokenStore implements TokenStore {
   private connected: Promise<void> | null = null;
 
   constructor(options: RedisTokenStoreOptions) {
-    if (typeof options !== 'object' || options === null) {
-      throw TokenStoreError.invalidArgument({ store: STORE, operation: 'open' }, 'options must be an object with client or url');
+    checkOptionsObject(options, STORE_NAME);
+    const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
+    for (const name of Object.keys(options)) {
+      if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${name}; the options are ${[...OPTION_NAMES].join(', ')}`);
     }
-    this.prefix = checkPrefix(options.prefix ?? DEFAULT_PREFIX, 'open');
-    const timeout = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
-    if (!Number.isInteger(timeout) || timeout <= 0) {
-      throw TokenStoreError.invalidArgument({ store: STORE, operation: 'open' }, 'operationTimeoutMs must be a positive whole number');
-    }
-    this.operationTimeoutMs = timeout;
+    this.prefix = nameOption(options.prefix, 'prefix', DEFAULT_PREFIX, PREFIX_PATTERN, PREFIX_RULE, STORE_NAME);
+    this.operationTimeoutMs = positiveIntegerOption(options.operationTimeoutMs, 'operationTimeoutMs', DEFAULT_OPERATION_TIMEOUT_MS, STORE_NAME);
+    this.maxSaveAttempts = positiveIntegerOption(options.maxSaveAttempts, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, STORE_NAME);
     this.keys = storeKeys(this.prefix);
-    if ('client' in options && options.client !== undefined) {
-      this.client = options.client;
+    const { client, url, redisOptions } = options as { client?: unknown; url?: unknown; redisOptions?: unknown };
+    if ((client === undefined) === (url === undefined)) throw invalid('options need either a client or a url');
+    if (client !== undefined) {
+      if (redisOptions !== undefined) throw invalid('redisOptions only apply to a url; configure your own client directly');
+      if (typeof client !== 'object' || client === null || typeof (client as Redis).evalsha !== 'function') {
+        throw invalid('client must be an ioredis Redis or Cluster');
+      }
+      this.client = client as RedisClient;
       this.ownsClient = false;
-    } else if ('url' in options && typeof options.url === 'string') {
-      this.client = new Redis(options.url, { ...resilientRedisOptions(timeout), lazyConnect: true, ...options.redisOptions });
+    } else {
+      urlOption(url, 'url', ['redis:', 'rediss:'], STORE_NAME);
+      if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null)) throw invalid('redisOptions must be an object');
+      this.client = new Redis(url as string, {
+        ...resilientRedisOptions(this.operationTimeoutMs),
+        lazyConnect: true,
+        // Ends the socket at once in close(): ioredis's default (2000 ms) keeps a timer alive after an outage.
+        disconnectTimeout: 0,
+        ...(redisOptions as RedisOptions | undefined),
+      });
       // Errors reach callers through the failing operation; without a listener ioredis would print each reconnect attempt.
       this.client.on('error', () => {});
       this.ownsClient = true;
-    } else {
-      throw TokenStoreError.invalidArgument({ store: STORE, operation: 'open' }, 'options need a client or a url');
     }
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
-    checkTokenArgument(token, STORE, 'findToken');
+    checkTokenArgument(token, STORE_NAME, 'findToken');
     const key = lookupKey(token);
     if (key === null) return null;
-    const reply = await this.run('findToken', () => this.evalScript(SCRIPTS.find, [], [LOOKUP_COLUMNS[key.field], key.value]));
+    const reply = await this.run('findToken', [key.value], () => this.evalScript(SCRIPTS.find, [], [LOOKUP_COLUMNS[key.field], key.value]));
     if (!Array.isArray(reply)) return null;
-    return fillAbsentFields(token, tokenFromHash(reply as string[], 'findToken'));
+    return fillAbsentFields(token, tokenFromRow(rowFromPairs(reply as string[]), STORE_NAME, 'findToken'));
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
-    checkSaveArgument(token, STORE);
+    checkSaveArgument(token, STORE_NAME);
     const key = lookupKey(token);
-    const values = tokenToValues(token);
-    // A fresh id is drawn here; the script uses it only for an insert without id and reports the (practically
-    // impossible) case that it is taken, so a few retries always suffice.
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const args = [token.id ?? '', key === null ? '' : LOOKUP_COLUMNS[key.field], key?.value ?? '', newTokenId(), ...values];
-      const reply = (await this.run('saveToken', () => this.evalScript(SCRIPTS.save, [], args))) as string[];
-      if (reply[0] === 'conflict') {
-        throw TokenStoreError.conflict({ store: STORE, operation: 'saveToken' }, 'another stored token already has this user name');
-      }
-      if (reply[0] === 'saved') {
-        copyStoredFields(token, tokenFromHash(reply.slice(1), 'saveToken'));
-        return;
-      }
+    const values = tokenToValues(token).map((value) => value ?? ''); // '' is absent, to the script as to core
+    // The fresh id is used only for an insert without id; the script reports the (practically impossible)
+    // case that it is taken, and the save runs again with another.
+    const reply = await retrySave({ maxAttempts: this.maxSaveAttempts, shouldRetry: (error) => error instanceof IdTaken }, async () => {
+      const args = [key === null ? '' : LOOKUP_COLUMNS[key.field], key?.value ?? '', newTokenId(), ...values];
+      const result = (await this.run('saveToken', tokenSecrets(token), () => this.evalScript(SCRIPTS.save, [], args))) as string[];
+      if (result[0] === 'id-taken') throw new IdTaken();
+      return result;
+    }).catch((error: unknown) => {
+      if (error instanceof IdTaken) throw TokenStoreError.failure({ store: STORE_NAME, operation: 'saveToken' }, 'could not draw an unused token id');
+      throw error;
+    });
+    if (reply[0] === 'conflict') {
+      throw TokenStoreError.conflict({ store: STORE_NAME, operation: 'saveToken' }, 'another stored token already has this user name');
     }
-    throw TokenStoreError.failure({ store: STORE, operation: 'saveToken' }, 'could not draw an unused token id');
+    copyStoredFields(token, tokenFromRow(rowFromPairs(reply.slice(1)), STORE_NAME, 'saveToken'));
   }
 
   async deleteToken(id: string): Promise<void> {
-    checkIdArgument(id, STORE, 'deleteToken');
-    await this.run('deleteToken', () => this.evalScript(SCRIPTS.delete, [], [id]));
+    checkIdArgument(id, STORE_NAME, 'deleteToken');
+    await this.run('deleteToken', [], () => this.evalScript(SCRIPTS.delete, [], [id]));
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
-    checkIdArgument(id, STORE, 'findTokenById');
-    const hash = await this.run('findTokenById', () => this.client.hgetall(this.keys.token(id)));
-    return Object.keys(hash).length === 0 ? null : tokenFromHash(hash, 'findTokenById');
+    checkIdArgument(id, STORE_NAME, 'findTokenById');
+    const hash = await this.run('findTokenById', [], () => this.client.hgetall(this.keys.token(id)));
+    return Object.keys(hash).length === 0 ? null : tokenFromRow(hash, STORE_NAME, 'findTokenById');
   }
 
   /** One ZRANGE for the ids, then HGETALLs pipelined in batches; the timeout bounds each round trip. */
   async getTokens(): Promise<OAuthToken[]> {
-    const ids = await this.run('getTokens', () => this.client.zrange(this.keys.ids, 0, -1));
+    const ids = await this.run('getTokens', [], () => this.client.zrange(this.keys.ids, 0, -1));
     const tokens: OAuthToken[] = [];
     for (let start = 0; start < ids.length; start += 1000) {
       const batch = ids.slice(start, start + 1000);
-      const replies = await this.run('getTokens', async () => {
+      const replies = await this.run('getTokens', [], async () => {
         const pipeline = this.client.pipeline();
         for (const id of batch) pipeline.hgetall(this.keys.token(id));
-        return (await pipeline.exec()) ?? [];
+        const results = (await pipeline.exec()) ?? [];
+        for (const [error] of results) if (error) throw error;
+        return results.map(([, hash]) => hash as Record<string, string>);
       });
-      for (const [error, hash] of replies) {
-        if (error) throw this.mapError(error, 'getTokens');
-        // A token deleted between the two round trips is simply not listed.
-        if (hash !== null && Object.keys(hash as object).length > 0)
-          tokens.push(tokenFromHash(hash as Record<string, string>, 'getTokens'));
-      }
+      // A token deleted between the two round trips is simply not listed.
+      for (const hash of replies) if (Object.keys(hash).length > 0) tokens.push(tokenFromRow(hash, STORE_NAME, 'getTokens'));
     }
     return tokens;
   }
@@ -165,18 +191,15 @@ export class RedisTokenStore implements TokenStore {
    * script that removes whole tokens, so the store stays consistent even while other clients save.
    */
   async deleteTokens(): Promise<void> {
-    const nodes = await this.run('deleteTokens', async () =>
-      this.client.isCluster ? (this.client as Cluster).nodes('master') : [this.client],
-    );
-    for (const node of nodes) {
+    for (const node of await this.nodes('deleteTokens')) {
       let cursor = '0';
       do {
-        const [next, keys] = await this.run('deleteTokens', () => node.scan(cursor, 'MATCH', this.keys.scanPattern, 'COUNT', 500));
+        const [next, keys] = await this.run('deleteTokens', [], () => node.scan(cursor, 'MATCH', this.keys.scanPattern, 'COUNT', 500));
         cursor = next;
-        if (keys.length > 0) await this.run('deleteTokens', () => this.evalScript(SCRIPTS.purge, keys, []));
+        if (keys.length > 0) await this.run('deleteTokens', [], () => this.evalScript(SCRIPTS.purge, keys, []));
       } while (cursor !== '0');
     }
-    await this.run('deleteTokens', () => this.evalScript(SCRIPTS.purge, [this.keys.seq], []));
+    await this.run('deleteTokens', [], () => this.evalScript(SCRIPTS.purge, [this.keys.seq], []));
   }
 
   /**
@@ -184,22 +207,35 @@ export class RedisTokenStore implements TokenStore {
    * (every master of a Cluster), which also proves the server is reachable and runs Lua.
    */
   async migrate(): Promise<void> {
-    const nodes = await this.run('migrate', async () => (this.client.isCluster ? (this.client as Cluster).nodes('master') : [this.client]));
-    for (const node of nodes) {
-      for (const script of Object.values(SCRIPTS)) await this.run('migrate', () => node.script('LOAD', script.lua));
+    for (const node of await this.nodes('migrate')) {
+      for (const script of Object.values(SCRIPTS)) await this.run('migrate', [], () => node.script('LOAD', script.lua));
     }
   }
 
-  /** Closes the connection the store opened from a URL; a client passed in stays open (it is yours). */
+  /**
+   * Closes the connection the store opened from a URL; a client passed in stays open (it is yours). Resolves
+   * once the socket is gone, whatever state the connection is in, and never rejects.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (!this.ownsClient) return;
     const client = this.client as Redis;
     if (client.status === 'ready') {
-      await Promise.race([client.quit().catch(() => {}), new Promise((resolve) => setTimeout(resolve, this.operationTimeoutMs).unref())]);
+      // QUIT lets replies still on their way arrive; the timer only bounds a server that stopped answering.
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise((resolve) => {
+        timer = setTimeout(resolve, this.operationTimeoutMs);
+      });
+      await Promise.race([client.quit().catch(() => {}), bound]);
+      clearTimeout(timer);
     }
     client.disconnect();
+  }
+
+  /** The servers a whole-keyspace command must visit: every master of a Cluster, or the one server. */
+  private async nodes(operation: TokenStoreOperation): Promise<Redis[]> {
+    return this.run(operation, [], async () => (this.client.isCluster ? (this.client as Cluster).nodes('master') : [this.client as Redis]));
   }
 
   /** EVALSHA, falling back to EVAL when the server does not know the script yet (first use, or after a restart). */
@@ -208,34 +244,32 @@ export class RedisTokenStore implements TokenStore {
     try {
       return await this.client.evalsha(script.sha, keys.length, ...keys, this.keys.base, ...args);
     } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      if (!driverErrorMessage(error).startsWith('NOSCRIPT')) throw error;
       return this.client.eval(script.lua, keys.length, ...keys, this.keys.base, ...args);
     }
   }
 
-  /** Runs one round trip within operationTimeoutMs (waiting for the connection counts) and maps every error. */
-  private async run<T>(operation: TokenStoreOperation, roundTrip: () => Promise<T>): Promise<T> {
-    if (this.closed) throw TokenStoreError.unavailable({ store: STORE, operation }, 'the store is closed');
-    let timer: NodeJS.Timeout | undefined;
-    let gaveUp = false;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        gaveUp = true;
-        reject(TokenStoreError.unavailable({ store: STORE, operation }, `Redis did not answer within ${this.operationTimeoutMs} ms`));
-      }, this.operationTimeoutMs);
-    });
-    const send = async () => {
-      await this.whenConnected(operation);
-      // A caller that was already told BACKEND_UNAVAILABLE must not see its save applied once Redis is back.
-      if (gaveUp) throw TokenStoreError.unavailable({ store: STORE, operation }, 'gave up before Redis was reachable');
-      return roundTrip();
-    };
+  /**
+   * Runs one round trip within operationTimeoutMs (waiting for the connection counts) and maps every error.
+   * `secrets` are the values the round trip carries: ioredis attaches the command's arguments to its errors,
+   * and they are removed from the error's cause.
+   */
+  private async run<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: () => Promise<T>): Promise<T> {
+    if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
+    const deadline = { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: 'Redis' };
     try {
-      return await Promise.race([send(), timedOut]);
+      return await withDeadline(deadline, async (signal) => {
+        await this.whenConnected(operation);
+        // A caller that was already told BACKEND_UNAVAILABLE must not see its save applied once Redis is back.
+        if (signal.aborted) throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'gave up before Redis was reachable');
+        return roundTrip();
+      });
     } catch (error) {
-      throw this.mapError(error, operation);
-    } finally {
-      clearTimeout(timer);
+      if (TokenStoreError.is(error)) throw error;
+      const details = { store: STORE_NAME, operation, cause: error, secrets };
+      // Driver messages stay in `cause` only (copied without the command's arguments): a script error could quote its values.
+      if (isUnavailable(error)) throw TokenStoreError.unavailable(details, 'Redis is not reachable');
+      throw TokenStoreError.failure(details, 'Redis refused the command');
     }
   }
 
@@ -247,7 +281,7 @@ export class RedisTokenStore implements TokenStore {
     const client = this.client;
     if (client.status === 'ready') return Promise.resolve();
     if (client.status === 'end') {
-      return Promise.reject(TokenStoreError.unavailable({ store: STORE, operation }, 'the Redis client has been closed'));
+      return Promise.reject(TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'the Redis client has been closed'));
     }
     if (client.status === 'wait') client.connect().catch(() => {});
     this.connected ??= new Promise((resolve) => {
@@ -257,13 +291,5 @@ export class RedisTokenStore implements TokenStore {
       });
     });
     return this.connected;
-  }
-
-  private mapError(error: unknown, operation: TokenStoreOperation): TokenStoreError {
-    if (TokenStoreError.is(error)) return error;
-    const details = { store: STORE, operation, cause: error };
-    // Driver messages stay in `cause` only: a script error could quote the values it was given.
-    if (isUnavailable(error)) return TokenStoreError.unavailable(details, 'Redis is not reachable');
-    return TokenStoreError.failure(details, 'Redis refused the command');
   }
 }

@@ -1,10 +1,61 @@
 /**
- * The Lua scripts. Each runs atomically on the server, so a save's read-merge-write and its index updates
- * can never interleave with another client's. KEYS[1] is always `{prefix}:ids` (it routes the script to the
- * right cluster node); ARGV[1] is `{prefix}:`, from which the other key names of the same slot are built.
+ * The key layout and the Lua scripts, in one place. Every key of a store starts with `{prefix}:` so that
+ * all of them share one Redis Cluster hash slot and a script may touch any of them:
+ *
+ *   {prefix}:token:<id>                          hash: Zoho's column names → values (absent fields not stored)
+ *   {prefix}:ids                                 sorted set: every id, scored by insertion order
+ *   {prefix}:seq                                 counter behind those scores
+ *   {prefix}:idx:<column>:<sha1 hex of value>    sorted set: ids whose <column> holds that value
+ *
+ * Index keys name a digest, never the value itself: values can be 64 KB, binary-unsafe for tools, and are
+ * secrets. Lookups compare the stored value too, so a digest collision can never return the wrong token.
+ *
+ * Each script runs atomically on the server, so a save's read-merge-write and its index updates can never
+ * interleave with another client's. KEYS[1] is always `{prefix}:ids` (it routes the script to the right
+ * cluster node); ARGV[1] is `{prefix}:`, from which the other key names of the same slot are built.
  */
 import { createHash } from 'node:crypto';
-import { INDEXED_COLUMNS, VALUE_COLUMNS } from './keys.js';
+import { LOOKUP_COLUMNS, TOKEN_COLUMNS, type TokenRow } from '@crm/core/store-kit';
+
+export const DEFAULT_PREFIX = 'crm-tokens';
+
+/** Letters, digits and `: _ . -`: nothing that is a glob character, a hash-tag brace, a quote or a space. */
+export const PREFIX_PATTERN = /^[A-Za-z0-9:_.-]{1,100}$/;
+export const PREFIX_RULE = '1 to 100 characters of letters, digits, ":", "_", "." or "-"';
+
+/** The columns with an index, from core's lookup rules. */
+const INDEXED_COLUMNS = Object.values(LOOKUP_COLUMNS);
+
+export interface StoreKeys {
+  /** `{prefix}:`, the start of every key; the scripts build the other names from it. */
+  base: string;
+  ids: string;
+  seq: string;
+  /** SCAN MATCH pattern for every key of this store and no other. */
+  scanPattern: string;
+  token(id: string): string;
+}
+
+/** Escapes Redis glob characters, so a pattern matches its text literally. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+export function storeKeys(prefix: string): StoreKeys {
+  const base = `{${prefix}}:`;
+  return {
+    base,
+    ids: `${base}ids`,
+    seq: `${base}seq`,
+    scanPattern: `${escapeGlob(base)}*`,
+    token: (id) => `${base}token:${id}`,
+  };
+}
+
+/** A script's flat `[column, value, ...]` reply as the row `tokenFromRow` reads (HGETALL's object already is one). */
+export function rowFromPairs(pairs: string[]): Partial<TokenRow> {
+  return Object.fromEntries(pairs.flatMap((value, i) => (i % 2 === 0 ? [[value, pairs[i + 1]]] : [])));
+}
 
 export interface LuaScript {
   name: string;
@@ -17,7 +68,7 @@ const luaList = (names: readonly string[]) => `{${names.map((name) => `'${name}'
 const COMMON = `
 local base = ARGV[1]
 local ids_key = KEYS[1]
-local COLUMNS = ${luaList(VALUE_COLUMNS)}
+local COLUMNS = ${luaList(TOKEN_COLUMNS)}
 local INDEXED = ${luaList(INDEXED_COLUMNS)}
 local function token_key(id) return base .. 'token:' .. id end
 local function index_key(column, value) return base .. 'idx:' .. column .. ':' .. redis.sha1hex(value) end
@@ -48,12 +99,13 @@ return redis.call('HGETALL', token_key(id))
 `;
 
 /**
- * ARGV: base, id or '', lookup column or '', lookup value, a fresh id, then one value per COLUMNS entry
- * ('' = absent). Returns {'saved', field, value, ...}, {'conflict'}, or {'id-taken'} when the fresh id
- * already exists (the caller retries with another).
+ * ARGV: base, lookup column or '', lookup value, a fresh id, then the token's value for each COLUMNS entry,
+ * id first ('' = absent). Returns {'saved', column, value, ...}, {'conflict'}, or {'id-taken'} when the
+ * fresh id already exists (the caller retries with another). The plan is core's planSave, restated in Lua
+ * so the read, the merge and the write are one atomic step.
  */
 const SAVE = `${COMMON}
-local given_id, lookup_column, lookup_value, fresh_id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local lookup_column, lookup_value, fresh_id, given_id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local id = nil
 if given_id ~= '' and redis.call('EXISTS', token_key(given_id)) == 1 then id = given_id end
 if not id and lookup_column ~= '' then id = holders(lookup_column, lookup_value)[1] end
@@ -65,12 +117,13 @@ else
   if given_id ~= '' then id = given_id else id = fresh_id end
   if redis.call('EXISTS', token_key(id)) == 1 then return {'id-taken'} end
 end
--- present values replace stored ones, absent ones keep theirs
+-- present values replace stored ones, absent ones keep theirs; the id stays the stored one
 local merged = {}
 for i, column in ipairs(COLUMNS) do
-  local value = ARGV[5 + i]
+  local value = ARGV[4 + i]
   if value ~= '' then merged[column] = value else merged[column] = stored[column] end
 end
+merged['id'] = id
 if merged['user_name'] then
   for _, owner in ipairs(holders('user_name', merged['user_name'])) do
     if owner ~= id then return {'conflict'} end
@@ -87,7 +140,7 @@ for _, column in ipairs(INDEXED) do
   -- re-adding an unchanged entry is harmless and repairs one a concurrent deleteTokens removed
   if new then redis.call('ZADD', index_key(column, new), score, id) end
 end
-local fields = {'id', id}
+local fields = {}
 for _, column in ipairs(COLUMNS) do
   if merged[column] then
     fields[#fields + 1] = column

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { startThrowawayRedis } from '@crm/test-services/redis';
 import { Redis } from 'ioredis';
@@ -51,10 +53,40 @@ describe('options', () => {
   });
 
   test('other options are checked', () => {
-    expect(() => new RedisTokenStore({ url, operationTimeoutMs: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expect(() => new RedisTokenStore({ url, operationTimeoutMs: 1.5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expect(() => new RedisTokenStore({} as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
-    expect(() => new RedisTokenStore(null as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    const invalid = (message: RegExp) => expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open', message: expect.stringMatching(message) });
+    expect(() => new RedisTokenStore({ url, operationTimeoutMs: 0 })).toThrow(invalid(/operationTimeoutMs/));
+    expect(() => new RedisTokenStore({ url, operationTimeoutMs: 1.5 })).toThrow(invalid(/operationTimeoutMs/));
+    expect(() => new RedisTokenStore({ url, maxSaveAttempts: 0 })).toThrow(invalid(/maxSaveAttempts/));
+    expect(() => new RedisTokenStore({ url, maxSaveAttempts: '3' as never })).toThrow(invalid(/maxSaveAttempts/));
+    expect(() => new RedisTokenStore({} as never)).toThrow(invalid(/client or a url/));
+    expect(() => new RedisTokenStore(null as never)).toThrow(invalid(/object/));
+    expect(() => new RedisTokenStore({ url, client: new Object() } as never)).toThrow(invalid(/client or a url/));
+    expect(() => new RedisTokenStore({ client: {} } as never)).toThrow(invalid(/ioredis/));
+    expect(() => new RedisTokenStore({ client: admin, redisOptions: {} } as never)).toThrow(invalid(/redisOptions/));
+    // Unknown names are refused rather than ignored: a typo would otherwise silently use a default.
+    expect(() => new RedisTokenStore({ url, prefx: 'a' } as never)).toThrow(invalid(/unknown option prefx/));
+    expect(() => new RedisTokenStore({ url, operationTimeout: 10 } as never)).toThrow(invalid(/unknown option operationTimeout\b/));
+  });
+
+  test('the url must be redis:// or rediss://, and the message never repeats it (it may hold a password)', () => {
+    for (const bad of ['postgres://u:hunter2@host/db', 'hunter2', 42]) {
+      const error = (() => {
+        try {
+          new RedisTokenStore({ url: bad as string });
+        } catch (caught) {
+          return caught as TokenStoreError;
+        }
+      })();
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', operation: 'open' });
+      expect(error?.message).toMatch(/redis:\/\/ or rediss:\/\//);
+      expect(error?.message).not.toContain('hunter2');
+    }
+  });
+
+  test('defaults: prefix crm-tokens, a 5000 ms bound per round trip, 5 save attempts', async () => {
+    const store = new RedisTokenStore({ url });
+    expect(store).toMatchObject({ prefix: 'crm-tokens', operationTimeoutMs: 5000, maxSaveAttempts: 5 });
+    await store.close();
   });
 
   test('escapeGlob makes every glob character literal', async () => {
@@ -218,7 +250,7 @@ describe('values', () => {
     const store = openStore();
     const values = [
       'x'.repeat(65536),
-      'ünïcödé 🙂 漢字 \u0000 nul',
+      'ünïcödé 🙂 漢字 \u0001 control',
       `'"; FLUSHALL; --`,
       "]] redis.call('FLUSHALL') --[[",
       '{other}:token:*',
@@ -263,15 +295,129 @@ describe('values', () => {
     await store.close();
   });
 
-  test('a key of the wrong type is BACKEND_FAILURE, with the driver error as cause and no value in the message', async () => {
+  test('a key of the wrong type is BACKEND_FAILURE (WRONGTYPE), with a cause that names the error and holds no value', async () => {
     const store = openStore();
     await admin.set(`{${store.prefix}}:token:occupied`, 'plain string');
-    const error = await store.saveToken(new OAuthToken({ id: 'occupied', accessToken: 'secret-access-value' })).catch((caught) => caught);
+    const token = secretToken('wrongtype');
+    token.id = 'occupied';
+    const error = await store.saveToken(token).catch((caught) => caught);
     expect(TokenStoreError.is(error)).toBe(true);
     expect(error).toMatchObject({ code: 'BACKEND_FAILURE', operation: 'saveToken' });
-    expect(error.message).not.toContain('secret-access-value');
     expect(error.cause).toBeInstanceOf(Error);
+    expect(error.cause.message).toMatch(/^WRONGTYPE/);
+    expectNoSecrets(error, token);
     await store.close();
+  });
+});
+
+/** A token whose every secret is unique to this call and long enough to be searched for. */
+function secretToken(name: string): OAuthToken {
+  const secret = (kind: string) => `${kind}-${randomBytes(12).toString('hex')}`;
+  return new OAuthToken({
+    userSignature: new UserSignature(`${name}@example.com:1`),
+    clientId: 'client',
+    clientSecret: secret('client-secret'),
+    refreshToken: secret('refresh'),
+    accessToken: secret('access'),
+    grantToken: secret('grant'),
+  });
+}
+
+/**
+ * ioredis attaches the command (EVALSHA with every argument: client secret, refresh, access and grant token)
+ * to a reply error; none of it may reach the TokenStoreError, however deep one looks.
+ */
+function expectNoSecrets(error: unknown, token: OAuthToken): void {
+  const everything = inspect(error, { depth: Infinity, showHidden: true });
+  for (const secret of [token.clientSecret, token.refreshToken, token.accessToken, token.grantToken]) {
+    expect(everything).not.toContain(secret);
+  }
+  expect(everything).not.toContain('EVALSHA');
+  expect((error as { cause?: { command?: unknown } }).cause?.command).toBeUndefined();
+}
+
+describe('server errors never carry token values (the command ioredis attaches is dropped)', () => {
+  test('OOM under maxmemory (a throwaway server of our own) is BACKEND_FAILURE without secrets', async () => {
+    const server = await startThrowawayRedis();
+    const configure = new Redis(server.url);
+    const store = new RedisTokenStore({ url: server.url, prefix: 'oom' });
+    try {
+      // A server of our own: the shared one is never reconfigured.
+      await configure.config('SET', 'maxmemory', '1');
+      await configure.config('SET', 'maxmemory-policy', 'noeviction');
+      const token = secretToken('oom');
+      const error = await store.saveToken(token).catch((caught) => caught);
+      expect(error).toMatchObject({ code: 'BACKEND_FAILURE', operation: 'saveToken' });
+      expect(error.cause.message).toMatch(/^OOM/);
+      expectNoSecrets(error, token);
+    } finally {
+      await store.close();
+      configure.disconnect();
+      await server.destroy();
+    }
+  });
+
+  test('READONLY from a replica (as after a failover) is BACKEND_UNAVAILABLE without secrets', async () => {
+    const primary = await startThrowawayRedis();
+    const replica = await startThrowawayRedis();
+    const configure = new Redis(replica.url);
+    const store = new RedisTokenStore({ url: replica.url, prefix: 'readonly' });
+    try {
+      await configure.replicaof('127.0.0.1', primary.port);
+      const token = secretToken('readonly');
+      const error = await store.saveToken(token).catch((caught) => caught);
+      expect(error).toMatchObject({ code: 'BACKEND_UNAVAILABLE', operation: 'saveToken' });
+      expect(error.cause.message).toMatch(/^READONLY/);
+      expectNoSecrets(error, token);
+    } finally {
+      await store.close();
+      configure.disconnect();
+      await replica.destroy();
+      await primary.destroy();
+    }
+  });
+
+  test('a lookup that fails hides the value it looked up', async () => {
+    const store = openStore();
+    const token = secretToken('lookup');
+    // The access token's index key holds a string: the find script's ZRANGE on it fails with WRONGTYPE.
+    const digest = (await admin.eval('return redis.sha1hex(ARGV[1])', 0, token.accessToken as string)) as string;
+    await admin.set(`{${store.prefix}}:idx:access_token:${digest}`, 'not a sorted set');
+    const error = await store.findToken(new OAuthToken({ accessToken: token.accessToken })).catch((caught) => caught);
+    expect(error).toMatchObject({ code: 'BACKEND_FAILURE', operation: 'findToken' });
+    expectNoSecrets(error, token);
+    await store.close();
+  });
+});
+
+describe('close', () => {
+  test('after close() every method and migrate() reject with STORE_CLOSED and send nothing; close() twice is fine', async () => {
+    const store = openStore();
+    const token = userToken('closed@example.com:1', { accessToken: 'a' });
+    await store.saveToken(token);
+    await store.close();
+    const calls: [string, () => Promise<unknown>][] = [
+      ['findToken', () => store.findToken(new OAuthToken({ accessToken: 'a' }))],
+      ['saveToken', () => store.saveToken(userToken('after-close@example.com:1', { accessToken: 'b' }))],
+      ['findTokenById', () => store.findTokenById(token.id as string)],
+      ['deleteToken', () => store.deleteToken(token.id as string)],
+      ['getTokens', () => store.getTokens()],
+      ['deleteTokens', () => store.deleteTokens()],
+      ['migrate', () => store.migrate()],
+    ];
+    for (const [operation, call] of calls) {
+      await expect(call()).rejects.toMatchObject({ code: 'STORE_CLOSED', store: 'RedisTokenStore', operation });
+    }
+    await expect(store.close()).resolves.toBeUndefined();
+    const reader = new RedisTokenStore({ url, prefix: store.prefix });
+    expect((await reader.getTokens()).map((each) => each.id)).toEqual([token.id]);
+    await reader.close();
+  });
+
+  test('a store that never connected closes at once', async () => {
+    const store = new RedisTokenStore({ url, prefix: randomPrefix() });
+    await expect(store.close()).resolves.toBeUndefined();
+    await expect(store.findTokenById('x')).rejects.toMatchObject({ code: 'STORE_CLOSED' });
   });
 });
 
@@ -282,10 +428,13 @@ describe('connections', () => {
     prefixes.push(prefix);
     const store = new RedisTokenStore({ client, prefix });
     await store.saveToken(userToken('byo@example.com:1', { accessToken: 'a' }));
-    await store.close();
-    expect(await client.ping()).toBe('PONG');
-    await expect(store.getTokens()).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
-    await client.quit();
+    try {
+      await store.close();
+      expect(await client.ping()).toBe('PONG');
+      await expect(store.getTokens()).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+    } finally {
+      await client.quit();
+    }
   });
 
   test('a store opened from a URL uses one connection and closes it', async () => {
