@@ -262,6 +262,7 @@ export class RedisTokenStore implements TokenStore {
         await this.whenConnected(operation);
         // A caller that was already told BACKEND_UNAVAILABLE must not see its save applied once Redis is back.
         if (signal.aborted) throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'gave up before Redis was reachable');
+        if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
         return roundTrip();
       });
     } catch (error) {
@@ -275,7 +276,8 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * Waits for the client to be ready: with the offline queue off, a command sent earlier would fail at once.
-   * Concurrent operations share one wait (one listener); run() bounds how long each of them waits.
+   * Concurrent operations share one wait (one listener); run() bounds how long each of them waits. The wait
+   * also ends when the client ends (close() during a connect), so those calls settle at once, not at the deadline.
    */
   private whenConnected(operation: TokenStoreOperation): Promise<void> {
     const client = this.client;
@@ -285,10 +287,12 @@ export class RedisTokenStore implements TokenStore {
     }
     if (client.status === 'wait') client.connect().catch(() => {});
     this.connected ??= new Promise((resolve) => {
-      client.once('ready', () => {
+      const settle = () => {
+        client.off('ready', settle).off('end', settle);
         this.connected = null;
         resolve();
-      });
+      };
+      client.once('ready', settle).once('end', settle);
     });
     return this.connected;
   }
