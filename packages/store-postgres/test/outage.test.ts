@@ -1,13 +1,17 @@
+import { spawn } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { startThrowawayPostgres, type ThrowawayPostgres } from '@crm/test-services/postgres';
 import pg from 'pg';
-import { PostgresTokenStore } from '../src/index';
+import { PostgresTokenStore } from '../src/index.js';
 import { adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA } from './conformance-options.js';
 
 const TIMEOUT_MS = 1500;
 /** Timer and scheduling slack on a busy two-core machine, on top of the configured bound. */
 const SLACK_MS = 1000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const token = (index: number) =>
   new OAuthToken({ userSignature: new UserSignature(`outage${index % 20}@x:1`), accessToken: `a${index}`, refreshToken: `r${index}` });
@@ -112,8 +116,35 @@ describe('a server that accepts connections but never answers', () => {
       expect([name, await errorCode(operation())]).toEqual([name, 'BACKEND_UNAVAILABLE']);
       expect(Date.now() - started).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
     }
+    // close() after the outage resolves (never rejects) once the pending connections gave up, within the bound.
+    const closing = Date.now();
     await store.close();
+    expect(Date.now() - closing).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
+    expect(await errorCode(store.getTokens())).toBe('STORE_CLOSED');
   }, 30000);
+
+  test('a process whose store failed against the silent server and was closed exits by itself: close() leaves nothing running', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(__dirname, 'workers', 'close-worker.ts'), `postgres://postgres@127.0.0.1:${port}/test`, String(TIMEOUT_MS)],
+      { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let output = '';
+    let printedAt = 0;
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      printedAt = Date.now();
+    });
+    const killer = setTimeout(() => child.kill(), 45000);
+    const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    clearTimeout(killer);
+    const exitedAfterMs = Date.now() - printedAt;
+    expect(exitCode).toBe(0);
+    expect(JSON.parse(output)).toEqual({ save: 'BACKEND_UNAVAILABLE', find: 'BACKEND_UNAVAILABLE', afterClose: 'STORE_CLOSED' });
+    // The worker prints its last line right after close(); a socket or timer left behind (the pool's 30 s idle
+    // timer, a pending connection) would keep it alive long after that.
+    expect(exitedAfterMs).toBeLessThan(SLACK_MS * 3);
+  }, 60000);
 
   test('a pool passed in without any timeouts still cannot hang an operation past the bound', async () => {
     const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:${port}/test` });
@@ -153,3 +184,72 @@ test('an operation blocked by a lock fails with BACKEND_UNAVAILABLE within the b
     await dropTable(url, TEST_SCHEMA, table);
   }
 }, 30000);
+
+/**
+ * Issue 9, item 5: the deadline used to answer the caller without stopping the statement, and
+ * statement_timeout starts only on the server (time waiting for a pool connection is not counted), so a
+ * save reported as BACKEND_UNAVAILABLE could still commit once a lock went away, after the caller had
+ * moved on. An audit trigger records every committed write of an access token: the timed-out one must
+ * never appear, and the newer save must be what stays.
+ */
+describe('a save that timed out is never applied afterwards', () => {
+  test.each([
+    ['your pool without any timeouts', false],
+    ['its own pool of one connection, the save waiting for that connection first', true],
+  ])(
+    '%s',
+    async (_, ownPool) => {
+      const url = await postgresUrl();
+      const table = randomTable('late');
+      const qualified = `"${TEST_SCHEMA}"."${table}"`;
+      const pool = ownPool ? undefined : new pg.Pool({ connectionString: url, max: 2 });
+      const store =
+        pool === undefined
+          ? new PostgresTokenStore({ url, schema: TEST_SCHEMA, table, operationTimeoutMs: TIMEOUT_MS, poolConfig: { max: 1 } })
+          : new PostgresTokenStore({ pool, schema: TEST_SCHEMA, table, operationTimeoutMs: TIMEOUT_MS });
+      const userSignature = new UserSignature('late@x:1');
+      const locker = new pg.Client({ connectionString: url });
+      await locker.connect();
+      try {
+        await store.saveToken(new OAuthToken({ userSignature, accessToken: 'initial', refreshToken: 'kept' }));
+        // A rolled-back write leaves no audit row: the trigger's insert is part of the same transaction.
+        await adminQuery(
+          url,
+          `CREATE TABLE "${TEST_SCHEMA}"."${table}_audit" (seq bigserial, access_token text);
+         CREATE FUNCTION "${TEST_SCHEMA}"."${table}_audit"() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN INSERT INTO "${TEST_SCHEMA}"."${table}_audit" (access_token) VALUES (NEW.access_token); RETURN NEW; END $$;
+         CREATE TRIGGER audit AFTER INSERT OR UPDATE ON ${qualified} FOR EACH ROW EXECUTE FUNCTION "${TEST_SCHEMA}"."${table}_audit"()`,
+        );
+        await locker.query('BEGIN');
+        await locker.query(`LOCK TABLE ${qualified} IN ACCESS EXCLUSIVE MODE`);
+        // With one pooled connection, a blocked read holds it for half the deadline before the save gets it.
+        const blockedRead = ownPool ? errorCode(store.findToken(new OAuthToken({ userSignature }))) : null;
+        if (ownPool) await sleep(TIMEOUT_MS / 2);
+        const started = Date.now();
+        expect(await errorCode(store.saveToken(new OAuthToken({ userSignature, accessToken: 'timed-out' })))).toBe('BACKEND_UNAVAILABLE');
+        expect(Date.now() - started).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
+        if (blockedRead !== null) expect(await blockedRead).toBe('BACKEND_UNAVAILABLE');
+        await sleep(300);
+        await locker.query('ROLLBACK'); // the lock goes away after the deadline
+        await store.saveToken(new OAuthToken({ userSignature, accessToken: 'newer' }));
+        await sleep(TIMEOUT_MS); // time for a save that was not stopped to land
+        const stored = await store.findToken(new OAuthToken({ userSignature }));
+        expect([stored?.accessToken, stored?.refreshToken]).toEqual(['newer', 'kept']);
+        const audit = await adminQuery<{ access_token: string }>(
+          url,
+          `SELECT access_token FROM "${TEST_SCHEMA}"."${table}_audit" ORDER BY seq`,
+        );
+        expect(audit.map((row) => row.access_token)).toEqual(['newer']);
+      } finally {
+        await locker.end();
+        await store.close();
+        await pool?.end();
+        await adminQuery(
+          url,
+          `DROP TABLE IF EXISTS ${qualified}, "${TEST_SCHEMA}"."${table}_audit"; DROP FUNCTION IF EXISTS "${TEST_SCHEMA}"."${table}_audit"()`,
+        );
+      }
+    },
+    30000,
+  );
+});
