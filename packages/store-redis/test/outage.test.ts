@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { freePort } from '@crm/test-services/process';
 import { startThrowawayRedis, type ThrowawayRedis } from '@crm/test-services/redis';
@@ -133,4 +136,52 @@ test('a server that is not there fails every operation with BACKEND_UNAVAILABLE 
     expect(Date.now() - started).toBeLessThanOrEqual(TIMEOUT_MS + SLACK_MS);
   }
   await store.close();
+});
+
+describe('close() after an outage', () => {
+  const WORKER = join(__dirname, 'workers', 'close-after-outage.ts');
+
+  /** Runs the worker against a server of its own, stops the server, and returns how long the worker took to end after close(). */
+  async function closeAfterOutage(callFirst: boolean): Promise<{ closeMs: number; exitMs: number; code: number | null }> {
+    const own = await startThrowawayRedis();
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', WORKER, own.url, callFirst ? 'yes' : 'no'], {
+        cwd: join(__dirname, '..'),
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => (stderr += chunk));
+      const lines = createInterface({ input: child.stdout });
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      let closingAt = 0;
+      let closeMs = -1;
+      const connected = new Promise<void>((resolve) => {
+        lines.on('line', (line) => {
+          if (line === 'connected') resolve();
+          if (line === 'closing') closingAt = Date.now();
+          if (line.startsWith('closed ')) closeMs = Number(line.slice(7));
+        });
+      });
+      await Promise.race([connected, exited.then(() => Promise.reject(new Error(`worker ended early: ${stderr}`)))]);
+      await own.stop();
+      child.stdin.end('stopped\n');
+      const code = await exited;
+      if (code !== 0) throw new Error(`worker exited with ${code}: ${stderr}`);
+      return { closeMs, exitMs: Date.now() - closingAt, code };
+    } finally {
+      await own.destroy();
+    }
+  }
+
+  // ioredis ends a socket in disconnect() through a 2000 ms timer that nothing cleared once the server was
+  // gone, so the process lived 2 s past close(). The bound leaves slack for a loaded machine, well below that.
+  test.each([
+    ['after a failed call', true],
+    ['while it reconnects in the background', false],
+  ])('%s: close() resolves at once and the process ends by itself within 700 ms', async (_, callFirst) => {
+    const { closeMs, exitMs } = await closeAfterOutage(callFirst);
+    expect(closeMs).toBeGreaterThanOrEqual(0);
+    expect(closeMs).toBeLessThan(200);
+    expect(exitMs).toBeLessThan(700);
+  });
 });
