@@ -26,6 +26,7 @@ import {
   urlOption,
   withDeadline,
 } from '@crm/core/store-kit';
+import { connect, type Socket } from 'node:net';
 import type { Pool as CallbackPool } from 'mysql2';
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import {
@@ -82,6 +83,19 @@ const UNAVAILABLE_CODES = new Set([
   'ER_CONNECTION_KILLED',
 ]);
 
+/** How long close() lets the server answer its goodbyes before it cuts the sockets that remain. */
+const CLOSE_GRACE_MS = 500;
+
+/**
+ * Ends a connection for good. mysql2's destroy() only half-closes the socket: to a frozen server it stays
+ * open, keeping the process alive and the server's session (and its locks) waiting. Cutting the socket
+ * makes the server roll back what the session held as soon as it runs again.
+ */
+function destroyConnection(connection: PoolConnection): void {
+  connection.destroy();
+  (connection.connection as unknown as { stream?: Socket }).stream?.destroy();
+}
+
 /** A fresh id that happened to be another token's id: run the save again with another id. */
 class IdCollision extends Error {}
 
@@ -128,6 +142,8 @@ export class MySQLTokenStore implements TokenStore {
   /** The real column sizes and keys, read once (and again after migrate(), a dropped table or a warning). */
   private shape: Promise<TableShape> | null = null;
   private closing: Promise<void> | null = null;
+  /** Every socket of the store's own pool, connecting ones included: close() cuts whatever is left. */
+  private readonly sockets = new Set<Socket>();
 
   constructor(options: MySQLTokenStoreOptions = {}) {
     const given: unknown = options; // checked as unknown: the caller may not be TypeScript
@@ -155,7 +171,14 @@ export class MySQLTokenStore implements TokenStore {
         ...poolConfigFromUrl(url),
         connectTimeout: Math.min(this.operationTimeoutMs, 10000),
         charset: 'utf8mb4',
-        enableKeepAlive: true,
+        // Our own sockets (what mysql2 would open, with keep-alive), so close() can end every one of them.
+        stream: ({ config }: { config: { host: string; port: number; socketPath?: string } }) => {
+          const socket = config.socketPath ? connect(config.socketPath) : connect(config.port, config.host);
+          socket.setNoDelay(true).setKeepAlive(true);
+          this.sockets.add(socket);
+          socket.once('close', () => this.sockets.delete(socket));
+          return socket;
+        },
       });
       // Idle pooled connections that the server drops report here; without a listener they would crash the app.
       this.pool.pool.on('error', () => {});
@@ -334,7 +357,7 @@ export class MySQLTokenStore implements TokenStore {
       result = await work();
     } catch (error) {
       // A connection that cannot release is destroyed: its session, and the lock with it, ends on the server.
-      await connection.execute(this.sql.releaseLock, where).catch(() => connection.destroy());
+      await connection.execute(this.sql.releaseLock, where).catch(() => destroyConnection(connection));
       throw error;
     }
     await connection.execute(this.sql.releaseLock, where);
@@ -381,11 +404,21 @@ export class MySQLTokenStore implements TokenStore {
 
   /**
    * Ends the pool the store made (a pool you passed in stays open). Always resolves: after an outage the
-   * pool's ending reports its dead connections' old errors, which say nothing about the ending itself.
+   * pool's ending reports its dead connections' old errors, which say nothing about the ending itself; and
+   * sockets to a server that does not answer (frozen, unreachable) are cut rather than waited for.
    */
   async close(): Promise<void> {
-    this.closing ??= this.ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
+    this.closing ??= this.ownsPool ? this.endPool() : Promise.resolve();
     await this.closing;
+  }
+
+  private async endPool(): Promise<void> {
+    await this.pool.end().catch(() => {});
+    const closed = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+    clearTimeout(timer);
+    for (const socket of this.sockets) socket.destroy();
   }
 
   private checkOpen(operation: TokenStoreOperation): void {
@@ -455,10 +488,10 @@ export class MySQLTokenStore implements TokenStore {
       return await withDeadline({ timeoutMs, store: STORE_NAME, operation, backend: 'MySQL' }, async (signal) => {
         const connection = await this.pool.getConnection();
         if (signal.aborted) {
-          connection.destroy();
+          destroyConnection(connection);
           throw signal.reason;
         }
-        const abort = () => connection.destroy();
+        const abort = () => destroyConnection(connection);
         signal.addEventListener('abort', abort, { once: true });
         try {
           // Every operation but migrate() first learns the table (creating it when allowed); once per store.
@@ -469,7 +502,7 @@ export class MySQLTokenStore implements TokenStore {
         } catch (error) {
           // Our own refusals (CONFLICT, VALUE_TOO_LONG...) leave a healthy, rolled-back connection.
           if (TokenStoreError.is(error) && !signal.aborted) connection.release();
-          else connection.destroy();
+          else destroyConnection(connection);
           throw error;
         } finally {
           signal.removeEventListener('abort', abort);

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { kill } from 'node:process';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { startThrowawayMySQL, type ThrowawayMySQL } from '@crm/test-services/mysql';
@@ -27,20 +29,24 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Saves then finds one user until `until()` is true; every outcome is timed. */
+/**
+ * Saves then finds one user until `until()` is true; every outcome is timed. An iteration that spans a
+ * change of phase (the server stopped while it ran) is labelled with both, e.g. `up->down`.
+ */
 async function loop(store: MySQLTokenStore, phase: () => string, until: () => boolean): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   for (let n = 0; !until(); n++) {
     const started = performance.now();
     const current = phase();
+    const label = () => (phase() === current ? current : `${current}->${phase()}`);
     try {
       await store.saveToken(new OAuthToken({ userSignature: new UserSignature('looping'), accessToken: `a-${n}` }));
       const found = await store.findToken(new OAuthToken({ userSignature: new UserSignature('looping') }));
       expect(found?.accessToken).toBe(`a-${n}`);
-      outcomes.push({ phase: current, ok: true, code: null, ms: performance.now() - started });
+      outcomes.push({ phase: label(), ok: true, code: null, ms: performance.now() - started });
     } catch (error) {
       if (!TokenStoreError.is(error)) throw error;
-      outcomes.push({ phase: current, ok: false, code: error.code, ms: performance.now() - started });
+      outcomes.push({ phase: label(), ok: false, code: error.code, ms: performance.now() - started });
     }
     await sleep(25);
   }
@@ -134,3 +140,59 @@ test('a port where nothing listens is BACKEND_UNAVAILABLE at once', async () => 
     await server.start();
   }
 }, 60000);
+
+/**
+ * Runs test/workers/close-after-outage.ts: it saves, the server then stops or freezes, its next calls fail,
+ * and it closes the store unguarded. Resolves with its exit code, output, and the milliseconds from the
+ * outage to its exit.
+ */
+async function closeAfterOutage(outage: () => Promise<void>): Promise<{ code: number | null; output: string; ms: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'workers', 'close-after-outage.ts'), server.url, String(BOUND_MS)], {
+    cwd: join(__dirname, '..'),
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr.on('data', (chunk) => {
+    output += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  while (!output.includes('ready') && child.exitCode === null) await sleep(50);
+  await outage();
+  const started = performance.now();
+  child.stdin.write('go\n');
+  const code = await exited;
+  return { code, output, ms: performance.now() - started };
+}
+
+describe('close() after an outage resolves, and the process exits by itself', () => {
+  test('server stopped', async () => {
+    try {
+      const result = await closeAfterOutage(() => server.stop());
+      expect(result.output).toContain('BACKEND_UNAVAILABLE BACKEND_UNAVAILABLE');
+      expect(result.output).toContain('closed');
+      expect(result.code).toBe(0);
+      expect(result.ms).toBeLessThan(BOUND_MS + 2000);
+    } finally {
+      await server.start();
+    }
+  }, 60000);
+
+  // Before: close() rejected with the pool's stale "connect ETIMEDOUT" and the process exited 1; and sockets
+  // half-closed by mysql2 kept a process alive for as long as the server stayed frozen.
+  test('server frozen (SIGSTOP)', async () => {
+    const pid = server.pid()!;
+    try {
+      const result = await closeAfterOutage(async () => {
+        kill(pid, 'SIGSTOP');
+      });
+      expect(result.output).toContain('BACKEND_UNAVAILABLE BACKEND_UNAVAILABLE');
+      expect(result.output).toContain('closed');
+      expect(result.code).toBe(0);
+      expect(result.ms).toBeLessThan(BOUND_MS + 2000);
+    } finally {
+      kill(pid, 'SIGCONT');
+    }
+  }, 60000);
+});
