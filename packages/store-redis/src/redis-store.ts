@@ -89,7 +89,8 @@ export class RedisTokenStore implements TokenStore {
   private readonly ownsClient: boolean;
   private readonly keys: StoreKeys;
   private closed = false;
-  private connected: Promise<void> | null = null;
+  /** The one wait for the client to become ready that concurrent calls share; close() ends it early. */
+  private waiting: { ready: Promise<void>; wake(): void } | null = null;
 
   constructor(options: RedisTokenStoreOptions) {
     checkOptionsObject(options, STORE_NAME);
@@ -219,6 +220,8 @@ export class RedisTokenStore implements TokenStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Calls still waiting for a connection settle now with STORE_CLOSED, rather than at their deadline.
+    this.waiting?.wake();
     if (!this.ownsClient) return;
     const client = this.client as Redis;
     if (client.status === 'ready') {
@@ -277,7 +280,7 @@ export class RedisTokenStore implements TokenStore {
   /**
    * Waits for the client to be ready: with the offline queue off, a command sent earlier would fail at once.
    * Concurrent operations share one wait (one listener); run() bounds how long each of them waits. The wait
-   * also ends when the client ends (close() during a connect), so those calls settle at once, not at the deadline.
+   * also ends when the client ends or the store closes, so those calls settle at once, not at the deadline.
    */
   private whenConnected(operation: TokenStoreOperation): Promise<void> {
     const client = this.client;
@@ -286,14 +289,19 @@ export class RedisTokenStore implements TokenStore {
       return Promise.reject(TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'the Redis client has been closed'));
     }
     if (client.status === 'wait') client.connect().catch(() => {});
-    this.connected ??= new Promise((resolve) => {
-      const settle = () => {
-        client.off('ready', settle).off('end', settle);
-        this.connected = null;
+    if (this.waiting === null) {
+      let resolve = () => {};
+      const ready = new Promise<void>((settle) => {
+        resolve = settle;
+      });
+      const wake = () => {
+        client.off('ready', wake).off('end', wake);
+        this.waiting = null;
         resolve();
       };
-      client.once('ready', settle).once('end', settle);
-    });
-    return this.connected;
+      client.once('ready', wake).once('end', wake);
+      this.waiting = { ready, wake };
+    }
+    return this.waiting.ready;
   }
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
+import { freePort } from '@crm/test-services/process';
 import { startThrowawayRedis } from '@crm/test-services/redis';
 import { Redis } from 'ioredis';
 import { escapeGlob, RedisTokenStore } from '../src/index.js';
@@ -412,6 +413,18 @@ describe('close', () => {
     const reader = new RedisTokenStore({ url, prefix: store.prefix });
     expect((await reader.getTokens()).map((each) => each.id)).toEqual([token.id]);
     await reader.close();
+  });
+
+  test('calls waiting for a server that is down settle with STORE_CLOSED as soon as close() runs, not at their deadline', async () => {
+    const store = new RedisTokenStore({ url: `redis://127.0.0.1:${await freePort()}`, operationTimeoutMs: 5000 });
+    const waiting = [store.findTokenById('x'), store.saveToken(userToken('waiting@example.com:1', { accessToken: 'a' }))].map((call) =>
+      call.catch((error: unknown) => error),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    await store.close();
+    for (const error of await Promise.all(waiting)) expect(error).toMatchObject({ code: 'STORE_CLOSED' });
+    expect(Date.now() - started).toBeLessThan(1000);
   });
 
   test('a store that never connected closes at once', async () => {
