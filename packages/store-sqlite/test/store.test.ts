@@ -641,10 +641,15 @@ describe('option names', () => {
     expect(existsSync(filename)).toBe(false);
   });
 
-  test.each(['path', 'url', 'timeout', 'autoMigrate'])('an unknown option (%s) is INVALID_ARGUMENT naming it', async (name) => {
-    const error = await storeError(() => new SQLiteTokenStore({ filename: ':memory:', [name]: true } as never), 'INVALID_ARGUMENT');
-    expect(error.message).toContain(`unknown option ${name}`);
-  });
+  test.each(['path', 'url', 'timeout', 'autoMigrate', 'constructor', 'toString', '__proto__'])(
+    'an unknown option (%s) is INVALID_ARGUMENT naming it',
+    async (name) => {
+      // defineProperty, so even `__proto__` becomes an own option key, as JSON.parse would make it.
+      const options = Object.defineProperty({ filename: ':memory:' }, name, { value: true, enumerable: true });
+      const error = await storeError(() => new SQLiteTokenStore(options as never), 'INVALID_ARGUMENT');
+      expect(error.message).toContain(`unknown option ${name};`);
+    },
+  );
 });
 
 describe('createSchema: false', () => {
