@@ -76,7 +76,12 @@ async function benchSize(url: string, size: number): Promise<ComparisonRow[]> {
         (iteration) => store.saveToken(update(iteration, randomUser(size))),
         (iteration) => {
           const token = update(iteration, randomUser(size));
-          const args = [LOOKUP_COLUMNS.userName, token.userName as string, 'unusedid00', ...tokenToValues(token).map((value) => value ?? '')];
+          const args = [
+            LOOKUP_COLUMNS.userName,
+            token.userName as string,
+            'unusedid00',
+            ...tokenToValues(token).map((value) => value ?? ''),
+          ];
           return client.evalsha(SCRIPTS.save.sha, 1, keys.ids, keys.base, ...args);
         },
         (iteration) => {

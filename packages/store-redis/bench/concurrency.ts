@@ -43,7 +43,10 @@ for (const target of ['standalone', 'cluster'] as const) {
     totals.ms += figures.ms;
     console.log(`${target} round ${n}: ${JSON.stringify({ ...figures, errors: figures.errors.length })}`);
   }
-  console.log(`${target} total over ${rounds} rounds: ${JSON.stringify(totals)} (${Math.round((totals.saves / totals.ms) * 1000)} saves/s)`);
-  failed ||= totals.errors + totals.duplicateUserNames + totals.duplicateIds + totals.lostTokens + totals.extraTokens + totals.sharedWrong > 0;
+  console.log(
+    `${target} total over ${rounds} rounds: ${JSON.stringify(totals)} (${Math.round((totals.saves / totals.ms) * 1000)} saves/s)`,
+  );
+  failed ||=
+    totals.errors + totals.duplicateUserNames + totals.duplicateIds + totals.lostTokens + totals.extraTokens + totals.sharedWrong > 0;
 }
 process.exit(failed ? 1 : 0);

@@ -24,7 +24,16 @@ import {
   withDeadline,
 } from '@crm/core/store-kit';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
-import { DEFAULT_PREFIX, type LuaScript, PREFIX_PATTERN, PREFIX_RULE, rowFromPairs, SCRIPTS, type StoreKeys, storeKeys } from './scripts.js';
+import {
+  DEFAULT_PREFIX,
+  type LuaScript,
+  PREFIX_PATTERN,
+  PREFIX_RULE,
+  rowFromPairs,
+  SCRIPTS,
+  type StoreKeys,
+  storeKeys,
+} from './scripts.js';
 
 export const STORE_NAME = 'RedisTokenStore';
 
@@ -71,7 +80,9 @@ const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFaile
 
 function isUnavailable(error: unknown): boolean {
   const name = error instanceof Error ? error.name : '';
-  return UNAVAILABLE_NAMES.has(name) || NETWORK_ERROR_CODES.has(driverErrorCode(error)) || UNAVAILABLE_MESSAGE.test(driverErrorMessage(error));
+  return (
+    UNAVAILABLE_NAMES.has(name) || NETWORK_ERROR_CODES.has(driverErrorCode(error)) || UNAVAILABLE_MESSAGE.test(driverErrorMessage(error))
+  );
 }
 
 /** The save script's reply when the id drawn for a new token is taken: the save runs again with another. */
@@ -99,7 +110,12 @@ export class RedisTokenStore implements TokenStore {
       if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${name}; the options are ${[...OPTION_NAMES].join(', ')}`);
     }
     this.prefix = nameOption(options.prefix, 'prefix', DEFAULT_PREFIX, PREFIX_PATTERN, PREFIX_RULE, STORE_NAME);
-    this.operationTimeoutMs = positiveIntegerOption(options.operationTimeoutMs, 'operationTimeoutMs', DEFAULT_OPERATION_TIMEOUT_MS, STORE_NAME);
+    this.operationTimeoutMs = positiveIntegerOption(
+      options.operationTimeoutMs,
+      'operationTimeoutMs',
+      DEFAULT_OPERATION_TIMEOUT_MS,
+      STORE_NAME,
+    );
     this.maxSaveAttempts = positiveIntegerOption(options.maxSaveAttempts, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, STORE_NAME);
     this.keys = storeKeys(this.prefix);
     const { client, url, redisOptions } = options as { client?: unknown; url?: unknown; redisOptions?: unknown };
@@ -113,7 +129,8 @@ export class RedisTokenStore implements TokenStore {
       this.ownsClient = false;
     } else {
       urlOption(url, 'url', ['redis:', 'rediss:'], STORE_NAME);
-      if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null)) throw invalid('redisOptions must be an object');
+      if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null))
+        throw invalid('redisOptions must be an object');
       this.client = new Redis(url as string, {
         ...resilientRedisOptions(this.operationTimeoutMs),
         lazyConnect: true,
@@ -148,7 +165,8 @@ export class RedisTokenStore implements TokenStore {
       if (result[0] === 'id-taken') throw new IdTaken();
       return result;
     }).catch((error: unknown) => {
-      if (error instanceof IdTaken) throw TokenStoreError.failure({ store: STORE_NAME, operation: 'saveToken' }, 'could not draw an unused token id');
+      if (error instanceof IdTaken)
+        throw TokenStoreError.failure({ store: STORE_NAME, operation: 'saveToken' }, 'could not draw an unused token id');
       throw error;
     });
     if (reply[0] === 'conflict') {

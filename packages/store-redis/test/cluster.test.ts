@@ -8,7 +8,7 @@ import { createConformanceOptions, newClusterClient, randomPrefix, removePrefix 
 // The whole suite again, on a real three-master Redis Cluster started by the global setup.
 describeTokenStore('RedisTokenStore on Redis Cluster', {
   ...createConformanceOptions('cluster'),
-  module: join(__dirname, 'conformance-options.ts') // openShared follows the description, cluster or not,
+  module: join(__dirname, 'conformance-options.ts'), // openShared follows the description, cluster or not,
 });
 
 describe('Redis Cluster specifics', () => {

@@ -14,7 +14,14 @@ const ROUND = {
   sharedEvery: 8,
 };
 
-const clean: Partial<RoundFigures> = { errors: [], duplicateUserNames: 0, duplicateIds: 0, lostTokens: 0, extraTokens: 0, sharedWrong: false };
+const clean: Partial<RoundFigures> = {
+  errors: [],
+  duplicateUserNames: 0,
+  duplicateIds: 0,
+  lostTokens: 0,
+  extraTokens: 0,
+  sharedWrong: false,
+};
 
 describe.each(['standalone', 'cluster'] as const)('4 processes × 16 saves in flight, new users and one shared user (%s)', (target) => {
   test('no errors, no user stored twice, no token lost, the index agrees with the hashes', async () => {

@@ -54,7 +54,8 @@ describe('options', () => {
   });
 
   test('other options are checked', () => {
-    const invalid = (message: RegExp) => expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open', message: expect.stringMatching(message) });
+    const invalid = (message: RegExp) =>
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', operation: 'open', message: expect.stringMatching(message) });
     expect(() => new RedisTokenStore({ url, operationTimeoutMs: 0 })).toThrow(invalid(/operationTimeoutMs/));
     expect(() => new RedisTokenStore({ url, operationTimeoutMs: 1.5 })).toThrow(invalid(/operationTimeoutMs/));
     expect(() => new RedisTokenStore({ url, maxSaveAttempts: 0 })).toThrow(invalid(/maxSaveAttempts/));

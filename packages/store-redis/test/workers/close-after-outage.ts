@@ -14,7 +14,8 @@ await new Promise((resolve) => process.stdin.once('data', resolve));
 process.stdin.destroy();
 if (callFirst === 'yes') {
   const error = await store.findTokenById('x').catch((caught: unknown) => caught);
-  if (!TokenStoreError.is(error) || error.code !== 'BACKEND_UNAVAILABLE') throw new Error(`expected BACKEND_UNAVAILABLE, got ${String(error)}`);
+  if (!TokenStoreError.is(error) || error.code !== 'BACKEND_UNAVAILABLE')
+    throw new Error(`expected BACKEND_UNAVAILABLE, got ${String(error)}`);
 }
 process.stdout.write('closing\n');
 const started = Date.now();

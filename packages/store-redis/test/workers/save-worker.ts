@@ -24,7 +24,10 @@ export interface SaveWorkerResult {
 }
 
 /** The user and access token of save `n` of a worker: a new user, or the shared one. */
-export function savedUser(job: Pick<SaveWorkerJob, 'tag' | 'worker' | 'sharedEvery'>, n: number): { userName: string; accessToken: string } {
+export function savedUser(
+  job: Pick<SaveWorkerJob, 'tag' | 'worker' | 'sharedEvery'>,
+  n: number,
+): { userName: string; accessToken: string } {
   const shared = n % job.sharedEvery === job.sharedEvery - 1;
   return {
     userName: shared ? `${job.tag}-shared@example.com:1` : `${job.tag}-w${job.worker}-u${n}@example.com:1`,
