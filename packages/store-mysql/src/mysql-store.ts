@@ -1,3 +1,4 @@
+import { connect, type Socket } from 'node:net';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
   booleanOption,
@@ -26,7 +27,6 @@ import {
   urlOption,
   withDeadline,
 } from '@crm/core/store-kit';
-import { connect, type Socket } from 'node:net';
 import type { Pool as CallbackPool } from 'mysql2';
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import {
@@ -155,7 +155,12 @@ export class MySQLTokenStore implements TokenStore {
     }
     this.table = parseTableName(options.table);
     this.sql = statements(this.table);
-    this.operationTimeoutMs = positiveIntegerOption(options.operationTimeoutMs, 'operationTimeoutMs', DEFAULT_OPERATION_TIMEOUT_MS, STORE_NAME);
+    this.operationTimeoutMs = positiveIntegerOption(
+      options.operationTimeoutMs,
+      'operationTimeoutMs',
+      DEFAULT_OPERATION_TIMEOUT_MS,
+      STORE_NAME,
+    );
     this.maxSaveAttempts = positiveIntegerOption(options.maxSaveAttempts, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, STORE_NAME);
     this.createSchema = booleanOption(options.createSchema, 'createSchema', true, STORE_NAME);
     if (options.pool !== undefined) {

@@ -147,9 +147,13 @@ test('a port where nothing listens is BACKEND_UNAVAILABLE at once', async () => 
  * outage to its exit.
  */
 async function closeAfterOutage(outage: () => Promise<void>): Promise<{ code: number | null; output: string; ms: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'workers', 'close-after-outage.ts'), server.url, String(BOUND_MS)], {
-    cwd: join(__dirname, '..'),
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(__dirname, 'workers', 'close-after-outage.ts'), server.url, String(BOUND_MS)],
+    {
+      cwd: join(__dirname, '..'),
+    },
+  );
   let output = '';
   child.stdout.on('data', (chunk) => {
     output += chunk;

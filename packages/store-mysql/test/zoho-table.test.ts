@@ -4,7 +4,6 @@ import { type Connection, createConnection, createPool, type RowDataPacket } fro
 import { MySQLTokenStore } from '../src/index';
 import { dropTable, mysqlUrl, randomTable, zohoCreateTable } from './conformance-options';
 
-
 let admin: Connection;
 let table: string;
 let store: MySQLTokenStore;

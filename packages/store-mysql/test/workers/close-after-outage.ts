@@ -18,11 +18,7 @@ await store.saveToken(token());
 process.stdout.write('ready\n');
 await once(process.stdin, 'data');
 process.stdin.pause(); // stdin must not keep the process alive either
-const outcomes = await Promise.all([
-  store.getTokens().then(() => 'ok', code),
-  store.saveToken(token()).then(() => 'ok', code),
-]);
+const outcomes = await Promise.all([store.getTokens().then(() => 'ok', code), store.saveToken(token()).then(() => 'ok', code)]);
 process.stdout.write(`${outcomes.join(' ')}\n`);
 await store.close();
 process.stdout.write('closed\n');
-for (const delay of [100, 3000, 9000]) setTimeout(() => { process.stdout.write(`${delay}: ${JSON.stringify(process.getActiveResourcesInfo())}\n`); for (const h of (process as any)._getActiveHandles()) if (h.remotePort) process.stdout.write(`sock ${h.localPort}->${h.remotePort} ${h.readyState} r${h.bytesRead} w${h.bytesWritten}\n`); }, delay).unref();

@@ -7,7 +7,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { dirname } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
-import { roundSaves, SHARED_USER, type SaveReport } from './save-worker.js';
+import { roundSaves, type SaveReport, SHARED_USER } from './save-worker.js';
 
 export interface RoundOptions {
   url: string;
@@ -72,7 +72,9 @@ export class SaveWorkers {
     const { url, table, isolation, users, shared, inFlight } = options;
     await Promise.all(this.workers.map((worker) => this.ask(worker, { type: 'open', table, isolation })));
     const started = performance.now();
-    const reports = await Promise.all(this.workers.map((worker) => this.ask<SaveReport>(worker, { type: 'save', users, shared, inFlight })));
+    const reports = await Promise.all(
+      this.workers.map((worker) => this.ask<SaveReport>(worker, { type: 'save', users, shared, inFlight })),
+    );
     const seconds = (performance.now() - started) / 1000;
     return { ...(await checkTable(url, table, reports, options)), seconds };
   }

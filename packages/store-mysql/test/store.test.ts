@@ -1,0 +1,314 @@
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
+import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
+import { createPool as createCallbackPool } from 'mysql2';
+import { createConnection, createPool, type RowDataPacket } from 'mysql2/promise';
+import { MySQLTokenStore, type MySQLTokenStoreOptions } from '../src/index';
+import { addFailingTriggers, dropTable, mysqlUrl, randomTable, zohoCreateTable } from './conformance-options';
+
+async function expectCode(promise: Promise<unknown>, code: string): Promise<TokenStoreError> {
+  const error = await promise.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
+  expect(TokenStoreError.is(error) && error.code).toBe(code);
+  return error as TokenStoreError;
+}
+
+function invalidArgument(options: unknown): TokenStoreError {
+  try {
+    new MySQLTokenStore(options as MySQLTokenStoreOptions);
+  } catch (error) {
+    expect(TokenStoreError.is(error) && error.code).toBe('INVALID_ARGUMENT');
+    return error as TokenStoreError;
+  }
+  throw new Error(`accepted ${JSON.stringify(options)}`);
+}
+
+describe('table names', () => {
+  test.each([
+    'oauth`token',
+    "oauth'token",
+    'oauth"token',
+    'oauth token',
+    'oauthtoken; DROP TABLE users',
+    'oauthtoken--',
+    'a.b.c',
+    '.oauthtoken',
+    'db.',
+    '',
+    'x'.repeat(65),
+    'tablé',
+  ])('%j is refused with INVALID_ARGUMENT before any connection', (table) => {
+    const error = invalidArgument({ url: 'mysql://root@127.0.0.1:1/none', table });
+    expect(error.message).not.toContain(table || '\u0000');
+  });
+
+  test('a reserved word, `$` and a database-qualified name work because every name is quoted', async () => {
+    const database = `crm_ident_${randomBytes(4).toString('hex')}`;
+    const admin = await createConnection(await mysqlUrl());
+    await admin.query(`CREATE DATABASE ${database}`);
+    try {
+      for (const table of [`${database}.select`, `${database}.order$by`]) {
+        const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+        await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' }));
+        expect((await store.findToken(new OAuthToken({ userSignature: new UserSignature('ana') })))?.accessToken).toBe('a');
+        await store.deleteTokens();
+        await store.close();
+      }
+      const [tables] = await admin.query<RowDataPacket[]>(
+        'SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1',
+        [database],
+      );
+      expect(tables.map((row) => row.TABLE_NAME)).toEqual(['order$by', 'select']);
+    } finally {
+      await admin.query(`DROP DATABASE ${database}`);
+      await admin.end();
+    }
+  });
+});
+
+describe('options', () => {
+  test('bad options are INVALID_ARGUMENT', () => {
+    invalidArgument({ operationTimeoutMs: 0 });
+    invalidArgument({ operationTimeoutMs: Number.NaN });
+    invalidArgument({ operationTimeoutMs: 1.5 }); // a whole number now, like every store
+    invalidArgument({ maxSaveAttempts: 0 });
+    invalidArgument({ createSchema: 'yes' });
+    invalidArgument({ pool: {} });
+    invalidArgument({ url: 'not a url' });
+    invalidArgument({ url: 'postgres://root@localhost/db' });
+    invalidArgument(null);
+  });
+
+  test('the message of a bad url never repeats it (it may hold a password)', () => {
+    expect(invalidArgument({ url: 'mysql://root:hunter2@[bad' }).message).not.toContain('hunter2');
+  });
+
+  test.each([
+    ['uri', 'url'],
+    ['createTable', 'createSchema'],
+    ['connectionLimit', 'url'],
+  ])('the old option %s is refused, naming %s', (old, renamed) => {
+    const error = invalidArgument({ [old]: old === 'createTable' ? false : old === 'uri' ? 'mysql://root@127.0.0.1/test' : 5 });
+    expect(error.message).toContain(old);
+    expect(error.message).toContain(renamed);
+  });
+
+  test('unknown options, and url with pool, are refused', async () => {
+    expect(invalidArgument({ tabel: 'x' }).message).toContain('tabel');
+    const pool = createPool({ uri: await mysqlUrl() });
+    invalidArgument({ url: await mysqlUrl(), pool });
+    await pool.end();
+  });
+
+  test.each(['promise', 'callback'])('your own %s pool is used and left open by close()', async (kind) => {
+    const url = await mysqlUrl();
+    const table = randomTable('crm_pool');
+    const promisePool = createPool(url);
+    const callbackPool = createCallbackPool(url);
+    try {
+      const store = new MySQLTokenStore({ pool: kind === 'promise' ? promisePool : callbackPool, table });
+      await store.saveToken(new OAuthToken({ accessToken: 'a' }));
+      expect(await store.getTokens()).toHaveLength(1);
+      await store.close();
+      const [rows] = await (kind === 'promise' ? promisePool : callbackPool.promise()).query<RowDataPacket[]>(
+        `SELECT COUNT(*) AS n FROM ${table}`,
+      );
+      expect(Number(rows[0]!.n)).toBe(1);
+    } finally {
+      await promisePool.end();
+      await callbackPool.promise().end();
+      await dropTable(table);
+    }
+  });
+
+  test('a wrong password is BACKEND_FAILURE; the message holds neither the password nor the driver text', async () => {
+    const url = new URL(await mysqlUrl());
+    url.username = 'crm_nobody';
+    url.password = 'hunter2-secret';
+    const store = new MySQLTokenStore({ url: url.toString() });
+    const error = await store.getTokens().catch((caught: unknown) => caught);
+    expect(TokenStoreError.is(error) && error.code).toBe('BACKEND_FAILURE');
+    expect((error as Error).message).not.toContain('hunter2');
+    expect((error as Error).message).not.toContain('crm_nobody');
+    expect((error as Error).cause).toBeDefined();
+    await store.close();
+  });
+
+  // Before: BACKEND_FAILURE ('the store is closed').
+  test('after close() every call rejects with STORE_CLOSED; close() twice is fine', async () => {
+    const table = randomTable('crm_closed');
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' }));
+      await Promise.all([store.close(), store.close()]);
+      await store.close();
+      const token = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'b' });
+      for (const call of [
+        () => store.saveToken(token),
+        () => store.findToken(token),
+        () => store.findTokenById('x'),
+        () => store.getTokens(),
+        () => store.deleteToken('x'),
+        () => store.deleteTokens(),
+        () => store.migrate(),
+      ]) {
+        await expectCode(call(), 'STORE_CLOSED');
+      }
+    } finally {
+      await dropTable(table);
+    }
+  });
+
+  test('deleteTokens empties only its own table', async () => {
+    const url = await mysqlUrl();
+    const [mine, theirs] = [randomTable('crm_mine'), randomTable('crm_theirs')];
+    const a = new MySQLTokenStore({ url: url, table: mine });
+    const b = new MySQLTokenStore({ url: url, table: theirs });
+    try {
+      await a.saveToken(new OAuthToken({ accessToken: 'a' }));
+      await b.saveToken(new OAuthToken({ accessToken: 'b' }));
+      await a.deleteTokens();
+      expect(await a.getTokens()).toHaveLength(0);
+      expect(await b.getTokens()).toHaveLength(1);
+    } finally {
+      await a.close();
+      await b.close();
+      await dropTable(mine);
+      await dropTable(theirs);
+    }
+  });
+});
+
+describe('server errors never carry a token value', () => {
+  // The kit copies the driver's error without mysql2's `sql` and parameters, and removes the token's secrets
+  // from its message: a trigger quoting NEW.access_token must not put it in a log.
+  test('a trigger that SIGNALs with the access token in its message', async () => {
+    const table = randomTable('crm_fault');
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    const secret = `at-${randomBytes(16).toString('hex')}`;
+    const clientSecret = `cs-${randomBytes(16).toString('hex')}`;
+    try {
+      await store.getTokens();
+      await addFailingTriggers(table);
+      const token = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: secret, clientSecret });
+      const error = await expectCode(store.saveToken(token), 'BACKEND_FAILURE');
+      expect(error.message).toContain('ER_SIGNAL_EXCEPTION');
+      const shown = inspect(error, { depth: Number.POSITIVE_INFINITY, showHidden: true });
+      expect(shown).toContain('bad '); // the server's message is there, without the value
+      for (const value of [secret, clientSecret, secret.slice(0, 16), 'INSERT INTO']) expect(shown).not.toContain(value);
+      expect(JSON.stringify(error)).not.toContain(secret);
+      expect(await store.getTokens()).toEqual([]);
+    } finally {
+      await store.close();
+      await dropTable(table);
+    }
+  });
+});
+
+describe('how a save runs', () => {
+  let table: string;
+  let admin: Awaited<ReturnType<typeof createConnection>>;
+  beforeEach(async () => {
+    table = randomTable('crm_save');
+    admin = await createConnection(await mysqlUrl());
+  });
+  afterEach(async () => {
+    await admin.end();
+    await dropTable(table);
+  });
+
+  /** A pool whose sessions default to READ COMMITTED (set per connection, never on the shared server). */
+  async function readCommittedPool() {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 12 });
+    pool.pool.on('connection', (connection) => {
+      connection.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
+    });
+    return pool;
+  }
+
+  // Tokens without a user name are matched by access token: no unique index can keep them single, the named
+  // lock must. Before: under READ COMMITTED parallel first saves each inserted a row.
+  test('parallel saves of one token without a user name keep one row, under READ COMMITTED', async () => {
+    const pool = await readCommittedPool();
+    const store = new MySQLTokenStore({ pool, table });
+    try {
+      await store.getTokens();
+      for (let round = 0; round < 3; round++) {
+        const tokens = Array.from({ length: 12 }, (_, n) => new OAuthToken({ accessToken: `shared-${round}`, expiryTime: n }));
+        await Promise.all(tokens.map((token) => store.saveToken(token)));
+        expect(new Set(tokens.map((token) => token.id)).size).toBe(1);
+      }
+      expect(await store.getTokens()).toHaveLength(3);
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
+  // A unique index that is not exact (case-insensitive, or PAD SPACE) would make the upsert merge 'Ana' into
+  // 'ana': on such a table the store takes the locked path, and the index refuses the second name.
+  test("a team's case-insensitive unique index on Zoho's table: 'ana' never overwrites 'Ana'", async () => {
+    await admin.query(zohoCreateTable(table));
+    await admin.query(`ALTER TABLE ${table} ADD UNIQUE KEY team_user (user_name)`);
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      await store.saveToken(new OAuthToken({ userSignature: new UserSignature('Ana'), accessToken: 'upper' }));
+      await expectCode(store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'lower' })), 'CONFLICT');
+      const [rows] = await admin.query<RowDataPacket[]>(`SELECT user_name, access_token FROM ${table}`);
+      expect(rows.map((row) => ({ ...row }))).toEqual([{ user_name: 'Ana', access_token: 'upper' }]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  /** The statements one save runs, from the session's own counters (a one-connection pool: always the same session). */
+  async function statementsOfSave(store: MySQLTokenStore, pool: ReturnType<typeof createPool>, token: OAuthToken) {
+    const counters = async () => {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        "SHOW SESSION STATUS WHERE Variable_name IN ('Com_insert', 'Com_select', 'Com_update', 'Com_begin', 'Com_commit')",
+      );
+      return Object.fromEntries(rows.map((row) => [String(row.Variable_name).slice(4), Number(row.Value)]));
+    };
+    const before = await counters();
+    await store.saveToken(token);
+    const after = await counters();
+    return Object.fromEntries(Object.keys(after).map((name) => [name, after[name]! - before[name]!]));
+  }
+
+  test('on its own table a new user is one INSERT, an update adds one SELECT by user name; no SELECT ... FOR UPDATE', async () => {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table });
+    try {
+      await store.getTokens();
+      const created = await statementsOfSave(store, pool, new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' }));
+      expect(created).toEqual({ begin: 1, insert: 1, select: 0, update: 0, commit: 1 });
+      const update = new OAuthToken({ userSignature: new UserSignature('ana'), refreshToken: 'r' });
+      expect(await statementsOfSave(store, pool, update)).toEqual({ begin: 1, insert: 1, select: 1, update: 0, commit: 1 });
+      expect(update.accessToken).toBe('a'); // written back from the stored row
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
+  test("on Zoho's table a save takes the table's named lock around its transaction", async () => {
+    await admin.query(zohoCreateTable(table));
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table });
+    try {
+      await store.getTokens();
+      // GET_LOCK, the SELECT ... FOR UPDATE, RELEASE_LOCK.
+      const created = await statementsOfSave(store, pool, new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' }));
+      expect(created).toEqual({ begin: 1, insert: 1, select: 3, update: 0, commit: 1 });
+      const [rows] = await pool.query<RowDataPacket[]>(`SELECT IS_USED_LOCK(CONCAT('crm:', SHA1(CONCAT(DATABASE(), '.', ?)))) AS holder`, [
+        table,
+      ]);
+      expect(rows[0]!.holder).toBeNull(); // released after the commit
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+});
