@@ -8,6 +8,7 @@
  *   and renamed over the old one: readers see the old file or the new one, never half of either.
  */
 import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
   checkIdArgument,
@@ -62,7 +63,7 @@ export class JsonFileTokenStore implements TokenStore {
     this.checkOpen('findToken');
     checkTokenArgument(token, STORE_NAME, 'findToken');
     const key = lookupKey(token);
-    const stored = key === null ? null : byKey(this.read('findToken'), key);
+    const stored = key === null ? null : byKey(await this.read('findToken'), key);
     return stored === null ? null : fillAbsentFields(token, stored);
   }
 
@@ -96,7 +97,7 @@ export class JsonFileTokenStore implements TokenStore {
   async findTokenById(id: string): Promise<OAuthToken | null> {
     this.checkOpen('findTokenById');
     checkIdArgument(id, STORE_NAME, 'findTokenById');
-    return byId(this.read('findTokenById'), id);
+    return byId(await this.read('findTokenById'), id);
   }
 
   /** Nothing stays open between calls (the lock is released by each change), so closing only refuses later calls. */
@@ -108,11 +109,14 @@ export class JsonFileTokenStore implements TokenStore {
     if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
   }
 
-  /** Every stored token, read from the file now. A missing file is an empty store. */
-  private read(operation: TokenStoreOperation): OAuthToken[] {
+  /**
+   * Every stored token, read from the file now. A missing file is an empty store. Asynchronous on purpose:
+   * a caller polling in a loop must not starve the timers other calls wait on.
+   */
+  private async read(operation: TokenStoreOperation): Promise<OAuthToken[]> {
     let text: string;
     try {
-      text = readFileSync(this.filename, 'utf8');
+      text = await readFile(this.filename, 'utf8');
     } catch (error) {
       if (driverErrorCode(error) === 'ENOENT') return [];
       throw TokenStoreError.failure({ store: STORE_NAME, operation, cause: error }, 'the token file could not be read');
@@ -132,8 +136,8 @@ export class JsonFileTokenStore implements TokenStore {
   }
 
   /**
-   * Read-modify-write under the lock. After the lock is taken everything is synchronous, so the deadline
-   * cannot fire between deciding and renaming: a change reported as failed is never written later.
+   * Read-modify-write under the lock. Nothing awaits between the last look at `signal` and the rename, so
+   * a change the deadline already reported as failed is never written later.
    */
   private change<T>(
     operation: TokenStoreOperation,
@@ -144,8 +148,9 @@ export class JsonFileTokenStore implements TokenStore {
     return withDeadline(deadline, async (signal) => {
       await this.lock(signal, operation);
       try {
-        const { tokens, result } = decide(this.read(operation)); // a corrupt file stops here, never overwritten
+        const { tokens, result } = decide(await this.read(operation)); // a corrupt file stops here, never overwritten
         const temporary = `${this.filename}.tmp`; // one writer at a time: the lock holder
+        signal.throwIfAborted();
         try {
           // flush: on disk before the rename, so a crash leaves the old file or the new one.
           writeFileSync(temporary, JSON.stringify({ tokens: tokens.map(tokenToRow) }, null, 2), { mode: 0o600, flush: true });
@@ -162,7 +167,7 @@ export class JsonFileTokenStore implements TokenStore {
 
   /** Creates the lock file (`wx`: only if absent), polling while another holder has it, until `signal` aborts. */
   private async lock(signal: AbortSignal, operation: TokenStoreOperation): Promise<void> {
-    for (let delayMs = 1; !signal.aborted; delayMs = Math.min(delayMs * 2, 20)) {
+    for (let delayMs = 1; !signal.aborted; delayMs = Math.min(delayMs * 2, 5)) {
       try {
         // The loop checked `signal` in this same synchronous run: no lock is taken after the deadline.
         writeFileSync(this.lockPath, String(process.pid), { flag: 'wx', mode: 0o600 }); // EEXIST while held
