@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { OAuthToken, UserSignature } from '@crm/core';
 import { describeTokenStore } from '@crm/store-conformance/jest';
 import type { Cluster } from 'ioredis';
@@ -6,10 +5,7 @@ import { RedisTokenStore } from '../src/index.js';
 import { createConformanceOptions, newClusterClient, randomPrefix, removePrefix } from './conformance-options.js';
 
 // The whole suite again, on a real three-master Redis Cluster started by the global setup.
-describeTokenStore('RedisTokenStore on Redis Cluster', {
-  ...createConformanceOptions('cluster'),
-  module: join(__dirname, 'conformance-options.ts'), // openShared follows the description, cluster or not,
-});
+describeTokenStore('RedisTokenStore on Redis Cluster', createConformanceOptions('cluster'));
 
 describe('Redis Cluster specifics', () => {
   let client: Cluster;

@@ -5,6 +5,7 @@
  * `processes` group load this module and call `openShared`.
  */
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { ConformanceOptions } from '@crm/store-conformance';
 import { clusterNodesFromEnv, ensureRedis, startRedisCluster } from '@crm/test-services/redis';
 import { Cluster, Redis } from 'ioredis';
@@ -13,6 +14,9 @@ import { RedisTokenStore, resilientRedisOptions } from '../src/index.js';
 type Node = { host: string; port: number };
 /** What `share` hands to other processes: where the storage is, and its prefix. */
 type SharedRedis = { target: 'standalone'; url: string; prefix: string } | { target: 'cluster'; nodes: Node[]; prefix: string };
+
+/** This file, which the `processes` group's workers load: jest runs it as CommonJS, the demo and workers as ESM. */
+const THIS_MODULE = typeof __filename === 'string' ? __filename : fileURLToPath(import.meta.url);
 
 let serverUrl: Promise<string> | undefined;
 let clusterNodes: Promise<Node[]> | undefined;
@@ -109,6 +113,7 @@ export function createConformanceOptions(target: 'standalone' | 'cluster' = 'sta
     reopen: async (store) => openShared(await describe(store.prefix)),
     share: (store) => describe(store.prefix),
     openShared,
+    module: THIS_MODULE,
     /**
      * The save script reads `{prefix}:ids` (a sorted set) on every save, insert or update: a plain string in
      * its place fails the script with WRONGTYPE, a real reply error to which ioredis attaches the EVALSHA
