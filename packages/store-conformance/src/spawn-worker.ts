@@ -9,6 +9,8 @@ const TYPESCRIPT = /\.[cm]?tsx?$/;
 
 /** The worker script next to this file: `worker.js` in the published package, `worker.ts` when run from source. */
 function workerScript(): string {
+  // tsup's shims give the ESM build a __dirname; only source run as ESM (tsx) lacks one.
+  if (typeof __dirname !== 'string') throw new Error('the processes group runs from the built package (dist), not from ESM source');
   for (const name of ['worker.js', 'worker.cjs', 'worker.ts']) {
     const path = join(__dirname, name);
     if (existsSync(path)) return path;
