@@ -2,14 +2,14 @@
  * Issue 9, item 4, the full target: 20 runs of 4 processes × 16 saves in flight (48 new users and 12
  * saves of one shared user per process) under each default isolation level, set per pool. Prints, per
  * level, the failed saves by code, duplicate users and lost tokens. Runs on a throwaway server (64
- * connections at once). `pnpm tsx bench/isolation.ts [runs] [users] [shared]`.
+ * connections at once). `pnpm tsx bench/isolation.ts [runs] [users] [shared] [operationTimeoutMs]`.
  */
 import { fileURLToPath } from 'node:url';
 import { startThrowawayPostgres } from '@crm/test-services/postgres';
 import pg from 'pg';
 import { saveRound } from '../test/workers/run-saves.js';
 
-const [runs = 20, users = 48, shared = 12] = process.argv.slice(2).map(Number);
+const [runs = 20, users = 48, shared = 12, operationTimeoutMs = 5000] = process.argv.slice(2).map(Number);
 const workerScript = fileURLToPath(new URL('../test/workers/save-worker.ts', import.meta.url));
 const LEVELS = ['read committed', 'repeatable read', 'serializable'];
 
@@ -20,7 +20,7 @@ try {
   await client.query('CREATE SCHEMA bench');
   await client.end();
   console.log(
-    `${runs} runs × 4 processes × ${users + shared} saves (${users} new users + ${shared} to one shared user), 16 in flight per process`,
+    `${runs} runs × 4 processes × ${users + shared} saves (${users} new users + ${shared} to one shared user), 16 in flight per process, operationTimeoutMs ${operationTimeoutMs}`,
   );
   console.log('level            | saves | failed | failures by code              | duplicate users | lost tokens | seconds/run');
   for (const isolation of LEVELS) {
@@ -36,6 +36,7 @@ try {
         shared,
         inFlight: 16,
         isolation,
+        operationTimeoutMs,
       });
       if (result.isolations.some((level) => level !== isolation)) throw new Error(`sessions defaulted to ${result.isolations.join(', ')}`);
       total.saves += result.saves;

@@ -68,7 +68,11 @@ export interface PostgresUrlOptions extends CommonOptions {
 export type PostgresTokenStoreOptions = PostgresPoolOptions | PostgresUrlOptions;
 
 const OPTION_NAMES = new Set(['url', 'pool', 'poolConfig', 'schema', 'table', 'operationTimeoutMs', 'maxSaveAttempts', 'createSchema']);
-const RENAMED_OPTIONS: Record<string, string> = { connectionString: 'url', autoMigrate: 'createSchema' };
+/** A Map, not an object: an option named `constructor` or `toString` is unknown, not "renamed". */
+const RENAMED_OPTIONS = new Map([
+  ['connectionString', 'url'],
+  ['autoMigrate', 'createSchema'],
+]);
 
 /** SQLSTATEs that mean "not now": admin shutdown, crash shutdown, starting up, statement timeout, too many connections, lock timeout, idle-in-transaction timeout. */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '53300', '55P03', '25P03']);
@@ -97,7 +101,8 @@ export class PostgresTokenStore implements TokenStore {
     checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
     for (const name of Object.keys(options)) {
-      if (RENAMED_OPTIONS[name] !== undefined) throw invalid(`${name} was renamed to ${RENAMED_OPTIONS[name]}`);
+      const renamed = RENAMED_OPTIONS.get(name);
+      if (renamed !== undefined) throw invalid(`${name} was renamed to ${renamed}`);
       if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${JSON.stringify(name)}; the options are ${[...OPTION_NAMES].join(', ')}`);
     }
     const given = options as Partial<PostgresPoolOptions & PostgresUrlOptions>;

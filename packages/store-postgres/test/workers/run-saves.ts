@@ -20,6 +20,8 @@ export interface WorkerJob {
   inFlight: number;
   /** The pool's default_transaction_isolation, e.g. 'repeatable read'; absent: the server's default. */
   isolation?: string;
+  /** The store's operationTimeoutMs; absent: the store's default. */
+  operationTimeoutMs?: number;
 }
 
 export interface WorkerSummary {
@@ -43,6 +45,7 @@ export interface RoundOptions {
   shared: number;
   inFlight: number;
   isolation?: string;
+  operationTimeoutMs?: number;
 }
 
 export interface RoundResult {

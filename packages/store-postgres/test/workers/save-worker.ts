@@ -15,6 +15,7 @@ const store = new PostgresTokenStore({
   url: job.url,
   schema: job.schema,
   table: job.table,
+  operationTimeoutMs: job.operationTimeoutMs,
   poolConfig: { max: job.inFlight, options },
 });
 
