@@ -252,6 +252,8 @@ export class RedisTokenStore implements TokenStore {
       clearTimeout(timer);
     }
     client.disconnect();
+    // disconnect() destroys the socket from a 0 ms timer (disconnectTimeout): resolve once that has run.
+    await new Promise((resolve) => setTimeout(resolve, 0));
   }
 
   /** The servers a whole-keyspace command must visit: every master of a Cluster, or the one server. */

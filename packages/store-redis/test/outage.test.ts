@@ -142,7 +142,7 @@ describe('close() after an outage', () => {
   const WORKER = join(__dirname, 'workers', 'close-after-outage.ts');
 
   /** Runs the worker against a server of its own, stops the server, and returns how long the worker took to end after close(). */
-  async function closeAfterOutage(callFirst: boolean): Promise<{ closeMs: number; exitMs: number; code: number | null }> {
+  async function closeAfterOutage(callFirst: boolean): Promise<{ closeMs: number; exitMs: number; left: string[] }> {
     const own = await startThrowawayRedis();
     try {
       const child = spawn(process.execPath, ['--import', 'tsx', WORKER, own.url, callFirst ? 'yes' : 'no'], {
@@ -155,11 +155,15 @@ describe('close() after an outage', () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       let closingAt = 0;
       let closeMs = -1;
+      let left: string[] = [];
       const connected = new Promise<void>((resolve) => {
         lines.on('line', (line) => {
           if (line === 'connected') resolve();
           if (line === 'closing') closingAt = Date.now();
-          if (line.startsWith('closed ')) closeMs = Number(line.slice(7));
+          if (line.startsWith('closed ')) {
+            closeMs = Number(line.split(' ')[1]);
+            left = JSON.parse(line.split(' ').slice(2).join(' ')) as string[];
+          }
         });
       });
       await Promise.race([connected, exited.then(() => Promise.reject(new Error(`worker ended early: ${stderr}`)))]);
@@ -167,7 +171,7 @@ describe('close() after an outage', () => {
       child.stdin.end('stopped\n');
       const code = await exited;
       if (code !== 0) throw new Error(`worker exited with ${code}: ${stderr}`);
-      return { closeMs, exitMs: Date.now() - closingAt, code };
+      return { closeMs, exitMs: Date.now() - closingAt, left };
     } finally {
       await own.destroy();
     }
@@ -179,7 +183,8 @@ describe('close() after an outage', () => {
     ['after a failed call', true],
     ['while it reconnects in the background', false],
   ])('%s: close() resolves at once and the process ends by itself within 700 ms', async (_, callFirst) => {
-    const { closeMs, exitMs } = await closeAfterOutage(callFirst);
+    const { closeMs, exitMs, left } = await closeAfterOutage(callFirst);
+    expect(left).toEqual([]);
     expect(closeMs).toBeGreaterThanOrEqual(0);
     expect(closeMs).toBeLessThan(200);
     expect(exitMs).toBeLessThan(700);

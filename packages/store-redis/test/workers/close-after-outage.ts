@@ -1,7 +1,7 @@
 /**
  * A process that opens a store, saves once, waits for its parent to stop the server, fails one call, then
  * closes the store and must end by itself at once: close() may leave nothing keeping the event loop alive.
- * Prints `connected`, then `closing` and `closed <ms close() took>`. Usage: tsx close-after-outage.ts <url> <call first: yes|no>
+ * Prints `connected`, then `closing` and `closed <ms close() took> <handles left, JSON>`. Usage: tsx close-after-outage.ts <url> <call first: yes|no>
  */
 import { OAuthToken, TokenStoreError } from '@crm/core';
 import { RedisTokenStore } from '../../src/index.js';
@@ -20,4 +20,7 @@ if (callFirst === 'yes') {
 process.stdout.write('closing\n');
 const started = Date.now();
 await store.close();
-process.stdout.write(`closed ${Date.now() - started}\n`);
+const closeMs = Date.now() - started;
+// What could still keep this process alive: no socket and no timer may be left (stdout's pipe is the parent's).
+const left = process.getActiveResourcesInfo().filter((kind) => kind !== 'PipeWrap' && kind !== 'TTYWrap');
+process.stdout.write(`closed ${closeMs} ${JSON.stringify(left)}\n`);
