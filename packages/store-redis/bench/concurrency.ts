@@ -23,7 +23,17 @@ const round = {
 let failed = false;
 for (const target of ['standalone', 'cluster'] as const) {
   const options = createConformanceOptions(target);
-  const totals = { saves: 0, errors: 0, duplicateUserNames: 0, duplicateIds: 0, lostTokens: 0, extraTokens: 0, sharedWrong: 0, ms: 0 };
+  const totals = {
+    saves: 0,
+    errors: 0,
+    duplicateUserNames: 0,
+    duplicateIds: 0,
+    lostTokens: 0,
+    extraTokens: 0,
+    sharedWrong: 0,
+    ms: 0,
+    saveMs: 0,
+  };
   for (let n = 1; n <= rounds; n++) {
     const store = (await options.create()) as RedisTokenStore;
     let figures: RoundFigures;
@@ -41,10 +51,11 @@ for (const target of ['standalone', 'cluster'] as const) {
     totals.extraTokens += figures.extraTokens;
     totals.sharedWrong += figures.sharedWrong ? 1 : 0;
     totals.ms += figures.ms;
+    totals.saveMs += figures.saveMs;
     console.log(`${target} round ${n}: ${JSON.stringify({ ...figures, errors: figures.errors.length })}`);
   }
   console.log(
-    `${target} total over ${rounds} rounds: ${JSON.stringify(totals)} (${Math.round((totals.saves / totals.ms) * 1000)} saves/s)`,
+    `${target} total over ${rounds} rounds: ${JSON.stringify(totals)} (${Math.round((totals.saves / totals.saveMs) * 1000)} saves/s while saving)`,
   );
   failed ||=
     totals.errors + totals.duplicateUserNames + totals.duplicateIds + totals.lostTokens + totals.extraTokens + totals.sharedWrong > 0;

@@ -33,7 +33,10 @@ export interface RoundFigures {
   extraTokens: number;
   /** The shared user's stored access token is not one of the values its saves wrote. */
   sharedWrong: boolean;
+  /** Milliseconds of the round, process start-up included. */
   ms: number;
+  /** Milliseconds the slowest process spent saving (from its first save to its last). */
+  saveMs: number;
 }
 
 function runWorker(options: RoundOptions, job: SaveWorkerJob): Promise<SaveWorkerResult> {
@@ -100,5 +103,6 @@ export async function saveRound(options: RoundOptions, store: RedisTokenStore, s
     extraTokens: stored.length - newUsers - 1,
     sharedWrong: shared.length !== 1 || !sharedValues.has(shared[0]?.accessToken as string),
     ms,
+    saveMs: Math.max(...results.map((result) => result.ms)),
   };
 }

@@ -21,6 +21,8 @@ export interface SaveWorkerResult {
   saved: number;
   /** Error codes (or messages of non-store errors), one per failed save. */
   failures: string[];
+  /** Milliseconds from the first save to the last one settling (process start-up not included). */
+  ms: number;
 }
 
 /** The user and access token of save `n` of a worker: a new user, or the shared one. */
@@ -60,9 +62,11 @@ async function main(job: SaveWorkerJob): Promise<SaveWorkerResult> {
       }
     }
   };
+  const started = Date.now();
   await Promise.all(Array.from({ length: job.inFlight }, lane));
+  const ms = Date.now() - started;
   await store.close();
-  return { worker: job.worker, saved, failures };
+  return { worker: job.worker, saved, failures, ms };
 }
 
 // Only when run as a process: the round runner imports this file for savedUser.
