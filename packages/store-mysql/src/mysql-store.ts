@@ -96,6 +96,11 @@ function destroyConnection(connection: PoolConnection): void {
   (connection.connection as unknown as { stream?: Socket }).stream?.destroy();
 }
 
+/** A duplicate of the primary key (MySQL 8 names it `table.PRIMARY`), as opposed to the user name index. */
+function isDuplicateId(error: unknown): boolean {
+  return driverErrorCode(error) === 'ER_DUP_ENTRY' && /for key '(?:[^']*\.)?PRIMARY'/.test(driverErrorMessage(error));
+}
+
 /** A fresh id that happened to be another token's id: run the save again with another id. */
 class IdCollision extends Error {}
 
@@ -323,7 +328,7 @@ export class MySQLTokenStore implements TokenStore {
       const [result] = await (plan.replaces === null
         ? connection.execute<ResultSetHeader>(this.sql.insert, row).catch((error: unknown) => {
             // A generated id that another token already has (the SELECT only locked the ids it was asked about).
-            throw token.id === null && driverErrorCode(error) === 'ER_DUP_ENTRY' ? new IdCollision() : error;
+            throw token.id === null && isDuplicateId(error) ? new IdCollision() : error;
           })
         : connection.execute<ResultSetHeader>(this.sql.update, [...row.slice(1), plan.replaces.id]));
       this.checkWarnings(result);

@@ -255,7 +255,11 @@ describe('how a save runs', () => {
     const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
     try {
       await store.saveToken(new OAuthToken({ userSignature: new UserSignature('Ana'), accessToken: 'upper' }));
-      await expectCode(store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'lower' })), 'CONFLICT');
+      const error = await expectCode(
+        store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'lower' })),
+        'CONFLICT',
+      );
+      expect(error.message).toContain('user name');
       const [rows] = await admin.query<RowDataPacket[]>(`SELECT user_name, access_token FROM ${table}`);
       expect(rows.map((row) => ({ ...row }))).toEqual([{ user_name: 'Ana', access_token: 'upper' }]);
     } finally {
