@@ -7,7 +7,8 @@
  * - Changes are a read-modify-write under a lock file, written to a temporary file (mode 0600), fsync'd
  *   and renamed over the old one: readers see the old file or the new one, never half of either.
  */
-import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
@@ -146,11 +147,15 @@ export class JsonFileTokenStore implements TokenStore {
   ): Promise<T> {
     const deadline = { timeoutMs: this.timeoutMs, store: STORE_NAME, operation, backend: 'the token file lock' };
     return withDeadline(deadline, async (signal) => {
-      await this.lock(signal, operation);
+      const holder = await this.lock(signal, operation);
+      const lockedAt = Date.now();
       try {
         const { tokens, result } = decide(await this.read(operation)); // a corrupt file stops here, never overwritten
         const temporary = `${this.filename}.tmp`; // one writer at a time: the lock holder
         signal.throwIfAborted();
+        // The lock is a lease: held this long, another process may have broken it as stale. Give up instead.
+        if (Date.now() - lockedAt > STALE_LOCK_MS / 2)
+          throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'the lock was held too long');
         try {
           // flush: on disk before the rename, so a crash leaves the old file or the new one.
           writeFileSync(temporary, JSON.stringify({ tokens: tokens.map(tokenToRow) }, null, 2), { mode: 0o600, flush: true });
@@ -160,18 +165,22 @@ export class JsonFileTokenStore implements TokenStore {
         }
         return result;
       } finally {
-        rmSync(this.lockPath, { force: true });
+        this.unlock(holder);
       }
     });
   }
 
-  /** Creates the lock file (`wx`: only if absent), polling while another holder has it, until `signal` aborts. */
-  private async lock(signal: AbortSignal, operation: TokenStoreOperation): Promise<void> {
+  /**
+   * Creates the lock file (`wx`: only if absent), polling while another holder has it, until `signal` aborts.
+   * Returns what it wrote: the pid, for stale-lock checks, and a nonce that tells this holder from any other.
+   */
+  private async lock(signal: AbortSignal, operation: TokenStoreOperation): Promise<string> {
+    const holder = `${process.pid} ${randomUUID()}`;
     for (let delayMs = 1; !signal.aborted; delayMs = Math.min(delayMs * 2, 5)) {
       try {
         // The loop checked `signal` in this same synchronous run: no lock is taken after the deadline.
-        writeFileSync(this.lockPath, String(process.pid), { flag: 'wx', mode: 0o600 }); // EEXIST while held
-        return;
+        writeFileSync(this.lockPath, holder, { flag: 'wx', mode: 0o600 }); // EEXIST while held
+        return holder;
       } catch (error) {
         if (driverErrorCode(error) !== 'EEXIST') {
           throw TokenStoreError.failure({ store: STORE_NAME, operation, cause: error }, 'the lock file could not be created');
@@ -181,6 +190,13 @@ export class JsonFileTokenStore implements TokenStore {
       await new Promise((resolve) => setTimeout(resolve, delayMs * (1 + Math.random())));
     }
     throw signal.reason;
+  }
+
+  /** Removes the lock if it is still ours: after a lease ran out it may be another process's. */
+  private unlock(holder: string): void {
+    try {
+      if (readFileSync(this.lockPath, 'utf8') === holder) unlinkSync(this.lockPath);
+    } catch {} // already gone
   }
 
   /**
@@ -193,7 +209,7 @@ export class JsonFileTokenStore implements TokenStore {
     const guard = `${lockPath}.break`;
     try {
       const holder = readFileSync(lockPath, 'utf8');
-      const pid = Number(holder);
+      const pid = Number.parseInt(holder, 10);
       const dead = holder !== '' && !processAlive(pid);
       if (!dead && Date.now() - statSync(lockPath).mtimeMs < STALE_LOCK_MS) return;
       closeSync(openSync(guard, 'wx'));
