@@ -287,11 +287,12 @@ export class PostgresTokenStore implements TokenStore {
         const onAbort = () => release(true);
         // A connection that dies between two queries emits 'error'; unheard, that would crash the process.
         client.on('error', ignore);
-        if (signal.aborted)
-          release(false); // nothing ran on it: the pool may keep it
-        else signal.addEventListener('abort', onAbort);
+        if (signal.aborted) {
+          release(false); // the deadline passed while waiting for it; nothing ran on it, so the pool may keep it
+          throw new Error('deadline passed while waiting for a connection');
+        }
+        signal.addEventListener('abort', onAbort);
         try {
-          if (signal.aborted) throw new Error('deadline passed while waiting for a connection');
           await this.ensureSchema(client);
           const result = await work(client, signal, deadlineAt);
           release(false);
