@@ -193,3 +193,26 @@ test('closing: a store without close() skips the group with the reason', async (
     ['skipped', 'the store has no close()'],
   ]);
 });
+
+test('processes: worker processes still busy when the case times out are killed', async () => {
+  const { readdirSync, readFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { default: hanging } = await import('./fixtures/hanging-options');
+  const folders: string[] = [];
+  const report = await runConformance({
+    ...(hanging as unknown as Parameters<typeof runConformance>[0]),
+    create: async () => {
+      const store = await hanging.create();
+      folders.push(store.folder);
+      return store;
+    },
+    module: join(__dirname, 'fixtures/hanging-options.ts'),
+    filter: 'processes/parallel-saves',
+  });
+  expect(report.results[0]?.error).toMatch(/did not finish within 20000 ms/);
+  const pids = folders.flatMap((folder) => readdirSync(folder).map((file) => Number(readFileSync(join(folder, file), 'utf8'))));
+  expect(pids.length).toBe(4); // every worker opened its store and then hung in its saves
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow(/ESRCH/);
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+}, 120000);
