@@ -2,7 +2,7 @@
  * The concurrency target of the server stores: 20 rounds of 4 processes, each with 16 saves in flight (new
  * users, and every 8th save to one user all processes share), on the standalone server and on the cluster.
  * Prints each round's figures and the totals; exits 1 when any round had an error, a duplicate or a loss.
- * Run with `pnpm exec tsx bench/concurrency.ts [rounds] [saves per process]` (defaults 20 and 400).
+ * Run with `pnpm bench:concurrency [rounds] [saves per process] [standalone,cluster]` (defaults 20, 400, both).
  */
 import { fileURLToPath } from 'node:url';
 import type { RedisTokenStore } from '../src/index.js';
@@ -11,6 +11,7 @@ import { type RoundFigures, saveRound } from '../test/workers/save-round.js';
 
 const rounds = Number(process.argv[2] ?? 20);
 const savesPerProcess = Number(process.argv[3] ?? 400);
+const targets = (process.argv[4] ?? 'standalone,cluster').split(',') as ('standalone' | 'cluster')[];
 const round = {
   workerPath: fileURLToPath(new URL('../test/workers/save-worker.ts', import.meta.url)),
   cwd: fileURLToPath(new URL('..', import.meta.url)),
@@ -21,7 +22,7 @@ const round = {
 };
 
 let failed = false;
-for (const target of ['standalone', 'cluster'] as const) {
+for (const target of targets) {
   const options = createConformanceOptions(target);
   const totals = {
     saves: 0,
