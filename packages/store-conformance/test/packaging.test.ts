@@ -174,6 +174,11 @@ describe('the published tarballs', () => {
     expect(relativeLinks(installed).map((link) => link.target)).toEqual(expect.arrayContaining(['docs/CONTRACT.md']));
   });
 
+  test("@crm/store-conformance's tarball has no relative link that leads out of it", () => {
+    const installed = join(project, 'node_modules', '@crm', 'store-conformance');
+    expect(relativeLinks(installed).filter((link) => !link.exists)).toEqual([]);
+  });
+
   test('every export of @crm/core/store-kit is explained in the shipped WRITING-A-STORE.md', () => {
     const listed = run(
       'node',
