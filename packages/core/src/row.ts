@@ -71,6 +71,8 @@ export function tokenFromRow(
   store: string,
   operation: TokenStoreOperation,
 ): OAuthToken {
+  if (typeof row !== 'object' || row === null)
+    throw TokenStoreError.corrupt({ store, operation }, 'a stored token is not a row of columns');
   const text = (column: TokenColumn): string | null => {
     const value = row[column];
     if (value === null || value === undefined || value === '') return null;

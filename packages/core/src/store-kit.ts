@@ -29,6 +29,7 @@ export {
 } from './match.js';
 export {
   booleanOption,
+  checkOptionNames,
   checkOptionsObject,
   DEFAULT_MAX_SAVE_ATTEMPTS,
   DEFAULT_OPERATION_TIMEOUT_MS,

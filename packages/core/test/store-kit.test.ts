@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import { MemoryTokenStore, OAuthToken, TOKEN_STORE_ERROR_CODES, TokenStoreError, UserSignature } from '../src/index';
 import {
   booleanOption,
+  checkOptionNames,
   checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
@@ -325,5 +326,23 @@ describe('what an outside review of the kit found', () => {
     );
     expect(nameOption('tokens', 'table', 't', /[a-z]+/g, 'letters', STORE)).toBe('tokens');
     expect(nameOption('tokens', 'table', 't', /[a-z]+/g, 'letters', STORE)).toBe('tokens');
+  });
+});
+
+describe('option names and odd rows', () => {
+  test('checkOptionNames refuses renamed and unknown names, own keys only', () => {
+    const known = ['url', 'table'];
+    expect(() => checkOptionNames({ url: 'x', table: 't' }, known, STORE, { connectionString: 'url' })).not.toThrow();
+    expect(() => checkOptionNames({ connectionString: 'x' }, known, STORE, { connectionString: 'url' })).toThrow(
+      'TestStore.open: connectionString was renamed to url',
+    );
+    expect(() => checkOptionNames({ connectionLimit: 1 }, known, STORE, { connectionLimit: 'moved into the url' })).toThrow(
+      'connectionLimit: moved into the url',
+    );
+    expect(() => checkOptionNames({ constructor: 1 }, known, STORE)).toThrow('unknown option "constructor"; the options are url, table');
+  });
+
+  test('tokenFromRow of something that is not a row is CORRUPT_DATA', () => {
+    expect(() => tokenFromRow(null as never, STORE, 'getTokens')).toThrow(expect.objectContaining({ code: 'CORRUPT_DATA' }));
   });
 });
