@@ -18,6 +18,27 @@ export function checkOptionsObject(options: unknown, store: string): asserts opt
 }
 
 /**
+ * Refuses option names the store does not know: a renamed one with a message naming its new name (`renamed`
+ * maps old names to new ones, or to a sentence), anything else with the list of known names. Own keys only:
+ * an option called `constructor` or `__proto__` is unknown, never "renamed".
+ */
+export function checkOptionNames(
+  options: Record<string, unknown>,
+  known: readonly string[],
+  store: string,
+  renamed: Readonly<Record<string, string>> = {},
+): void {
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    if (Object.hasOwn(renamed, name)) {
+      const replacement = renamed[name] as string;
+      throw invalidOption(store, replacement.includes(' ') ? `${name}: ${replacement}` : `${name} was renamed to ${replacement}`);
+    }
+    throw invalidOption(store, `unknown option ${JSON.stringify(name).slice(0, 80)}; the options are ${known.join(', ')}`);
+  }
+}
+
+/**
  * A whole number from 1 to `max` (`operationTimeoutMs`, `maxSaveAttempts`, a pool size), or `fallback` when
  * absent. `max` defaults to MAX_TIMER_MS, the longest timer Node can set.
  */
