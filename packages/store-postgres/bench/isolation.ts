@@ -2,7 +2,7 @@
  * Issue 9, item 4, the full target: 20 runs of 4 processes × 16 saves in flight (48 new users and 12
  * saves of one shared user per process) under each default isolation level, set per pool. Prints, per
  * level, the failed saves by code, duplicate users and lost tokens. Runs on a throwaway server (64
- * connections at once). `pnpm tsx bench/isolation.ts [runs] [users] [shared] [operationTimeoutMs]`.
+ * connections at once). `pnpm bench:isolation [runs] [users] [shared] [operationTimeoutMs] [levels,...]`.
  */
 import { fileURLToPath } from 'node:url';
 import { startThrowawayPostgres } from '@crm/test-services/postgres';
@@ -11,7 +11,7 @@ import { saveRound } from '../test/workers/run-saves.js';
 
 const [runs = 20, users = 48, shared = 12, operationTimeoutMs = 5000] = process.argv.slice(2).map(Number);
 const workerScript = fileURLToPath(new URL('../test/workers/save-worker.ts', import.meta.url));
-const LEVELS = ['read committed', 'repeatable read', 'serializable'];
+const LEVELS = process.argv[6]?.split(',') ?? ['read committed', 'repeatable read', 'serializable'];
 
 const server = await startThrowawayPostgres();
 try {
