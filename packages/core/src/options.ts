@@ -34,7 +34,7 @@ export function checkOptionNames(
       const replacement = renamed[name] as string;
       throw invalidOption(store, replacement.includes(' ') ? `${name}: ${replacement}` : `${name} was renamed to ${replacement}`);
     }
-    throw invalidOption(store, `unknown option ${JSON.stringify(name).slice(0, 80)}; the options are ${known.join(', ')}`);
+    throw invalidOption(store, `unknown option ${name.slice(0, 80)}; the options are ${known.join(', ')}`);
   }
 }
 

@@ -339,7 +339,7 @@ describe('option names and odd rows', () => {
     expect(() => checkOptionNames({ connectionLimit: 1 }, known, STORE, { connectionLimit: 'moved into the url' })).toThrow(
       'connectionLimit: moved into the url',
     );
-    expect(() => checkOptionNames({ constructor: 1 }, known, STORE)).toThrow('unknown option "constructor"; the options are url, table');
+    expect(() => checkOptionNames({ constructor: 1 }, known, STORE)).toThrow('unknown option constructor; the options are url, table');
   });
 
   test('tokenFromRow of something that is not a row is CORRUPT_DATA', () => {

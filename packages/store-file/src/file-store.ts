@@ -17,6 +17,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
   checkIdArgument,
+  checkOptionNames,
   checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
@@ -47,11 +48,8 @@ export const DEFAULT_FILENAME = 'sdk_tokens.txt';
 // The lease is far above what one change takes (about a second for 100,000 tokens): a holder that is slow,
 // not dead, keeps its lock.
 const DEFAULT_STALE_LOCK_MS = 10_000;
-const OPTION_NAMES = new Set(['filename', 'operationTimeoutMs', 'staleLockMs']);
-const RENAMED_OPTIONS = new Map([
-  ['path', 'filename'],
-  ['lockTimeoutMs', 'operationTimeoutMs'],
-]);
+const OPTION_NAMES = ['filename', 'operationTimeoutMs', 'staleLockMs'];
+const RENAMED_OPTIONS = { path: 'filename', lockTimeoutMs: 'operationTimeoutMs' };
 /** Linux gives up after 40 links too (ELOOP). */
 const MAX_LINKS = 40;
 
@@ -191,10 +189,7 @@ export class FileTokenStore implements TokenStore {
   constructor(options: FileTokenStoreOptions = {}) {
     checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
-    for (const name of Object.keys(options)) {
-      if (RENAMED_OPTIONS.has(name)) throw invalid(`${name} was renamed to ${RENAMED_OPTIONS.get(name)}`);
-      if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${name}; the options are ${[...OPTION_NAMES].join(', ')}`);
-    }
+    checkOptionNames(options, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
     const { filename = DEFAULT_FILENAME } = options;
     if (typeof filename !== 'string' || filename.length === 0 || filename.includes('\0')) {
       throw invalid('filename must be a non-empty string without NUL');

@@ -4,6 +4,7 @@ import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOpera
 import {
   booleanOption,
   checkIdArgument,
+  checkOptionNames,
   checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
@@ -50,7 +51,7 @@ export interface SQLiteTokenStoreOptions {
 const DEFAULT_FILENAME = 'zohooauth.db';
 const OPTION_NAMES: readonly string[] = ['filename', 'database', 'table', 'createSchema', 'operationTimeoutMs', 'journalMode', 'readonly'];
 /** A Map, not an object literal: an option named `constructor` or `__proto__` must read as unknown, not inherited. */
-const RENAMED_OPTIONS = new Map([['busyTimeoutMs', 'operationTimeoutMs']]);
+const RENAMED_OPTIONS = { busyTimeoutMs: 'operationTimeoutMs' };
 
 type Statement = Database.Statement<unknown[], unknown>;
 /** A row as better-sqlite3 returns it; a blob (Buffer) is not text, which tokenFromRow reports as CORRUPT_DATA. */
@@ -226,11 +227,7 @@ interface CheckedOptions {
 function checkOptions(options: unknown): CheckedOptions {
   const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
   checkOptionsObject(options, STORE_NAME);
-  for (const name of Object.keys(options)) {
-    const renamed = RENAMED_OPTIONS.get(name);
-    if (renamed !== undefined) throw invalid(`${name} was renamed to ${renamed}`);
-    if (!OPTION_NAMES.includes(name)) throw invalid(`unknown option ${name}; the options are ${OPTION_NAMES.join(', ')}`);
-  }
+  checkOptionNames(options, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
   const { filename, database, journalMode } = options as SQLiteTokenStoreOptions;
   const readonly = booleanOption(options.readonly, 'readonly', false, STORE_NAME);
   if (database !== undefined) {
