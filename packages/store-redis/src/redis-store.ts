@@ -1,6 +1,7 @@
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
 import {
   checkIdArgument,
+  checkOptionNames,
   checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
@@ -54,7 +55,7 @@ export type RedisTokenStoreOptions =
   /** A `redis://` or `rediss://` URL: the store opens one connection and closes it in `close()`. */
   | (CommonOptions & { url: string; redisOptions?: RedisOptions });
 
-const OPTION_NAMES = new Set(['client', 'url', 'redisOptions', 'prefix', 'operationTimeoutMs', 'maxSaveAttempts']);
+const OPTION_NAMES = ['client', 'url', 'redisOptions', 'prefix', 'operationTimeoutMs', 'maxSaveAttempts'];
 
 /**
  * ioredis options that make a dead server fail commands instead of queueing them: nothing is queued while
@@ -106,9 +107,7 @@ export class RedisTokenStore implements TokenStore {
   constructor(options: RedisTokenStoreOptions) {
     checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
-    for (const name of Object.keys(options)) {
-      if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${name}; the options are ${[...OPTION_NAMES].join(', ')}`);
-    }
+    checkOptionNames(options as unknown as Record<string, unknown>, OPTION_NAMES, STORE_NAME);
     this.prefix = nameOption(options.prefix, 'prefix', DEFAULT_PREFIX, PREFIX_PATTERN, PREFIX_RULE, STORE_NAME);
     this.operationTimeoutMs = positiveIntegerOption(
       options.operationTimeoutMs,

@@ -105,7 +105,10 @@ async function adminClient(target: 'standalone' | 'cluster'): Promise<Redis | Cl
  * `standalone`: stores open their own connection from the URL (and close it). `cluster`: each store gets a
  * Cluster client of its own, passed in, and closes it with the store.
  */
-export function createConformanceOptions(target: 'standalone' | 'cluster' = 'standalone'): ConformanceOptions<RedisTokenStore> {
+export function createConformanceOptions(
+  // The command-line suite calls this without arguments: CRM_REDIS_TARGET=cluster picks the cluster there.
+  target: 'standalone' | 'cluster' = process.env.CRM_REDIS_TARGET === 'cluster' ? 'cluster' : 'standalone',
+): ConformanceOptions<RedisTokenStore> {
   const describe = async (prefix: string): Promise<SharedRedis> =>
     target === 'cluster' ? { target, nodes: await redisClusterNodes(), prefix } : { target, url: await redisUrl(), prefix };
   return {
