@@ -3,6 +3,7 @@ import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOpera
 import {
   booleanOption,
   checkIdArgument,
+  checkOptionNames,
   checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
@@ -65,11 +66,11 @@ export interface MySQLTokenStoreOptions {
   createSchema?: boolean;
 }
 
-const OPTION_NAMES = new Set(['url', 'pool', 'table', 'operationTimeoutMs', 'maxSaveAttempts', 'createSchema']);
-const RENAMED_OPTIONS: Record<string, string> = {
-  uri: 'uri was renamed to url',
-  createTable: 'createTable was renamed to createSchema',
-  connectionLimit: 'connectionLimit moved into the url: mysql://host/database?connectionLimit=10',
+const OPTION_NAMES = ['url', 'pool', 'table', 'operationTimeoutMs', 'maxSaveAttempts', 'createSchema'];
+const RENAMED_OPTIONS = {
+  uri: 'url',
+  createTable: 'createSchema',
+  connectionLimit: 'moved into the url: mysql://host/database?connectionLimit=10',
 };
 
 /** MySQL/MariaDB error codes that mean "the server could not be reached or did not answer in time". */
@@ -153,11 +154,8 @@ export class MySQLTokenStore implements TokenStore {
   constructor(options: MySQLTokenStoreOptions = {}) {
     const given: unknown = options; // checked as unknown: the caller may not be TypeScript
     checkOptionsObject(given, STORE_NAME);
+    checkOptionNames(given, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
     const open = { store: STORE_NAME, operation: 'open' } as const;
-    for (const name of Object.keys(given)) {
-      if (name in RENAMED_OPTIONS) throw TokenStoreError.invalidArgument(open, RENAMED_OPTIONS[name]!);
-      if (!OPTION_NAMES.has(name)) throw TokenStoreError.invalidArgument(open, `unknown option ${JSON.stringify(name).slice(0, 80)}`);
-    }
     this.table = parseTableName(options.table);
     this.sql = statements(this.table);
     this.operationTimeoutMs = positiveIntegerOption(
