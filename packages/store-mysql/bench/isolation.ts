@@ -4,7 +4,7 @@
  * store's own, Zoho DBStore's unmigrated one), ROUNDS rounds of 4 processes each saving 60 new users and 25
  * updates of one shared user, 16 saves in flight per process. Prints failures, duplicate users and lost
  * tokens per configuration; all three must be 0.
- * Run: pnpm exec tsx bench/isolation.ts [rounds=20]
+ * Run: pnpm bench:isolation [rounds=20]
  */
 import { fileURLToPath } from 'node:url';
 import { ensureMySQL } from '@crm/test-services/mysql';
