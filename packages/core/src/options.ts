@@ -50,6 +50,16 @@ export function positiveIntegerOption(value: unknown, name: string, fallback: nu
   return value;
 }
 
+/** `operationTimeoutMs`, checked the same way in every store: a whole number of milliseconds, default 5000. */
+export function operationTimeoutOption(value: unknown, store: string): number {
+  return positiveIntegerOption(value, 'operationTimeoutMs', DEFAULT_OPERATION_TIMEOUT_MS, store);
+}
+
+/** `maxSaveAttempts`, checked the same way in every store that retries saves: at least 1, default 5. */
+export function maxSaveAttemptsOption(value: unknown, store: string): number {
+  return positiveIntegerOption(value, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, store, 1000);
+}
+
 /** true or false, or `fallback` when absent. */
 export function booleanOption(value: unknown, name: string, fallback: boolean, store: string): boolean {
   if (value === undefined) return fallback;

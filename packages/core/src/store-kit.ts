@@ -34,7 +34,9 @@ export {
   DEFAULT_MAX_SAVE_ATTEMPTS,
   DEFAULT_OPERATION_TIMEOUT_MS,
   MAX_TIMER_MS,
+  maxSaveAttemptsOption,
   nameOption,
+  operationTimeoutOption,
   positiveIntegerOption,
   urlOption,
 } from './options.js';

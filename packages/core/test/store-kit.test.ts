@@ -7,7 +7,9 @@ import {
   checkSaveArgument,
   checkTokenArgument,
   lookupKey,
+  maxSaveAttemptsOption,
   nameOption,
+  operationTimeoutOption,
   positiveIntegerOption,
   retrySave,
   safeCause,
@@ -345,4 +347,12 @@ describe('option names and odd rows', () => {
   test('tokenFromRow of something that is not a row is CORRUPT_DATA', () => {
     expect(() => tokenFromRow(null as never, STORE, 'getTokens')).toThrow(expect.objectContaining({ code: 'CORRUPT_DATA' }));
   });
+});
+
+test('operationTimeoutOption and maxSaveAttemptsOption: the defaults and bounds every store shares', () => {
+  expect(operationTimeoutOption(undefined, STORE)).toBe(5000);
+  expect(operationTimeoutOption(250, STORE)).toBe(250);
+  expect(() => operationTimeoutOption(0, STORE)).toThrow('operationTimeoutMs must be a whole number from 1 to 2147483647');
+  expect(maxSaveAttemptsOption(undefined, STORE)).toBe(5);
+  expect(() => maxSaveAttemptsOption(1001, STORE)).toThrow('maxSaveAttempts must be a whole number from 1 to 1000');
 });
