@@ -22,11 +22,11 @@ import {
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
-  DEFAULT_OPERATION_TIMEOUT_MS,
   driverErrorCode,
   fillAbsentFields,
   type LookupKey,
   lookupKey,
+  operationTimeoutOption,
   planSave,
   positiveIntegerOption,
   tokenSecrets,
@@ -194,12 +194,7 @@ export class FileTokenStore implements TokenStore {
     if (typeof filename !== 'string' || filename.length === 0 || filename.includes('\0')) {
       throw invalid('filename must be a non-empty string without NUL');
     }
-    this.operationTimeoutMs = positiveIntegerOption(
-      options.operationTimeoutMs,
-      'operationTimeoutMs',
-      DEFAULT_OPERATION_TIMEOUT_MS,
-      STORE_NAME,
-    );
+    this.operationTimeoutMs = operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
     this.staleLockMs = positiveIntegerOption(options.staleLockMs, 'staleLockMs', DEFAULT_STALE_LOCK_MS, STORE_NAME);
     this.filename = resolveFilename(filename);
     this.lockFilename = `${this.filename}.lock`;

@@ -8,18 +8,17 @@ import {
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
-  DEFAULT_MAX_SAVE_ATTEMPTS,
-  DEFAULT_OPERATION_TIMEOUT_MS,
   driverErrorCode,
   driverErrorMessage,
   fillAbsentFields,
   LOOKUP_COLUMNS,
   lookupKey,
   matchesLookupKey,
+  maxSaveAttemptsOption,
   NETWORK_ERROR_CODES,
   newTokenId,
+  operationTimeoutOption,
   planSave,
-  positiveIntegerOption,
   retrySave,
   tokenFromRow,
   tokenSecrets,
@@ -158,13 +157,8 @@ export class MySQLTokenStore implements TokenStore {
     const open = { store: STORE_NAME, operation: 'open' } as const;
     this.table = parseTableName(options.table);
     this.sql = statements(this.table);
-    this.operationTimeoutMs = positiveIntegerOption(
-      options.operationTimeoutMs,
-      'operationTimeoutMs',
-      DEFAULT_OPERATION_TIMEOUT_MS,
-      STORE_NAME,
-    );
-    this.maxSaveAttempts = positiveIntegerOption(options.maxSaveAttempts, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, STORE_NAME);
+    this.operationTimeoutMs = operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
+    this.maxSaveAttempts = maxSaveAttemptsOption(options.maxSaveAttempts, STORE_NAME);
     this.createSchema = booleanOption(options.createSchema, 'createSchema', true, STORE_NAME);
     if (options.pool !== undefined) {
       if (options.url !== undefined) throw TokenStoreError.invalidArgument(open, 'give either url or pool, not both');

@@ -6,17 +6,17 @@ import {
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
-  DEFAULT_MAX_SAVE_ATTEMPTS,
   DEFAULT_OPERATION_TIMEOUT_MS,
   driverErrorCode,
   driverErrorMessage,
   fillAbsentFields,
   LOOKUP_COLUMNS,
   lookupKey,
+  maxSaveAttemptsOption,
   NETWORK_ERROR_CODES,
   nameOption,
   newTokenId,
-  positiveIntegerOption,
+  operationTimeoutOption,
   retrySave,
   tokenFromRow,
   tokenSecrets,
@@ -109,13 +109,8 @@ export class RedisTokenStore implements TokenStore {
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
     checkOptionNames(options as unknown as Record<string, unknown>, OPTION_NAMES, STORE_NAME);
     this.prefix = nameOption(options.prefix, 'prefix', DEFAULT_PREFIX, PREFIX_PATTERN, PREFIX_RULE, STORE_NAME);
-    this.operationTimeoutMs = positiveIntegerOption(
-      options.operationTimeoutMs,
-      'operationTimeoutMs',
-      DEFAULT_OPERATION_TIMEOUT_MS,
-      STORE_NAME,
-    );
-    this.maxSaveAttempts = positiveIntegerOption(options.maxSaveAttempts, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, STORE_NAME);
+    this.operationTimeoutMs = operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
+    this.maxSaveAttempts = maxSaveAttemptsOption(options.maxSaveAttempts, STORE_NAME);
     this.keys = storeKeys(this.prefix);
     const { client, url, redisOptions } = options as { client?: unknown; url?: unknown; redisOptions?: unknown };
     if ((client === undefined) === (url === undefined)) throw invalid('options need either a client or a url');
