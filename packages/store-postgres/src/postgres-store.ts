@@ -3,20 +3,20 @@ import { TokenStoreError } from '@crm/core';
 import {
   booleanOption,
   checkIdArgument,
+  checkOptionNames,
   checkOptionsObject,
   checkSaveArgument,
   checkTokenArgument,
   copyStoredFields,
-  DEFAULT_MAX_SAVE_ATTEMPTS,
-  DEFAULT_OPERATION_TIMEOUT_MS,
   driverErrorCode,
   driverErrorMessage,
   fillAbsentFields,
   lookupKey,
+  maxSaveAttemptsOption,
   NETWORK_ERROR_CODES,
   nameOption,
   newTokenId,
-  positiveIntegerOption,
+  operationTimeoutOption,
   retrySave,
   type TokenRow,
   tokenFromRow,
@@ -67,12 +67,8 @@ export interface PostgresUrlOptions extends CommonOptions {
 
 export type PostgresTokenStoreOptions = PostgresPoolOptions | PostgresUrlOptions;
 
-const OPTION_NAMES = new Set(['url', 'pool', 'poolConfig', 'schema', 'table', 'operationTimeoutMs', 'maxSaveAttempts', 'createSchema']);
-/** A Map, not an object: an option named `constructor` or `toString` is unknown, not "renamed". */
-const RENAMED_OPTIONS = new Map([
-  ['connectionString', 'url'],
-  ['autoMigrate', 'createSchema'],
-]);
+const OPTION_NAMES = ['url', 'pool', 'poolConfig', 'schema', 'table', 'operationTimeoutMs', 'maxSaveAttempts', 'createSchema'];
+const RENAMED_OPTIONS = { connectionString: 'url', autoMigrate: 'createSchema' };
 
 /** SQLSTATEs that mean "not now": admin shutdown, crash shutdown, starting up, statement timeout, too many connections, lock timeout, idle-in-transaction timeout. */
 const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '53300', '55P03', '25P03']);
@@ -100,21 +96,12 @@ export class PostgresTokenStore implements TokenStore {
   constructor(options: PostgresTokenStoreOptions) {
     checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
-    for (const name of Object.keys(options)) {
-      const renamed = RENAMED_OPTIONS.get(name);
-      if (renamed !== undefined) throw invalid(`${name} was renamed to ${renamed}`);
-      if (!OPTION_NAMES.has(name)) throw invalid(`unknown option ${JSON.stringify(name)}; the options are ${[...OPTION_NAMES].join(', ')}`);
-    }
+    checkOptionNames(options as unknown as Record<string, unknown>, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
     const given = options as Partial<PostgresPoolOptions & PostgresUrlOptions>;
     this.schema = nameOption(given.schema, 'schema', 'public', SCHEMA_NAME_PATTERN, `matching ${SCHEMA_NAME_PATTERN}`, STORE_NAME);
     this.table = nameOption(given.table, 'table', 'oauthtoken', TABLE_NAME_PATTERN, `matching ${TABLE_NAME_PATTERN}`, STORE_NAME);
-    this.operationTimeoutMs = positiveIntegerOption(
-      given.operationTimeoutMs,
-      'operationTimeoutMs',
-      DEFAULT_OPERATION_TIMEOUT_MS,
-      STORE_NAME,
-    );
-    this.maxSaveAttempts = positiveIntegerOption(given.maxSaveAttempts, 'maxSaveAttempts', DEFAULT_MAX_SAVE_ATTEMPTS, STORE_NAME);
+    this.operationTimeoutMs = operationTimeoutOption(given.operationTimeoutMs, STORE_NAME);
+    this.maxSaveAttempts = maxSaveAttemptsOption(given.maxSaveAttempts, STORE_NAME);
     this.createSchema = booleanOption(given.createSchema, 'createSchema', true, STORE_NAME);
     this.sql = buildSql(this.schema, this.table);
 
