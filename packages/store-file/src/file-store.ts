@@ -15,23 +15,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
-import {
-  checkIdArgument,
-  checkOptionNames,
-  checkOptionsObject,
-  checkSaveArgument,
-  checkTokenArgument,
-  copyStoredFields,
-  driverErrorCode,
-  fillAbsentFields,
-  type LookupKey,
-  lookupKey,
-  operationTimeoutOption,
-  planSave,
-  positiveIntegerOption,
-  tokenSecrets,
-  withDeadline,
-} from '@crm/core/store-kit';
+import * as kit from '@crm/core/store-kit';
 import { decodeTokenFile, formatTokenFile, formatTokenLine, readTokenEntries, STORE_NAME, type TokenEntry } from './csv.js';
 import { acquireLock, type HeldLock } from './lock.js';
 
@@ -54,7 +38,7 @@ const RENAMED_OPTIONS = { path: 'filename', lockTimeoutMs: 'operationTimeoutMs' 
 const MAX_LINKS = 40;
 
 /** The fields a snapshot can look tokens up by. */
-type IndexedField = 'id' | LookupKey['field'];
+type IndexedField = 'id' | kit.LookupKey['field'];
 
 /** The file as last read or written by this store, with its lookups. */
 interface Snapshot {
@@ -111,7 +95,7 @@ function buildSnapshot(version: string | null, mtimeNs: bigint, entries: TokenEn
 /** A file system error as a TokenStoreError; the message names the condition, a safe copy of the error is the `cause`. */
 function fileSystemError(error: unknown, operation: TokenStoreOperation, secrets: string[] = []): TokenStoreError {
   if (TokenStoreError.is(error)) return error;
-  const code = driverErrorCode(error);
+  const code = kit.driverErrorCode(error);
   const reasons: Record<string, string> = {
     ENOENT: "the token file's folder does not exist",
     ENOTDIR: "a part of the token file's path is not a folder",
@@ -187,31 +171,31 @@ export class FileTokenStore implements TokenStore {
   private closed = false;
 
   constructor(options: FileTokenStoreOptions = {}) {
-    checkOptionsObject(options, STORE_NAME);
+    kit.checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
-    checkOptionNames(options, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
+    kit.checkOptionNames(options, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
     const { filename = DEFAULT_FILENAME } = options;
     if (typeof filename !== 'string' || filename.length === 0 || filename.includes('\0')) {
       throw invalid('filename must be a non-empty string without NUL');
     }
-    this.operationTimeoutMs = operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
-    this.staleLockMs = positiveIntegerOption(options.staleLockMs, 'staleLockMs', DEFAULT_STALE_LOCK_MS, STORE_NAME);
+    this.operationTimeoutMs = kit.operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
+    this.staleLockMs = kit.positiveIntegerOption(options.staleLockMs, 'staleLockMs', DEFAULT_STALE_LOCK_MS, STORE_NAME);
     this.filename = resolveFilename(filename);
     this.lockFilename = `${this.filename}.lock`;
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
     this.checkOpen('findToken');
-    checkTokenArgument(token, STORE_NAME, 'findToken');
-    const key = lookupKey(token);
+    kit.checkTokenArgument(token, STORE_NAME, 'findToken');
+    const key = kit.lookupKey(token);
     if (key === null) return null;
     const stored = indexOf(this.current('findToken'), key.field).get(key.value);
-    return stored === undefined ? null : fillAbsentFields(token, stored.token);
+    return stored === undefined ? null : kit.fillAbsentFields(token, stored.token);
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
     this.checkOpen('findTokenById');
-    checkIdArgument(id, STORE_NAME, 'findTokenById');
+    kit.checkIdArgument(id, STORE_NAME, 'findTokenById');
     return indexOf(this.current('findTokenById'), 'id').get(id)?.token.clone() ?? null;
   }
 
@@ -222,14 +206,14 @@ export class FileTokenStore implements TokenStore {
 
   async saveToken(token: OAuthToken): Promise<void> {
     this.checkOpen('saveToken');
-    checkSaveArgument(token, STORE_NAME);
+    kit.checkSaveArgument(token, STORE_NAME);
     const input = token.clone();
-    await this.change('saveToken', tokenSecrets(input), (snapshot, lock) => {
+    await this.change('saveToken', kit.tokenSecrets(input), (snapshot, lock) => {
       const lookup = {
         findById: (id: string) => indexOf(snapshot, 'id').get(id)?.token ?? null,
-        findByKey: (key: LookupKey) => indexOf(snapshot, key.field).get(key.value)?.token ?? null,
+        findByKey: (key: kit.LookupKey) => indexOf(snapshot, key.field).get(key.value)?.token ?? null,
       };
-      const plan = planSave(lookup, input, STORE_NAME);
+      const plan = kit.planSave(lookup, input, STORE_NAME);
       const stored: TokenEntry = { token: plan.stored, line: null };
       const replaced = plan.replaces === null ? undefined : snapshot.entries.findIndex((entry) => entry.token === plan.replaces);
       const entries = snapshot.entries.slice();
@@ -239,13 +223,13 @@ export class FileTokenStore implements TokenStore {
       if (replaced !== undefined) unindexEntry(snapshot, snapshot.entries[replaced] as TokenEntry);
       snapshot.entries = entries;
       indexEntry(snapshot, stored);
-      copyStoredFields(token, plan.stored);
+      kit.copyStoredFields(token, plan.stored);
     });
   }
 
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
-    checkIdArgument(id, STORE_NAME, 'deleteToken');
+    kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
     await this.change('deleteToken', [], (snapshot, lock) => {
       if (!indexOf(snapshot, 'id').has(id)) return;
       const entries = snapshot.entries.filter((entry) => entry.token.id !== id);
@@ -311,7 +295,7 @@ export class FileTokenStore implements TokenStore {
     const run = async () => {
       let lock: HeldLock;
       try {
-        lock = await withDeadline(
+        lock = await kit.withDeadline(
           { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: `the lock file ${this.lockFilename}` },
           (signal) =>
             acquireLock(this.lockFilename, { staleMs: this.staleLockMs, onStaleLockBroken: (owner) => this.removeTempFile(owner) }, signal),
@@ -424,7 +408,7 @@ function syncFolder(folder: string): void {
     fd = openSync(folder, 'r');
     fsyncSync(fd);
   } catch (error) {
-    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF'].includes(driverErrorCode(error))) throw error;
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF'].includes(kit.driverErrorCode(error))) throw error;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }

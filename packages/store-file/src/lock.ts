@@ -6,12 +6,16 @@
  * The holder refreshes the lock's mtime at each step of its change (see `HeldLock.refresh`); a lock not
  * refreshed within the lease (`staleMs`) is stale, whoever holds it. A lock is also taken over at once when
  * its holder is certainly dead: it ran under this boot of this kernel and in this PID namespace (only there
- * does its pid mean the same process as ours would), and that pid is gone, or is ours while we do not hold it.
+ * does its pid mean the same process as ours would), and that pid is gone, or it is our own thread (same pid
+ * and same `threadId`) while that thread does not hold it. A lock of another worker thread of this process is
+ * alive as long as this process is: threads do not share `ownersHere` (each has its own globalThis), so only
+ * the lease frees the lock of a worker thread that was terminated while holding it.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, futimesSync, lstatSync, openSync, readFileSync, readlinkSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { threadId } from 'node:worker_threads';
 import { driverErrorCode } from '@crm/core/store-kit';
 
 export interface LockSettings {
@@ -27,6 +31,11 @@ interface LockHolder {
   pid: number;
   /** The holder's PID namespace on its kernel's boot (`pidSpace()`), or null where that is unknown. */
   pidSpace: string | null;
+  /**
+   * The holder's thread in its process (`threadId` of node:worker_threads, 0 for the main thread), or null in a
+   * lock written by an older version of this package: such a lock with our pid is judged by the lease alone.
+   */
+  threadId: number | null;
   hostname: string;
   createdAt: number;
 }
@@ -53,8 +62,9 @@ const EMPTY_LOCK_GRACE_MS = 1000;
 const BREAK_GUARD_STALE_MS = 2000;
 
 /**
- * Owner ids of the locks this process holds now. Kept on globalThis so that every copy of this module in the
- * process (ESM and CommonJS builds) agrees.
+ * Owner ids of the locks this thread holds now. Kept on globalThis so that every copy of this module in the
+ * thread (ESM and CommonJS builds) agrees. Each worker thread has its own globalThis, hence its own set: that
+ * is why a lock names its holder's thread as well as its pid.
  */
 const HELD_KEY = Symbol.for('@crm/store-file/lockOwnersHere');
 const ownersHere: Set<string> = ((globalThis as Record<symbol, unknown>)[HELD_KEY] as Set<string> | undefined) ?? new Set();
@@ -97,7 +107,11 @@ function parseHolder(content: string): LockHolder | null {
       Number.isInteger(holder.pid) &&
       (holder.pid as number) > 0
     ) {
-      return { ...(holder as LockHolder), pidSpace: typeof holder.pidSpace === 'string' ? holder.pidSpace : null };
+      return {
+        ...(holder as LockHolder),
+        pidSpace: typeof holder.pidSpace === 'string' ? holder.pidSpace : null,
+        threadId: Number.isInteger(holder.threadId) && (holder.threadId as number) >= 0 ? (holder.threadId as number) : null,
+      };
     }
   } catch {}
   return null;
@@ -113,10 +127,15 @@ function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** True only when the holder's pid is comparable with ours and its process is gone. */
+/**
+ * True only when the holder's pid is comparable with ours and its process is gone, or it is this very thread
+ * (same pid and same thread) and this thread does not hold that lock. Another thread of this process is alive
+ * while we are, and its locks are not in our `ownersHere`: its lock is left to the lease.
+ */
 function isCertainlyDead(holder: LockHolder): boolean {
   if (holder.pidSpace === null || holder.pidSpace !== pidSpace()) return false;
-  return holder.pid === process.pid ? !ownersHere.has(holder.owner) : !isProcessAlive(holder.pid);
+  if (holder.pid !== process.pid) return !isProcessAlive(holder.pid);
+  return holder.threadId === threadId && !ownersHere.has(holder.owner);
 }
 
 /** Creates `path` only if absent, with `content`; returns its open descriptor, or null if it exists. */
@@ -205,7 +224,14 @@ export async function acquireLock(lockPath: string, settings: LockSettings, sign
     // Checked right before the attempt, in the same synchronous stretch: a lock is never taken after the deadline.
     if (signal.aborted) throw new Error('the lock wait was abandoned at its deadline');
     const owner = randomBytes(16).toString('hex');
-    const holder: LockHolder = { owner, pid: process.pid, pidSpace: pidSpace(), hostname: hostname(), createdAt: Date.now() };
+    const holder: LockHolder = {
+      owner,
+      pid: process.pid,
+      pidSpace: pidSpace(),
+      threadId,
+      hostname: hostname(),
+      createdAt: Date.now(),
+    };
     const content = JSON.stringify(holder);
     const fd = createExclusive(lockPath, content);
     if (fd !== null) {

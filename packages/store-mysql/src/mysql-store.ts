@@ -1,32 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
-import {
-  booleanOption,
-  checkIdArgument,
-  checkOptionNames,
-  checkOptionsObject,
-  checkSaveArgument,
-  checkTokenArgument,
-  copyStoredFields,
-  driverErrorCode,
-  driverErrorMessage,
-  fillAbsentFields,
-  LOOKUP_COLUMNS,
-  lookupKey,
-  matchesLookupKey,
-  maxSaveAttemptsOption,
-  NETWORK_ERROR_CODES,
-  newTokenId,
-  operationTimeoutOption,
-  planSave,
-  retrySave,
-  tokenFromRow,
-  tokenSecrets,
-  tokenToRow,
-  tokenToValues,
-  urlOption,
-  withDeadline,
-} from '@crm/core/store-kit';
+import * as kit from '@crm/core/store-kit';
 import type { Pool as CallbackPool } from 'mysql2';
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import {
@@ -74,7 +48,7 @@ const RENAMED_OPTIONS = {
 
 /** MySQL/MariaDB error codes that mean "the server could not be reached or did not answer in time". */
 const UNAVAILABLE_CODES = new Set([
-  ...NETWORK_ERROR_CODES,
+  ...kit.NETWORK_ERROR_CODES,
   'PROTOCOL_CONNECTION_LOST',
   'PROTOCOL_SEQUENCE_TIMEOUT',
   'ER_SERVER_SHUTDOWN',
@@ -98,7 +72,7 @@ function destroyConnection(connection: PoolConnection): void {
 
 /** A duplicate of the primary key (MySQL 8 names it `table.PRIMARY`), as opposed to the user name index. */
 function isDuplicateId(error: unknown): boolean {
-  return driverErrorCode(error) === 'ER_DUP_ENTRY' && /for key '(?:[^']*\.)?PRIMARY'/.test(driverErrorMessage(error));
+  return kit.driverErrorCode(error) === 'ER_DUP_ENTRY' && /for key '(?:[^']*\.)?PRIMARY'/.test(kit.driverErrorMessage(error));
 }
 
 /** A fresh id that happened to be another token's id: run the save again with another id. */
@@ -152,14 +126,14 @@ export class MySQLTokenStore implements TokenStore {
 
   constructor(options: MySQLTokenStoreOptions = {}) {
     const given: unknown = options; // checked as unknown: the caller may not be TypeScript
-    checkOptionsObject(given, STORE_NAME);
-    checkOptionNames(given, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
+    kit.checkOptionsObject(given, STORE_NAME);
+    kit.checkOptionNames(given, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
     const open = { store: STORE_NAME, operation: 'open' } as const;
     this.table = parseTableName(options.table);
     this.sql = statements(this.table);
-    this.operationTimeoutMs = operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
-    this.maxSaveAttempts = maxSaveAttemptsOption(options.maxSaveAttempts, STORE_NAME);
-    this.createSchema = booleanOption(options.createSchema, 'createSchema', true, STORE_NAME);
+    this.operationTimeoutMs = kit.operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
+    this.maxSaveAttempts = kit.maxSaveAttemptsOption(options.maxSaveAttempts, STORE_NAME);
+    this.createSchema = kit.booleanOption(options.createSchema, 'createSchema', true, STORE_NAME);
     if (options.pool !== undefined) {
       if (options.url !== undefined) throw TokenStoreError.invalidArgument(open, 'give either url or pool, not both');
       if (typeof options.pool !== 'object' || options.pool === null || typeof options.pool.getConnection !== 'function') {
@@ -168,7 +142,7 @@ export class MySQLTokenStore implements TokenStore {
       this.pool = isCallbackPool(options.pool) ? options.pool.promise() : options.pool;
       this.ownsPool = false;
     } else {
-      const url = urlOption(options.url ?? DEFAULT_URL, 'url', ['mysql:', 'mariadb:'], STORE_NAME);
+      const url = kit.urlOption(options.url ?? DEFAULT_URL, 'url', ['mysql:', 'mariadb:'], STORE_NAME);
       this.pool = createPool({
         ...poolConfigFromUrl(url),
         connectTimeout: Math.min(this.operationTimeoutMs, 10000),
@@ -190,34 +164,34 @@ export class MySQLTokenStore implements TokenStore {
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
     this.checkOpen('findToken');
-    checkTokenArgument(token, STORE_NAME, 'findToken');
-    const key = lookupKey(token);
+    kit.checkTokenArgument(token, STORE_NAME, 'findToken');
+    const key = kit.lookupKey(token);
     if (key === null) return null;
     const rows = await this.run('findToken', (connection) => this.select(connection, this.sql.selectBy(key.field), [key.value]), {
-      secrets: tokenSecrets(token),
+      secrets: kit.tokenSecrets(token),
     });
-    const column = LOOKUP_COLUMNS[key.field] as keyof StoredRow;
+    const column = kit.LOOKUP_COLUMNS[key.field] as keyof StoredRow;
     const row = rows.find((candidate) => candidate[column] === key.value);
-    return row === undefined ? null : fillAbsentFields(token, tokenFromRow(row, STORE_NAME, 'findToken'));
+    return row === undefined ? null : kit.fillAbsentFields(token, kit.tokenFromRow(row, STORE_NAME, 'findToken'));
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
     this.checkOpen('findTokenById');
-    checkIdArgument(id, STORE_NAME, 'findTokenById');
+    kit.checkIdArgument(id, STORE_NAME, 'findTokenById');
     const rows = await this.run('findTokenById', (connection) => this.select(connection, this.sql.selectById, [id]));
     const row = rows.find((candidate) => candidate.id === id);
-    return row === undefined ? null : tokenFromRow(row, STORE_NAME, 'findTokenById');
+    return row === undefined ? null : kit.tokenFromRow(row, STORE_NAME, 'findTokenById');
   }
 
   async getTokens(): Promise<OAuthToken[]> {
     this.checkOpen('getTokens');
     const rows = await this.run('getTokens', (connection) => this.select(connection, this.sql.selectAll, []));
-    return rows.map((row) => tokenFromRow(row, STORE_NAME, 'getTokens'));
+    return rows.map((row) => kit.tokenFromRow(row, STORE_NAME, 'getTokens'));
   }
 
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
-    checkIdArgument(id, STORE_NAME, 'deleteToken');
+    kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
     await this.run('deleteToken', (connection) => connection.execute(this.sql.deleteById, [id, id]));
   }
 
@@ -233,7 +207,7 @@ export class MySQLTokenStore implements TokenStore {
    */
   async saveToken(token: OAuthToken): Promise<void> {
     this.checkOpen('saveToken');
-    checkSaveArgument(token, STORE_NAME);
+    kit.checkSaveArgument(token, STORE_NAME);
     const stored = await this.run(
       'saveToken',
       async (connection, signal) => {
@@ -243,40 +217,40 @@ export class MySQLTokenStore implements TokenStore {
           maxAttempts: this.maxSaveAttempts,
           signal,
           // A deadlock is the backstop case; an id collision needs a fresh id.
-          shouldRetry: (error: unknown) => error instanceof IdCollision || driverErrorCode(error) === 'ER_LOCK_DEADLOCK',
+          shouldRetry: (error: unknown) => error instanceof IdCollision || kit.driverErrorCode(error) === 'ER_LOCK_DEADLOCK',
         };
         const save =
           shape.upsertByUserName && token.userSignature !== null
-            ? retrySave(retry, () => this.upsert(connection, token))
-            : this.withTableLock(connection, () => retrySave(retry, () => this.lockedSave(connection, token, shape)));
+            ? kit.retrySave(retry, () => this.upsert(connection, token))
+            : this.withTableLock(connection, () => kit.retrySave(retry, () => this.lockedSave(connection, token, shape)));
         return save.catch(async (error: unknown) => {
-          if (driverErrorCode(error) !== 'ER_DATA_TOO_LONG') throw error;
+          if (kit.driverErrorCode(error) !== 'ER_DATA_TOO_LONG') throw error;
           // The column shrank under this store (strict mode refused): name it with its real limit.
           this.shape = null;
           this.checkLengths(token, await this.tableShape(connection, 'saveToken'));
           throw error;
         });
       },
-      { secrets: tokenSecrets(token) },
+      { secrets: kit.tokenSecrets(token) },
     );
-    copyStoredFields(token, stored);
+    kit.copyStoredFields(token, stored);
   }
 
   private async upsert(connection: PoolConnection, token: OAuthToken): Promise<OAuthToken> {
     const stored = token.clone();
     const freshId = stored.id === null;
-    if (freshId) stored.id = newTokenId();
+    if (freshId) stored.id = kit.newTokenId();
     return this.transaction(connection, async () => {
       const [result] = await connection
-        .execute<ResultSetHeader>(this.sql.upsert, upsertValues(tokenToValues(stored)))
+        .execute<ResultSetHeader>(this.sql.upsert, upsertValues(kit.tokenToValues(stored)))
         .catch((error: unknown) => {
           // With a fresh id the user name cannot clash (the upsert takes that row); only the id can.
-          throw freshId && driverErrorCode(error) === 'ER_DUP_ENTRY' ? new IdCollision() : error;
+          throw freshId && kit.driverErrorCode(error) === 'ER_DUP_ENTRY' ? new IdCollision() : error;
         });
       this.checkWarnings(result);
       if (Number(result.insertId) === 0) return stored; // inserted: the row is the token as given
       const [row] = await this.select(connection, this.sql.selectByUserName, [stored.userName]);
-      const updated = tokenFromRow(row ?? {}, STORE_NAME, 'saveToken');
+      const updated = kit.tokenFromRow(row ?? {}, STORE_NAME, 'saveToken');
       // Updated the token that owns our fresh id (renaming it) rather than our user's: undo, take another id.
       if (freshId && updated.id === stored.id) throw new IdCollision();
       return updated;
@@ -290,10 +264,10 @@ export class MySQLTokenStore implements TokenStore {
    * the SELECT ... FOR UPDATE to the matched rows (REPEATABLE READ's gap locks deadlock under load).
    */
   private async lockedSave(connection: PoolConnection, token: OAuthToken, shape: TableShape): Promise<OAuthToken> {
-    const key = lookupKey(token);
+    const key = kit.lookupKey(token);
     const locks: [string, string][] = [];
     if (token.id !== null) locks.push(['id', token.id]);
-    if (key !== null) locks.push([LOOKUP_COLUMNS[key.field], key.value]);
+    if (key !== null) locks.push([kit.LOOKUP_COLUMNS[key.field], key.value]);
     // The user name this save gives the token: another row holding it means CONFLICT.
     if (token.userName !== null && key?.field !== 'userName') locks.push(['user_name', token.userName]);
     await connection.query(this.sql.readCommittedNext);
@@ -306,17 +280,17 @@ export class MySQLTokenStore implements TokenStore {
               this.sql.selectForSave(locks.map(([column]) => column)),
               locks.map(([, value]) => value),
             );
-      const candidates = rows.map((row) => tokenFromRow(row, STORE_NAME, 'saveToken'));
-      const plan = planSave(
+      const candidates = rows.map((row) => kit.tokenFromRow(row, STORE_NAME, 'saveToken'));
+      const plan = kit.planSave(
         {
           findById: (id) => candidates.find((candidate) => candidate.id === id) ?? null,
-          findByKey: (lookup) => candidates.find((candidate) => matchesLookupKey(candidate, lookup)) ?? null,
+          findByKey: (lookup) => candidates.find((candidate) => kit.matchesLookupKey(candidate, lookup)) ?? null,
         },
         token,
         STORE_NAME,
       );
       this.checkLengths(plan.stored, shape);
-      const row = tokenToValues(plan.stored);
+      const row = kit.tokenToValues(plan.stored);
       const [result] = await (plan.replaces === null
         ? connection.execute<ResultSetHeader>(this.sql.insert, row).catch((error: unknown) => {
             // A generated id that another token already has (the SELECT only locked the ids it was asked about).
@@ -440,7 +414,7 @@ export class MySQLTokenStore implements TokenStore {
 
   /** VALUE_TOO_LONG, naming the column and its limit, for a value the real column cannot hold. */
   private checkLengths(token: OAuthToken, shape: TableShape): void {
-    const tooLong = findTooLong(tokenToRow(token), shape);
+    const tooLong = findTooLong(kit.tokenToRow(token), shape);
     if (tooLong !== null) throw TokenStoreError.valueTooLong({ store: STORE_NAME, operation: 'saveToken' }, tooLong.column, tooLong.limit);
   }
 
@@ -487,7 +461,7 @@ export class MySQLTokenStore implements TokenStore {
     { timeoutMs = this.operationTimeoutMs, secrets = [] as string[] } = {},
   ): Promise<T> {
     try {
-      return await withDeadline({ timeoutMs, store: STORE_NAME, operation, backend: 'MySQL' }, async (signal) => {
+      return await kit.withDeadline({ timeoutMs, store: STORE_NAME, operation, backend: 'MySQL' }, async (signal) => {
         const connection = await this.pool.getConnection();
         if (signal.aborted) {
           destroyConnection(connection);
@@ -530,7 +504,7 @@ export class MySQLTokenStore implements TokenStore {
   /** Driver error -> TokenStoreError. The driver's message can quote values, so it stays in `cause` (made safe by the kit). */
   private mapError(error: unknown, operation: TokenStoreOperation, secrets: string[]): TokenStoreError {
     if (TokenStoreError.is(error)) return error;
-    const code = driverErrorCode(error);
+    const code = kit.driverErrorCode(error);
     const details = { store: STORE_NAME, operation, cause: error, secrets };
     if (error instanceof IdCollision) return TokenStoreError.conflict(details, 'every generated id was already taken');
     if (code === 'ER_NO_SUCH_TABLE') {
@@ -539,7 +513,7 @@ export class MySQLTokenStore implements TokenStore {
     }
     if (code === 'ER_DATA_TOO_LONG') {
       // Only reached when the checked limits were stale (the table changed under a running store).
-      const column = /column '([a-z_]+)'/.exec(driverErrorMessage(error))?.[1] ?? 'unknown';
+      const column = /column '([a-z_]+)'/.exec(kit.driverErrorMessage(error))?.[1] ?? 'unknown';
       this.shape = null;
       return TokenStoreError.valueTooLong(details, column, 0);
     }

@@ -1,32 +1,9 @@
 import type { OAuthToken, TokenStore } from '@crm/core';
 import { TokenStoreError } from '@crm/core';
-import {
-  booleanOption,
-  checkIdArgument,
-  checkOptionNames,
-  checkOptionsObject,
-  checkSaveArgument,
-  checkTokenArgument,
-  copyStoredFields,
-  driverErrorCode,
-  driverErrorMessage,
-  fillAbsentFields,
-  lookupKey,
-  maxSaveAttemptsOption,
-  NETWORK_ERROR_CODES,
-  nameOption,
-  newTokenId,
-  operationTimeoutOption,
-  retrySave,
-  type TokenRow,
-  tokenFromRow,
-  tokenSecrets,
-  tokenToValues,
-  urlOption,
-  withDeadline,
-} from '@crm/core/store-kit';
+import * as kit from '@crm/core/store-kit';
 import pg from 'pg';
 import {
+  BTREE_MAX_ENTRY_BYTES,
   beginWrite,
   buildSql,
   quoteIdentifier,
@@ -76,6 +53,8 @@ const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '5330
 const UNAVAILABLE_MESSAGE = /timeout|terminated|Connection ended|not queryable|connection error/i;
 /** Serialization failure and deadlock: the transaction lost a race and may simply run again. */
 const LOST_RACE_SQLSTATES = new Set(['40001', '40P01']);
+/** The columns with a btree index (primary key, user-name unique index): only their values can be too long for an index. */
+const BTREE_COLUMNS = ['id', 'user_name'] as const;
 
 /** The save statement returned no row: its target was deleted between its lookup and its update. */
 class TargetVanished extends Error {}
@@ -94,15 +73,15 @@ export class PostgresTokenStore implements TokenStore {
   private closing: Promise<void> | null = null;
 
   constructor(options: PostgresTokenStoreOptions) {
-    checkOptionsObject(options, STORE_NAME);
+    kit.checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
-    checkOptionNames(options as unknown as Record<string, unknown>, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
+    kit.checkOptionNames(options as unknown as Record<string, unknown>, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
     const given = options as Partial<PostgresPoolOptions & PostgresUrlOptions>;
-    this.schema = nameOption(given.schema, 'schema', 'public', SCHEMA_NAME_PATTERN, `matching ${SCHEMA_NAME_PATTERN}`, STORE_NAME);
-    this.table = nameOption(given.table, 'table', 'oauthtoken', TABLE_NAME_PATTERN, `matching ${TABLE_NAME_PATTERN}`, STORE_NAME);
-    this.operationTimeoutMs = operationTimeoutOption(given.operationTimeoutMs, STORE_NAME);
-    this.maxSaveAttempts = maxSaveAttemptsOption(given.maxSaveAttempts, STORE_NAME);
-    this.createSchema = booleanOption(given.createSchema, 'createSchema', true, STORE_NAME);
+    this.schema = kit.nameOption(given.schema, 'schema', 'public', SCHEMA_NAME_PATTERN, `matching ${SCHEMA_NAME_PATTERN}`, STORE_NAME);
+    this.table = kit.nameOption(given.table, 'table', 'oauthtoken', TABLE_NAME_PATTERN, `matching ${TABLE_NAME_PATTERN}`, STORE_NAME);
+    this.operationTimeoutMs = kit.operationTimeoutOption(given.operationTimeoutMs, STORE_NAME);
+    this.maxSaveAttempts = kit.maxSaveAttemptsOption(given.maxSaveAttempts, STORE_NAME);
+    this.createSchema = kit.booleanOption(given.createSchema, 'createSchema', true, STORE_NAME);
     this.sql = buildSql(this.schema, this.table);
 
     if ((given.pool === undefined) === (given.url === undefined)) throw invalid('pass either pool or url');
@@ -112,7 +91,7 @@ export class PostgresTokenStore implements TokenStore {
       this.pool = given.pool;
       this.ownsPool = false;
     } else {
-      urlOption(given.url, 'url', ['postgres:', 'postgresql:'], STORE_NAME);
+      kit.urlOption(given.url, 'url', ['postgres:', 'postgresql:'], STORE_NAME);
       const poolConfig = given.poolConfig ?? {};
       if (typeof poolConfig !== 'object' || poolConfig === null) throw invalid('poolConfig must be an object');
       this.pool = new pg.Pool({
@@ -147,34 +126,40 @@ export class PostgresTokenStore implements TokenStore {
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
     this.checkOpen('findToken');
-    checkTokenArgument(token, STORE_NAME, 'findToken');
-    const key = lookupKey(token);
+    kit.checkTokenArgument(token, STORE_NAME, 'findToken');
+    const key = kit.lookupKey(token);
     if (key === null) return null;
     const rows = await this.read('findToken', this.sql.findBy[key.field], [key.value]);
-    return rows[0] === undefined ? null : fillAbsentFields(token, tokenFromRow(rows[0], STORE_NAME, 'findToken'));
+    return rows[0] === undefined ? null : kit.fillAbsentFields(token, kit.tokenFromRow(rows[0], STORE_NAME, 'findToken'));
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
     this.checkOpen('saveToken');
-    checkSaveArgument(token, STORE_NAME);
-    const key = lookupKey(token);
+    kit.checkSaveArgument(token, STORE_NAME);
+    const key = kit.lookupKey(token);
     // A token with a user name always has the user-name key (rule 1): an insert race on it merges into the winner's row.
     const mergeOn = key?.field === 'userName' ? 'user_name' : token.id !== null ? 'id' : null;
     const statement = this.sql.save(key?.field ?? null, mergeOn);
-    const values: (string | null)[] = [...tokenToValues(token), null];
+    const values: (string | null)[] = [...kit.tokenToValues(token), null];
     if (key !== null) values.push(key.value);
-    const row = await this.write('saveToken', [...tokenSecrets(token), key?.value], async (client) => {
-      values[10] = newTokenId(); // fresh on every attempt, in case the last one collided
-      const { rows } = await client.query<TokenRow>({ name: statement.name, text: statement.text, values });
-      if (rows[0] === undefined) throw new TargetVanished();
-      return rows[0];
-    });
-    copyStoredFields(token, tokenFromRow(row, STORE_NAME, 'saveToken'));
+    const indexed = { id: values[0] ?? null, user_name: values[1] ?? null };
+    const row = await this.write(
+      'saveToken',
+      [...kit.tokenSecrets(token), key?.value],
+      async (client) => {
+        values[10] = kit.newTokenId(); // fresh on every attempt, in case the last one collided
+        const { rows } = await client.query<kit.TokenRow>({ name: statement.name, text: statement.text, values });
+        if (rows[0] === undefined) throw new TargetVanished();
+        return rows[0];
+      },
+      indexed,
+    );
+    kit.copyStoredFields(token, kit.tokenFromRow(row, STORE_NAME, 'saveToken'));
   }
 
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
-    checkIdArgument(id, STORE_NAME, 'deleteToken');
+    kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
     const { name, text } = this.sql.deleteById;
     await this.write('deleteToken', [], (client) => client.query({ name, text, values: [id] }));
   }
@@ -182,7 +167,7 @@ export class PostgresTokenStore implements TokenStore {
   async getTokens(): Promise<OAuthToken[]> {
     this.checkOpen('getTokens');
     const rows = await this.read('getTokens', this.sql.getAll, []);
-    return rows.map((row) => tokenFromRow(row, STORE_NAME, 'getTokens'));
+    return rows.map((row) => kit.tokenFromRow(row, STORE_NAME, 'getTokens'));
   }
 
   async deleteTokens(): Promise<void> {
@@ -193,9 +178,9 @@ export class PostgresTokenStore implements TokenStore {
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
     this.checkOpen('findTokenById');
-    checkIdArgument(id, STORE_NAME, 'findTokenById');
+    kit.checkIdArgument(id, STORE_NAME, 'findTokenById');
     const rows = await this.read('findTokenById', this.sql.findById, [id]);
-    return rows[0] === undefined ? null : tokenFromRow(rows[0], STORE_NAME, 'findTokenById');
+    return rows[0] === undefined ? null : kit.tokenFromRow(rows[0], STORE_NAME, 'findTokenById');
   }
 
   /**
@@ -212,10 +197,13 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   /** One prepared SELECT. Run again on a serialization failure, which a SERIALIZABLE default can cause even for reads. */
-  private read(operation: Operation, statement: Statement, values: unknown[]): Promise<TokenRow[]> {
+  private read(operation: Operation, statement: Statement, values: unknown[]): Promise<kit.TokenRow[]> {
     return this.run(operation, values, async (client, signal) => {
       const retry = { maxAttempts: this.maxSaveAttempts, shouldRetry: isLostRace, signal };
-      return retrySave(retry, async () => (await client.query<TokenRow>({ name: statement.name, text: statement.text, values })).rows);
+      return kit.retrySave(
+        retry,
+        async () => (await client.query<kit.TokenRow>({ name: statement.name, text: statement.text, values })).rows,
+      );
     });
   }
 
@@ -224,28 +212,38 @@ export class PostgresTokenStore implements TokenStore {
    * again when it lost a race. COMMIT is sent only while the deadline has not passed: a write reported
    * as BACKEND_UNAVAILABLE is never committed afterwards (its connection is destroyed, which rolls it back).
    */
-  private write<T>(operation: Operation, secrets: unknown[], work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.run(operation, secrets, (client, signal, deadlineAt) => {
-      const retry = {
-        maxAttempts: this.maxSaveAttempts,
-        shouldRetry: (error: unknown) =>
-          isLostRace(error) || error instanceof TargetVanished || isUniqueViolation(error, this.sql.primaryKey),
-        signal,
-      };
-      return retrySave(retry, async () => {
-        await client.query(beginWrite(deadlineAt - Date.now()));
-        try {
-          const result = await work(client);
-          if (signal.aborted) throw new Error('deadline passed before COMMIT');
-          await client.query('COMMIT');
-          return result;
-        } catch (error) {
-          // A failed statement left the transaction aborted: end it before the next attempt or the pool.
-          if (!signal.aborted) await client.query('ROLLBACK').catch(ignore); // a dead connection fails the next step anyway
-          throw error;
-        }
-      });
-    });
+  private write<T>(
+    operation: Operation,
+    secrets: unknown[],
+    work: (client: pg.PoolClient) => Promise<T>,
+    indexed?: IndexedValues,
+  ): Promise<T> {
+    return this.run(
+      operation,
+      secrets,
+      (client, signal, deadlineAt) => {
+        const retry = {
+          maxAttempts: this.maxSaveAttempts,
+          shouldRetry: (error: unknown) =>
+            isLostRace(error) || error instanceof TargetVanished || isUniqueViolation(error, this.sql.primaryKey),
+          signal,
+        };
+        return kit.retrySave(retry, async () => {
+          await client.query(beginWrite(deadlineAt - Date.now()));
+          try {
+            const result = await work(client);
+            if (signal.aborted) throw new Error('deadline passed before COMMIT');
+            await client.query('COMMIT');
+            return result;
+          } catch (error) {
+            // A failed statement left the transaction aborted: end it before the next attempt or the pool.
+            if (!signal.aborted) await client.query('ROLLBACK').catch(ignore); // a dead connection fails the next step anyway
+            throw error;
+          }
+        });
+      },
+      indexed,
+    );
   }
 
   /**
@@ -257,11 +255,12 @@ export class PostgresTokenStore implements TokenStore {
     operation: Operation,
     secrets: unknown[],
     work: (client: pg.PoolClient, signal: AbortSignal, deadlineAt: number) => Promise<T>,
+    indexed?: IndexedValues,
   ): Promise<T> {
     const deadlineAt = Date.now() + this.operationTimeoutMs;
     const deadline = { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: 'PostgreSQL' };
     try {
-      return await withDeadline(deadline, async (signal) => {
+      return await kit.withDeadline(deadline, async (signal) => {
         const client = await this.pool.connect();
         let released = false;
         const release = (destroy: boolean) => {
@@ -286,13 +285,13 @@ export class PostgresTokenStore implements TokenStore {
           return result;
         } catch (error) {
           // Keep a connection only after an error the server answered with (a SQLSTATE); anything else may have left it unusable.
-          const answered = error instanceof TargetVanished || driverErrorCode(error).length === 5;
+          const answered = error instanceof TargetVanished || kit.driverErrorCode(error).length === 5;
           release(!answered || (error as { severity?: unknown }).severity === 'FATAL');
           throw error;
         }
       });
     } catch (error) {
-      throw this.mapError(error, operation, secrets);
+      throw this.mapError(error, operation, secrets, indexed);
     }
   }
 
@@ -309,15 +308,15 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   /** pg errors to codes. The driver's error is kept only as a safe copy without `secrets` (see TokenStoreError). */
-  private mapError(error: unknown, operation: Operation, secrets: unknown[]): TokenStoreError {
+  private mapError(error: unknown, operation: Operation, secrets: unknown[], indexed?: IndexedValues): TokenStoreError {
     if (TokenStoreError.is(error)) return error;
     // An operation still running when close() ended the store's pool.
-    if (this.closing !== null && /after calling end on the pool/.test(driverErrorMessage(error))) {
+    if (this.closing !== null && /after calling end on the pool/.test(kit.driverErrorMessage(error))) {
       return TokenStoreError.closed({ store: STORE_NAME, operation });
     }
     const values = secrets.filter((value): value is string => typeof value === 'string');
     const details = { store: STORE_NAME, operation, cause: error, secrets: values };
-    const code = driverErrorCode(error);
+    const code = kit.driverErrorCode(error);
     if (isUniqueViolation(error, this.sql.userNameIndex)) {
       return TokenStoreError.conflict(details, 'another stored token already has this user name');
     }
@@ -325,15 +324,22 @@ export class PostgresTokenStore implements TokenStore {
       return TokenStoreError.failure(details, 'the stored token kept changing concurrently');
     }
     if (code === '22001') {
-      const limit = /\((\d+)\)/.exec(driverErrorMessage(error))?.[1];
+      const limit = /\((\d+)\)/.exec(kit.driverErrorMessage(error))?.[1];
       return TokenStoreError.valueTooLong(details, 'of the token table', Number(limit ?? 0));
+    }
+    if (code === '54000') {
+      // A value too long for an index entry (btree: "index row size ... exceeds btree version 4 maximum 2704 for
+      // index ..."; much longer: "index row requires ... bytes, maximum size is 8191", without the index name).
+      const column = this.sql.indexColumns[String((error as { constraint?: unknown }).constraint)] ?? tooLongForBtree(indexed);
+      const limit = /btree version \d+ maximum (\d+)/.exec(kit.driverErrorMessage(error))?.[1];
+      return TokenStoreError.valueTooLong(details, column, Number(limit ?? BTREE_MAX_ENTRY_BYTES));
     }
     if (code === '42P01' || code === '3F000') this.schemaReady = null; // table or schema dropped behind our back: recreate next time
     if (
       code.startsWith('08') ||
       UNAVAILABLE_SQLSTATES.has(code) ||
-      NETWORK_ERROR_CODES.has(code) ||
-      (code === '' && UNAVAILABLE_MESSAGE.test(driverErrorMessage(error)))
+      kit.NETWORK_ERROR_CODES.has(code) ||
+      (code === '' && UNAVAILABLE_MESSAGE.test(kit.driverErrorMessage(error)))
     ) {
       return TokenStoreError.unavailable(details, `PostgreSQL is not reachable${code === '' ? '' : ` (${code})`}`);
     }
@@ -343,10 +349,20 @@ export class PostgresTokenStore implements TokenStore {
 
 function ignore(): void {}
 
+/** The values a save writes to the btree-indexed columns, to tell which one was too long for its index. */
+type IndexedValues = Partial<Record<(typeof BTREE_COLUMNS)[number], string | null>>;
+
+/** The btree-indexed column(s) whose value cannot fit a btree entry, when PostgreSQL did not name the index. */
+function tooLongForBtree(indexed: IndexedValues | undefined): string {
+  // An entry holds the value plus a 12-byte header at least; compression only ever makes it smaller.
+  const columns = BTREE_COLUMNS.filter((column) => Buffer.byteLength(indexed?.[column] ?? '') > BTREE_MAX_ENTRY_BYTES - 12);
+  return columns.length === 0 ? 'of the token table' : columns.join(' or ');
+}
+
 function isLostRace(error: unknown): boolean {
-  return LOST_RACE_SQLSTATES.has(driverErrorCode(error));
+  return LOST_RACE_SQLSTATES.has(kit.driverErrorCode(error));
 }
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {
-  return driverErrorCode(error) === '23505' && (error as { constraint?: unknown }).constraint === constraint;
+  return kit.driverErrorCode(error) === '23505' && (error as { constraint?: unknown }).constraint === constraint;
 }

@@ -26,6 +26,18 @@ const USER_NAME_PREDICATE = `user_name IS NOT NULL AND user_name <> ''`;
 
 const COLUMN_LIST = TOKEN_COLUMNS.join(', ');
 
+/**
+ * The token columns findToken looks up (`<name>_token`), each with a hash index `<table>_<name>_hx`.
+ * Earlier versions indexed them with btree indexes `<table>_<name>_ix`, which `migrate` drops.
+ */
+const HASHED_COLUMNS = ['access', 'grant', 'refresh'] as const;
+
+/**
+ * The largest btree index entry on PostgreSQL's 8 KB pages, in bytes (after compression). The primary key
+ * and the user-name unique index are btrees, so it bounds `id` and `user_name`.
+ */
+export const BTREE_MAX_ENTRY_BYTES = 2704;
+
 /** Statement text plus a name derived from it, so pg prepares it once per connection. */
 export interface Statement {
   name: string;
@@ -56,7 +68,10 @@ export function beginWrite(remainingMs: number): string {
 export type MergeKey = 'user_name' | 'id' | null;
 
 export interface TokenSql {
-  /** Creates schema, table and indexes if missing; one implicit transaction, serialised by an advisory lock. */
+  /**
+   * Creates schema, table and indexes if missing and replaces the btree lookup indexes of earlier versions
+   * by hash ones; one implicit transaction, serialised by an advisory lock.
+   */
   migrate: string;
   findBy: Record<LookupField, Statement>;
   findById: Statement;
@@ -69,6 +84,8 @@ export interface TokenSql {
   primaryKey: string;
   /** Name of the partial unique index on user_name: a violation of it means CONFLICT. */
   userNameIndex: string;
+  /** Index name to the column it is on, to name the column when a value is too long for its index (SQLSTATE 54000). */
+  indexColumns: Record<string, string>;
 }
 
 /** The WHERE clause of a lookup. The user-name form repeats the index predicate so the partial index is usable in generic plans. */
@@ -98,10 +115,19 @@ export function buildSql(schema: string, table: string): TokenSql {
       api_domain text
     )`,
     `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(userNameIndex)} ON ${qualified} (user_name) WHERE ${USER_NAME_PREDICATE}`,
-    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${table}_access_ix`)} ON ${qualified} (access_token)`,
-    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${table}_grant_ix`)} ON ${qualified} (grant_token)`,
-    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${table}_refresh_ix`)} ON ${qualified} (refresh_token)`,
+    // Hash indexes for the token lookups: equality is all findToken and the save statement need, and a hash
+    // index keeps only a hash code, so a token of any length fits (a btree entry is capped at about 2.7 KB).
+    ...HASHED_COLUMNS.map(
+      (column) => `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${table}_${column}_hx`)} ON ${qualified} USING hash (${column}_token)`,
+    ),
+    // Tables made by earlier versions have whole-value btree indexes on these columns: replace them.
+    ...HASHED_COLUMNS.map((column) => `DROP INDEX IF EXISTS ${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_${column}_ix`)}`),
   ].join(';\n');
+  const indexColumns: Record<string, string> = { [`${table}_pkey`]: 'id', [userNameIndex]: 'user_name' };
+  for (const column of HASHED_COLUMNS) {
+    indexColumns[`${table}_${column}_hx`] = `${column}_token`;
+    indexColumns[`${table}_${column}_ix`] = `${column}_token`; // an old btree index, on a table not migrated yet
+  }
 
   const findBy = Object.fromEntries(
     (Object.keys(LOOKUP_COLUMNS) as LookupField[]).map((field) => [
@@ -131,6 +157,7 @@ export function buildSql(schema: string, table: string): TokenSql {
     save,
     primaryKey: `${table}_pkey`,
     userNameIndex,
+    indexColumns,
   };
 }
 

@@ -1,29 +1,5 @@
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
-import {
-  checkIdArgument,
-  checkOptionNames,
-  checkOptionsObject,
-  checkSaveArgument,
-  checkTokenArgument,
-  copyStoredFields,
-  DEFAULT_OPERATION_TIMEOUT_MS,
-  driverErrorCode,
-  driverErrorMessage,
-  fillAbsentFields,
-  LOOKUP_COLUMNS,
-  lookupKey,
-  maxSaveAttemptsOption,
-  NETWORK_ERROR_CODES,
-  nameOption,
-  newTokenId,
-  operationTimeoutOption,
-  retrySave,
-  tokenFromRow,
-  tokenSecrets,
-  tokenToValues,
-  urlOption,
-  withDeadline,
-} from '@crm/core/store-kit';
+import * as kit from '@crm/core/store-kit';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import {
   DEFAULT_PREFIX,
@@ -63,7 +39,7 @@ const OPTION_NAMES = ['client', 'url', 'redisOptions', 'prefix', 'operationTimeo
  * disconnect, and reconnection goes on forever in the background so the same client recovers.
  * Pass them to your own `Redis`/`Cluster` (`redisOptions` for a Cluster) for the same behaviour.
  */
-export function resilientRedisOptions(operationTimeoutMs = DEFAULT_OPERATION_TIMEOUT_MS): RedisOptions {
+export function resilientRedisOptions(operationTimeoutMs = kit.DEFAULT_OPERATION_TIMEOUT_MS): RedisOptions {
   return {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
@@ -82,7 +58,9 @@ const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFaile
 function isUnavailable(error: unknown): boolean {
   const name = error instanceof Error ? error.name : '';
   return (
-    UNAVAILABLE_NAMES.has(name) || NETWORK_ERROR_CODES.has(driverErrorCode(error)) || UNAVAILABLE_MESSAGE.test(driverErrorMessage(error))
+    UNAVAILABLE_NAMES.has(name) ||
+    kit.NETWORK_ERROR_CODES.has(kit.driverErrorCode(error)) ||
+    UNAVAILABLE_MESSAGE.test(kit.driverErrorMessage(error))
   );
 }
 
@@ -105,12 +83,12 @@ export class RedisTokenStore implements TokenStore {
   private waiting: { ready: Promise<void>; wake(): void } | null = null;
 
   constructor(options: RedisTokenStoreOptions) {
-    checkOptionsObject(options, STORE_NAME);
+    kit.checkOptionsObject(options, STORE_NAME);
     const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
-    checkOptionNames(options as unknown as Record<string, unknown>, OPTION_NAMES, STORE_NAME);
-    this.prefix = nameOption(options.prefix, 'prefix', DEFAULT_PREFIX, PREFIX_PATTERN, PREFIX_RULE, STORE_NAME);
-    this.operationTimeoutMs = operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
-    this.maxSaveAttempts = maxSaveAttemptsOption(options.maxSaveAttempts, STORE_NAME);
+    kit.checkOptionNames(options as unknown as Record<string, unknown>, OPTION_NAMES, STORE_NAME);
+    this.prefix = kit.nameOption(options.prefix, 'prefix', DEFAULT_PREFIX, PREFIX_PATTERN, PREFIX_RULE, STORE_NAME);
+    this.operationTimeoutMs = kit.operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
+    this.maxSaveAttempts = kit.maxSaveAttemptsOption(options.maxSaveAttempts, STORE_NAME);
     this.keys = storeKeys(this.prefix);
     const { client, url, redisOptions } = options as { client?: unknown; url?: unknown; redisOptions?: unknown };
     if ((client === undefined) === (url === undefined)) throw invalid('options need either a client or a url');
@@ -122,7 +100,7 @@ export class RedisTokenStore implements TokenStore {
       this.client = client as RedisClient;
       this.ownsClient = false;
     } else {
-      urlOption(url, 'url', ['redis:', 'rediss:'], STORE_NAME);
+      kit.urlOption(url, 'url', ['redis:', 'rediss:'], STORE_NAME);
       if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null))
         throw invalid('redisOptions must be an object');
       this.client = new Redis(url as string, {
@@ -139,45 +117,49 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
-    checkTokenArgument(token, STORE_NAME, 'findToken');
-    const key = lookupKey(token);
+    kit.checkTokenArgument(token, STORE_NAME, 'findToken');
+    const key = kit.lookupKey(token);
     if (key === null) return null;
-    const reply = await this.run('findToken', [key.value], () => this.evalScript(SCRIPTS.find, [], [LOOKUP_COLUMNS[key.field], key.value]));
+    const reply = await this.run('findToken', [key.value], () =>
+      this.evalScript(SCRIPTS.find, [], [kit.LOOKUP_COLUMNS[key.field], key.value]),
+    );
     if (!Array.isArray(reply)) return null;
-    return fillAbsentFields(token, tokenFromRow(rowFromPairs(reply as string[]), STORE_NAME, 'findToken'));
+    return kit.fillAbsentFields(token, kit.tokenFromRow(rowFromPairs(reply as string[]), STORE_NAME, 'findToken'));
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
-    checkSaveArgument(token, STORE_NAME);
-    const key = lookupKey(token);
-    const values = tokenToValues(token).map((value) => value ?? ''); // '' is absent, to the script as to core
+    kit.checkSaveArgument(token, STORE_NAME);
+    const key = kit.lookupKey(token);
+    const values = kit.tokenToValues(token).map((value) => value ?? ''); // '' is absent, to the script as to core
     // The fresh id is used only for an insert without id; the script reports the (practically impossible)
     // case that it is taken, and the save runs again with another.
-    const reply = await retrySave({ maxAttempts: this.maxSaveAttempts, shouldRetry: (error) => error instanceof IdTaken }, async () => {
-      const args = [key === null ? '' : LOOKUP_COLUMNS[key.field], key?.value ?? '', newTokenId(), ...values];
-      const result = (await this.run('saveToken', tokenSecrets(token), () => this.evalScript(SCRIPTS.save, [], args))) as string[];
-      if (result[0] === 'id-taken') throw new IdTaken();
-      return result;
-    }).catch((error: unknown) => {
-      if (error instanceof IdTaken)
-        throw TokenStoreError.failure({ store: STORE_NAME, operation: 'saveToken' }, 'could not draw an unused token id');
-      throw error;
-    });
+    const reply = await kit
+      .retrySave({ maxAttempts: this.maxSaveAttempts, shouldRetry: (error) => error instanceof IdTaken }, async () => {
+        const args = [key === null ? '' : kit.LOOKUP_COLUMNS[key.field], key?.value ?? '', kit.newTokenId(), ...values];
+        const result = (await this.run('saveToken', kit.tokenSecrets(token), () => this.evalScript(SCRIPTS.save, [], args))) as string[];
+        if (result[0] === 'id-taken') throw new IdTaken();
+        return result;
+      })
+      .catch((error: unknown) => {
+        if (error instanceof IdTaken)
+          throw TokenStoreError.failure({ store: STORE_NAME, operation: 'saveToken' }, 'could not draw an unused token id');
+        throw error;
+      });
     if (reply[0] === 'conflict') {
       throw TokenStoreError.conflict({ store: STORE_NAME, operation: 'saveToken' }, 'another stored token already has this user name');
     }
-    copyStoredFields(token, tokenFromRow(rowFromPairs(reply.slice(1)), STORE_NAME, 'saveToken'));
+    kit.copyStoredFields(token, kit.tokenFromRow(rowFromPairs(reply.slice(1)), STORE_NAME, 'saveToken'));
   }
 
   async deleteToken(id: string): Promise<void> {
-    checkIdArgument(id, STORE_NAME, 'deleteToken');
+    kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
     await this.run('deleteToken', [], () => this.evalScript(SCRIPTS.delete, [], [id]));
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
-    checkIdArgument(id, STORE_NAME, 'findTokenById');
+    kit.checkIdArgument(id, STORE_NAME, 'findTokenById');
     const hash = await this.run('findTokenById', [], () => this.client.hgetall(this.keys.token(id)));
-    return Object.keys(hash).length === 0 ? null : tokenFromRow(hash, STORE_NAME, 'findTokenById');
+    return Object.keys(hash).length === 0 ? null : kit.tokenFromRow(hash, STORE_NAME, 'findTokenById');
   }
 
   /** One ZRANGE for the ids, then HGETALLs pipelined in batches; the timeout bounds each round trip. */
@@ -194,7 +176,7 @@ export class RedisTokenStore implements TokenStore {
         return results.map(([, hash]) => hash as Record<string, string>);
       });
       // A token deleted between the two round trips is simply not listed.
-      for (const hash of replies) if (Object.keys(hash).length > 0) tokens.push(tokenFromRow(hash, STORE_NAME, 'getTokens'));
+      for (const hash of replies) if (Object.keys(hash).length > 0) tokens.push(kit.tokenFromRow(hash, STORE_NAME, 'getTokens'));
     }
     return tokens;
   }
@@ -261,7 +243,7 @@ export class RedisTokenStore implements TokenStore {
     try {
       return await this.client.evalsha(script.sha, keys.length, ...keys, this.keys.base, ...args);
     } catch (error) {
-      if (!driverErrorMessage(error).startsWith('NOSCRIPT')) throw error;
+      if (!kit.driverErrorMessage(error).startsWith('NOSCRIPT')) throw error;
       return this.client.eval(script.lua, keys.length, ...keys, this.keys.base, ...args);
     }
   }
@@ -275,7 +257,7 @@ export class RedisTokenStore implements TokenStore {
     if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
     const deadline = { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: 'Redis' };
     try {
-      return await withDeadline(deadline, async (signal) => {
+      return await kit.withDeadline(deadline, async (signal) => {
         await this.whenConnected(operation);
         // A caller that was already told BACKEND_UNAVAILABLE must not see its save applied once Redis is back.
         if (signal.aborted) throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'gave up before Redis was reachable');

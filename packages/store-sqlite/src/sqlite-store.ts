@@ -1,28 +1,7 @@
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
-import {
-  booleanOption,
-  checkIdArgument,
-  checkOptionNames,
-  checkOptionsObject,
-  checkSaveArgument,
-  checkTokenArgument,
-  copyStoredFields,
-  driverErrorCode,
-  driverErrorMessage,
-  fillAbsentFields,
-  type LookupField,
-  type LookupKey,
-  lookupKey,
-  operationTimeoutOption,
-  planSave,
-  TOKEN_COLUMNS,
-  type TokenRow,
-  tokenFromRow,
-  tokenSecrets,
-  tokenToRow,
-} from '@crm/core/store-kit';
+import * as kit from '@crm/core/store-kit';
 import Database from 'better-sqlite3';
 import { ensureSchema, STORE_NAME, tableOption, tokenSql } from './sql.js';
 
@@ -54,7 +33,7 @@ const RENAMED_OPTIONS = { busyTimeoutMs: 'operationTimeoutMs' };
 
 type Statement = Database.Statement<unknown[], unknown>;
 /** A row as better-sqlite3 returns it; a blob (Buffer) is not text, which tokenFromRow reports as CORRUPT_DATA. */
-type StoredRow = Parameters<typeof tokenFromRow>[0];
+type StoredRow = Parameters<typeof kit.tokenFromRow>[0];
 
 /**
  * A `TokenStore` on one SQLite table in Zoho's `oauthtoken` layout. better-sqlite3 is synchronous, so
@@ -67,7 +46,7 @@ export class SQLiteTokenStore implements TokenStore {
   private readonly database: Database.Database;
   private readonly ownsDatabase: boolean;
   private readonly selectById: Statement;
-  private readonly selectByLookup: Record<LookupField, Statement>;
+  private readonly selectByLookup: Record<kit.LookupField, Statement>;
   private readonly selectAll: Statement;
   private readonly insert: Statement;
   /** UPDATE statements by the columns they set, each prepared the first time a save changes those columns (at most 511). */
@@ -110,15 +89,15 @@ export class SQLiteTokenStore implements TokenStore {
     }
     const lookup = {
       findById: (id: string) => this.findRow(this.selectById, id, 'saveToken'),
-      findByKey: (key: LookupKey) => this.findRow(this.selectByLookup[key.field], key.value, 'saveToken'),
+      findByKey: (key: kit.LookupKey) => this.findRow(this.selectByLookup[key.field], key.value, 'saveToken'),
     };
     // planSave decides with the same rules as every other store; the IMMEDIATE lock makes its reads and our write one step.
     const save = this.database.transaction((token: OAuthToken, handled: string[]) => {
-      const plan = planSave(lookup, token, STORE_NAME);
+      const plan = kit.planSave(lookup, token, STORE_NAME);
       // The row written mixes the caller's values with stored ones; a failing statement may quote either.
-      handled.push(...tokenSecrets(plan.stored), ...(plan.replaces === null ? [] : tokenSecrets(plan.replaces)));
-      if (plan.replaces === null) this.insert.run(tokenToRow(plan.stored));
-      else this.updateChanged(tokenToRow(plan.replaces), tokenToRow(plan.stored));
+      handled.push(...kit.tokenSecrets(plan.stored), ...(plan.replaces === null ? [] : kit.tokenSecrets(plan.replaces)));
+      if (plan.replaces === null) this.insert.run(kit.tokenToRow(plan.stored));
+      else this.updateChanged(kit.tokenToRow(plan.replaces), kit.tokenToRow(plan.stored));
       return plan.stored;
     });
     this.saveInTransaction = (token, handled) => save.immediate(token, handled);
@@ -127,26 +106,26 @@ export class SQLiteTokenStore implements TokenStore {
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
     const handled: string[] = [];
     return this.run('findToken', handled, () => {
-      checkTokenArgument(token, STORE_NAME, 'findToken');
-      handled.push(...tokenSecrets(token));
-      const key = lookupKey(token);
+      kit.checkTokenArgument(token, STORE_NAME, 'findToken');
+      handled.push(...kit.tokenSecrets(token));
+      const key = kit.lookupKey(token);
       const stored = key === null ? null : this.findRow(this.selectByLookup[key.field], key.value, 'findToken');
-      return stored === null ? null : fillAbsentFields(token, stored);
+      return stored === null ? null : kit.fillAbsentFields(token, stored);
     });
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
     const handled: string[] = [];
     this.run('saveToken', handled, () => {
-      checkSaveArgument(token, STORE_NAME);
-      handled.push(...tokenSecrets(token));
-      copyStoredFields(token, this.saveInTransaction(token, handled));
+      kit.checkSaveArgument(token, STORE_NAME);
+      handled.push(...kit.tokenSecrets(token));
+      kit.copyStoredFields(token, this.saveInTransaction(token, handled));
     });
   }
 
   async deleteToken(id: string): Promise<void> {
     this.run('deleteToken', [], () => {
-      checkIdArgument(id, STORE_NAME, 'deleteToken');
+      kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
       this.deleteById.run(id);
     });
   }
@@ -155,7 +134,7 @@ export class SQLiteTokenStore implements TokenStore {
     // Array.from, not .map: the driver's array comes from Node's main realm, and under a vm realm (jest) a
     // mapped copy would keep that realm's Array prototype, which strict deep-equality tells apart.
     return this.run('getTokens', [], () =>
-      Array.from(this.selectAll.all() as StoredRow[], (row) => tokenFromRow(row, STORE_NAME, 'getTokens')),
+      Array.from(this.selectAll.all() as StoredRow[], (row) => kit.tokenFromRow(row, STORE_NAME, 'getTokens')),
     );
   }
 
@@ -167,7 +146,7 @@ export class SQLiteTokenStore implements TokenStore {
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
     return this.run('findTokenById', [], () => {
-      checkIdArgument(id, STORE_NAME, 'findTokenById');
+      kit.checkIdArgument(id, STORE_NAME, 'findTokenById');
       return this.findRow(this.selectById, id, 'findTokenById');
     });
   }
@@ -181,8 +160,8 @@ export class SQLiteTokenStore implements TokenStore {
   }
 
   /** Writes the columns whose value differs; a refresh typically changes only access_token and expiry_time. */
-  private updateChanged(before: TokenRow, after: TokenRow): void {
-    const changed = TOKEN_COLUMNS.filter((column) => column !== 'id' && before[column] !== after[column]);
+  private updateChanged(before: kit.TokenRow, after: kit.TokenRow): void {
+    const changed = kit.TOKEN_COLUMNS.filter((column) => column !== 'id' && before[column] !== after[column]);
     if (changed.length === 0) return;
     const key = changed.join();
     let statement = this.updates.get(key);
@@ -195,7 +174,7 @@ export class SQLiteTokenStore implements TokenStore {
 
   private findRow(statement: Statement, value: string, operation: TokenStoreOperation): OAuthToken | null {
     const row = statement.get(value) as StoredRow | undefined;
-    return row === undefined ? null : tokenFromRow(row, STORE_NAME, operation);
+    return row === undefined ? null : kit.tokenFromRow(row, STORE_NAME, operation);
   }
 
   /**
@@ -225,10 +204,10 @@ interface CheckedOptions {
 
 function checkOptions(options: unknown): CheckedOptions {
   const invalid = (message: string) => TokenStoreError.invalidArgument({ store: STORE_NAME, operation: 'open' }, message);
-  checkOptionsObject(options, STORE_NAME);
-  checkOptionNames(options, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
+  kit.checkOptionsObject(options, STORE_NAME);
+  kit.checkOptionNames(options, OPTION_NAMES, STORE_NAME, RENAMED_OPTIONS);
   const { filename, database, journalMode } = options as SQLiteTokenStoreOptions;
-  const readonly = booleanOption(options.readonly, 'readonly', false, STORE_NAME);
+  const readonly = kit.booleanOption(options.readonly, 'readonly', false, STORE_NAME);
   if (database !== undefined) {
     if (filename !== undefined) throw invalid('give either filename or database, not both');
     if (typeof database !== 'object' || database === null || typeof database.prepare !== 'function') {
@@ -245,8 +224,8 @@ function checkOptions(options: unknown): CheckedOptions {
     filename: filename ?? DEFAULT_FILENAME,
     database,
     table: tableOption(options.table),
-    createSchema: booleanOption(options.createSchema, 'createSchema', true, STORE_NAME),
-    operationTimeoutMs: operationTimeoutOption(options.operationTimeoutMs, STORE_NAME),
+    createSchema: kit.booleanOption(options.createSchema, 'createSchema', true, STORE_NAME),
+    operationTimeoutMs: kit.operationTimeoutOption(options.operationTimeoutMs, STORE_NAME),
     journalMode,
     readonly,
   };
@@ -269,7 +248,7 @@ function openDatabase(filename: string, operationTimeoutMs: number, readonly: bo
   } catch (error) {
     // better-sqlite3 checks the folder itself and throws a plain TypeError, without an SQLite code.
     const message =
-      driverErrorCode(error) === '' && !existsSync(dirname(filename))
+      kit.driverErrorCode(error) === '' && !existsSync(dirname(filename))
         ? `cannot open ${filename}: its folder ${dirname(filename)} does not exist`
         : `cannot open ${filename}: missing, not a file, or not permitted`;
     throw TokenStoreError.unavailable({ store: STORE_NAME, operation: 'open', cause: error }, message);
@@ -289,12 +268,12 @@ function setJournalMode(database: Database.Database, journalMode: JournalMode): 
 export function toStoreError(error: unknown, operation: TokenStoreOperation, handled: readonly string[] = []): TokenStoreError {
   if (TokenStoreError.is(error)) return error;
   const details = { store: STORE_NAME, operation, cause: error, secrets: handled };
-  const code = driverErrorCode(error);
+  const code = kit.driverErrorCode(error);
   if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
     return TokenStoreError.unavailable(details, 'the database stayed locked by another connection for longer than operationTimeoutMs');
   }
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-    const onUserName = driverErrorMessage(error).includes('.user_name');
+    const onUserName = kit.driverErrorMessage(error).includes('.user_name');
     return TokenStoreError.conflict(details, `another stored token already has this ${onUserName ? 'user name' : 'id'}`);
   }
   if (code.startsWith('SQLITE_READONLY')) {
