@@ -68,6 +68,18 @@ function isUnavailable(error: unknown): boolean {
 class IdTaken extends Error {}
 
 /**
+ * ioredis prefixes KEYS and plain commands with `keyPrefix`, but not the key names the scripts build from their
+ * arguments: the store's keys would split over two namespaces. The store's own `prefix` does that job.
+ */
+const KEY_PREFIX_REFUSED = "ioredis's keyPrefix is not supported (the scripts build key names themselves); use the store's prefix option";
+
+function keyPrefixOf(client: object): string {
+  const options = (client as { options?: { keyPrefix?: unknown; redisOptions?: { keyPrefix?: unknown } } }).options;
+  const prefix = options?.keyPrefix ?? options?.redisOptions?.keyPrefix;
+  return typeof prefix === 'string' ? prefix : '';
+}
+
+/**
  * Zoho CRM OAuth tokens in Redis or Redis Cluster: a hash per token, index keys from user name and each token
  * kind to the id, and Lua scripts that make every lookup one round trip and every save one atomic step.
  */
@@ -97,12 +109,14 @@ export class RedisTokenStore implements TokenStore {
       if (typeof client !== 'object' || client === null || typeof (client as Redis).evalsha !== 'function') {
         throw invalid('client must be an ioredis Redis or Cluster');
       }
+      if (keyPrefixOf(client) !== '') throw invalid(KEY_PREFIX_REFUSED);
       this.client = client as RedisClient;
       this.ownsClient = false;
     } else {
       kit.urlOption(url, 'url', ['redis:', 'rediss:'], STORE_NAME);
       if (redisOptions !== undefined && (typeof redisOptions !== 'object' || redisOptions === null))
         throw invalid('redisOptions must be an object');
+      if ((redisOptions as RedisOptions | undefined)?.keyPrefix) throw invalid(KEY_PREFIX_REFUSED);
       this.client = new Redis(url as string, {
         ...resilientRedisOptions(this.operationTimeoutMs),
         lazyConnect: true,
@@ -117,6 +131,7 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
+    this.checkOpen('findToken');
     kit.checkTokenArgument(token, STORE_NAME, 'findToken');
     const key = kit.lookupKey(token);
     if (key === null) return null;
@@ -128,6 +143,7 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
+    this.checkOpen('saveToken');
     kit.checkSaveArgument(token, STORE_NAME);
     const key = kit.lookupKey(token);
     const values = kit.tokenToValues(token).map((value) => value ?? ''); // '' is absent, to the script as to core
@@ -152,11 +168,13 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async deleteToken(id: string): Promise<void> {
+    this.checkOpen('deleteToken');
     kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
     await this.run('deleteToken', [], () => this.evalScript(SCRIPTS.delete, [], [id]));
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
+    this.checkOpen('findTokenById');
     kit.checkIdArgument(id, STORE_NAME, 'findTokenById');
     const hash = await this.run('findTokenById', [], () => this.client.hgetall(this.keys.token(id)));
     return Object.keys(hash).length === 0 ? null : kit.tokenFromRow(hash, STORE_NAME, 'findTokenById');
@@ -164,6 +182,7 @@ export class RedisTokenStore implements TokenStore {
 
   /** One ZRANGE for the ids, then HGETALLs pipelined in batches; the timeout bounds each round trip. */
   async getTokens(): Promise<OAuthToken[]> {
+    this.checkOpen('getTokens');
     const ids = await this.run('getTokens', [], () => this.client.zrange(this.keys.ids, 0, -1));
     const tokens: OAuthToken[] = [];
     for (let start = 0; start < ids.length; start += 1000) {
@@ -186,6 +205,7 @@ export class RedisTokenStore implements TokenStore {
    * script that removes whole tokens, so the store stays consistent even while other clients save.
    */
   async deleteTokens(): Promise<void> {
+    this.checkOpen('deleteTokens');
     for (const node of await this.nodes('deleteTokens')) {
       let cursor = '0';
       do {
@@ -202,9 +222,15 @@ export class RedisTokenStore implements TokenStore {
    * (every master of a Cluster), which also proves the server is reachable and runs Lua.
    */
   async migrate(): Promise<void> {
+    this.checkOpen('migrate');
     for (const node of await this.nodes('migrate')) {
       for (const script of Object.values(SCRIPTS)) await this.run('migrate', [], () => node.script('LOAD', script.lua));
     }
+  }
+
+  /** A closed store refuses every call with STORE_CLOSED, before looking at its arguments. */
+  private checkOpen(operation: TokenStoreOperation): void {
+    if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
   }
 
   /**

@@ -406,6 +406,11 @@ describe('close', () => {
       ['getTokens', () => store.getTokens()],
       ['deleteTokens', () => store.deleteTokens()],
       ['migrate', () => store.migrate()],
+      // Arguments that would be refused, or that look nothing up, still get STORE_CLOSED first.
+      ['findToken', () => store.findToken(new OAuthToken({ clientId: 'only-a-client-id' }))],
+      ['saveToken', () => store.saveToken(new OAuthToken({ clientId: 'no-token-material' }))],
+      ['deleteToken', () => store.deleteToken('')],
+      ['findTokenById', () => store.findTokenById(42 as unknown as string)],
     ];
     for (const [operation, call] of calls) {
       await expect(call()).rejects.toMatchObject({ code: 'STORE_CLOSED', store: 'RedisTokenStore', operation });
@@ -414,6 +419,18 @@ describe('close', () => {
     const reader = new RedisTokenStore({ url, prefix: store.prefix });
     expect((await reader.getTokens()).map((each) => each.id)).toEqual([token.id]);
     await reader.close();
+  });
+
+  test("ioredis's keyPrefix is refused, in redisOptions and on a client passed in: the scripts would write outside it", async () => {
+    expect(() => new RedisTokenStore({ url, redisOptions: { keyPrefix: 'app:' } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining("use the store's prefix option") }),
+    );
+    const client = new Redis(url, { keyPrefix: 'app:', lazyConnect: true });
+    try {
+      expect(() => new RedisTokenStore({ client })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    } finally {
+      client.disconnect();
+    }
   });
 
   test('calls waiting for a server that is down settle with STORE_CLOSED as soon as close() runs, not at their deadline', async () => {
