@@ -2,8 +2,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { OAuthToken } from '@crm/core';
-import { FileTokenStore } from '../src/index.js';
+import { FileTokenStore, HEADER_LINE } from '../src/index.js';
 import type { SaveReport } from './workers/saver.js';
 
 const SAVER = join(__dirname, 'workers', 'saver.ts');
@@ -214,4 +215,43 @@ test('3 processes that are each pid 1 in a PID namespace of their own (container
   expect(stored.size).toBe(1200);
   for (const report of reports) expect(stored.get(report.userName)?.id).toBe(report.id);
   expect(readdirSync(folder).sort()).toEqual(['sdk_tokens.txt', 'start']);
+}, 300_000);
+
+test('3 worker threads of this process save 40 users each to one file: none takes a live lock over, none fails, none is lost', async () => {
+  // Each worker thread has its own globalThis, so its own set of the locks it holds: a lock check by pid alone
+  // took the other threads' live locks over (about a third of these saves failed with BACKEND_UNAVAILABLE).
+  const path = join(folder, 'sdk_tokens.txt');
+  // Some tokens already there, so each locked read-modify-write takes a while and the threads wait for each other.
+  const seed = Array.from({ length: 2000 }, (_, n) => `seed${n},seed${n}@zylker.com,cid,cs,1000.refresh${n},,,,,`);
+  writeFileSync(path, `${HEADER_LINE}\n${seed.join('\n')}\n`);
+  const threads = Array.from({ length: 3 }, (_, n) => {
+    const worker = new Worker(join(__dirname, 'workers', 'thread-saver.mjs'), {
+      workerData: { path, prefix: `thread${n}`, saves: 40 },
+    });
+    const messages: unknown[] = [];
+    let arrived: () => void = () => {};
+    worker.on('message', (message) => {
+      messages.push(message);
+      arrived();
+    });
+    const next = async (count: number) => {
+      while (messages.length < count) await new Promise<void>((resolve) => (arrived = resolve));
+      return messages[count - 1];
+    };
+    const exited = new Promise<number>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('exit', resolve);
+    });
+    return { worker, next, exited };
+  });
+  // All threads start saving together, once each has loaded the store.
+  await Promise.all(threads.map((thread) => thread.next(1)));
+  for (const thread of threads) thread.worker.postMessage('start');
+  const results = (await Promise.all(threads.map((thread) => thread.next(2)))) as Array<{ ok: number; errors: string[] }>;
+  expect(await Promise.all(threads.map((thread) => thread.exited))).toEqual([0, 0, 0]);
+  expect(results).toEqual(Array.from({ length: 3 }, () => ({ ok: 40, errors: [] })));
+  const stored = await new FileTokenStore({ filename: path }).getTokens();
+  expect(stored).toHaveLength(2120);
+  expect(stored.filter((token) => token.userName?.startsWith('thread'))).toHaveLength(120);
+  expect(readdirSync(folder)).toEqual(['sdk_tokens.txt']);
 }, 300_000);

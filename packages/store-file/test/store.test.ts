@@ -18,6 +18,7 @@ import {
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { inspect } from 'node:util';
+import { threadId } from 'node:worker_threads';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { DEFAULT_FILENAME, FileTokenStore, HEADER_LINE } from '../src/index.js';
 
@@ -205,8 +206,8 @@ describe('the lock file', () => {
     expect(await store.getTokens()).toHaveLength(1);
   });
 
-  test("a lock naming this process's pid in this PID namespace that this process does not hold is taken over at once", async () => {
-    writeLock({ pid: process.pid, pidSpace: ourPidSpace });
+  test('a lock naming this thread (pid, PID namespace, threadId) that this thread does not hold is taken over at once', async () => {
+    writeLock({ pid: process.pid, pidSpace: ourPidSpace, threadId });
     const store = new FileTokenStore({ filename: path, operationTimeoutMs: 200, staleLockMs: 60_000 });
     await store.saveToken(user('a@zylker.com'));
     expect(readdirSync(folder)).toEqual(['sdk_tokens.txt']);
@@ -216,6 +217,8 @@ describe('the lock file', () => {
     ['this pid in another PID namespace (another container on this host)', { pid: process.pid, pidSpace: `${ourPidSpace}-other` }],
     ['a pid no process here has, from another PID namespace', { pid: 2 ** 22 + 7, pidSpace: `${ourPidSpace}-other` }],
     ['a holder whose PID namespace is unknown', { pid: 1, pidSpace: null }],
+    ['another thread of this process (a worker thread)', { pid: process.pid, pidSpace: ourPidSpace, threadId: threadId + 1 }],
+    ['this pid in this PID namespace without a thread id', { pid: process.pid, pidSpace: ourPidSpace }],
     ['an older version of this package (pid, host name, no owner id)', { pid: 1, owner: undefined, hostname: 'elsewhere.example' }],
   ])('a lock from %s is taken over only once it was not refreshed for staleLockMs', async (_name, holder) => {
     writeLock(holder, 1_000);
