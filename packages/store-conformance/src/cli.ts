@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { formatResult, reportFooter, summaryLine } from './format.js';
 import { loadOptions } from './load-options.js';
-import { checkOptions, runConformance, selectedCases } from './run.js';
+import { checkOptions, runConformance, selectedCases, skippedGroups } from './run.js';
 import { CONFORMANCE_GROUPS, type ConformanceGroup, type ConformanceOptions } from './types.js';
 
 const USAGE = `Usage: crm-store-conformance <module> [--filter <text>] [--skip <group,...>] [--json]
@@ -44,7 +44,9 @@ function checkGroups(groups: readonly string[], where: string): ConformanceGroup
 }
 
 function parseArguments(argv: string[]): Arguments | 'help' {
-  if (argv.includes('--help') || argv.includes('-h')) return 'help';
+  // --help anywhere but as the value of --filter or --skip.
+  if (argv.some((arg, index) => (arg === '--help' || arg === '-h') && argv[index - 1] !== '--filter' && argv[index - 1] !== '--skip'))
+    return 'help';
   const parsed: Partial<Arguments> & { skip: ConformanceGroup[] } = { skip: [], json: false };
   for (let index = 0; index < argv.length; index++) {
     const arg = argv[index]!;
@@ -93,6 +95,9 @@ async function main(argv: string[]): Promise<number> {
     console.error(`crm-store-conformance: ${error.message}\n\n${USAGE}`);
     return 2;
   }
+  // stdout and stderr open their handles (a pipe, a terminal) on first use: open them before counting.
+  process.stdout.write('');
+  process.stderr.write('');
   const before = activeResources();
   let options: ConformanceOptions;
   try {
@@ -107,6 +112,10 @@ async function main(argv: string[]): Promise<number> {
     if (args.filter !== undefined) options.filter = args.filter;
     if (selectedCases(options).length === 0)
       throw new UsageError(`--filter ${args.filter} matches no case; the groups are: ${CONFORMANCE_GROUPS.join(', ')}`);
+    const off = new Set(skippedGroups(options));
+    if (selectedCases(options).every((item) => off.has(item.group))) {
+      throw new UsageError('every selected case is in a switched-off group: nothing would run');
+    }
   } catch (error) {
     console.error(`crm-store-conformance: ${error instanceof Error ? error.message : String(error)}`);
     return 2;

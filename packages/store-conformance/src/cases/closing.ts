@@ -33,6 +33,16 @@ export const closingCases = group('closing', [
       for (const [method, call] of everyMethod(context, store, token)) {
         await failures.check(`${method} after close()`, () => expectStoreError(call, 'STORE_CLOSED', `${method} after close()`));
       }
+      // A closed store says so before it looks at the arguments: also for calls that would be refused or look nothing up.
+      const oddCalls: Array<[string, () => Promise<unknown>]> = [
+        ['findToken with nothing to look up', () => store.findToken(new OAuthToken({ clientId: 'only-a-client-id' }))],
+        ['saveToken without token material', () => store.saveToken(new OAuthToken({ clientId: 'only-a-client-id' }))],
+        ["deleteToken('')", () => store.deleteToken('')],
+        ['findTokenById(42)', () => store.findTokenById(42 as unknown as string)],
+      ];
+      for (const [what, call] of oddCalls) {
+        await failures.check(`${what} after close()`, () => expectStoreError(call, 'STORE_CLOSED', `${what} after close()`));
+      }
       await failures.check('close() a second time', () => store.close());
       if (context.canReopen) {
         // The storage itself must be as it was: no save, delete or deleteTokens slipped through.
