@@ -33,6 +33,15 @@ export const MIN_REDACTED_SECRET_LENGTH = 4;
 /** A start of a secret this long is removed too: drivers cut long values when they quote them (`near '1000.ab…`). */
 const MIN_REDACTED_PREFIX = 8;
 const MAX_DEPTH = 4;
+/**
+ * Errors raised by code on the server (a trigger, a stored routine): their text is whatever that code wrote,
+ * often the row itself, including values the store was not handling (a stored secret on an update, a row a
+ * delete removed). PostgreSQL's RAISE (class P0), MySQL's and MariaDB's SIGNAL (SQLSTATE 45000,
+ * ER_SIGNAL_EXCEPTION), SQLite's RAISE in a trigger.
+ */
+const RAISED_BY_SERVER_CODE = /^(P0\d{3}|45000|ER_SIGNAL_EXCEPTION|SQLITE_CONSTRAINT_TRIGGER)$/;
+const RAISED_MESSAGE = '[message removed: raised by a trigger or routine on the server, it may quote row values]';
+
 /** An error name worth keeping: an identifier, never a value. */
 const ERROR_NAME = /^[A-Za-z_$][\w$.]{0,63}$/;
 
@@ -117,7 +126,8 @@ function copyErrorFields(error: unknown, secrets: readonly string[], depth: numb
     return new Error(redactText(typeof error === 'string' ? error : `non-error value (${typeof error})`, secrets));
   }
   const source = error as Record<string, unknown> & { name?: unknown; message?: unknown; stack?: unknown };
-  const message = redactText(typeof source.message === 'string' ? source.message : '', secrets);
+  const raised = [source.code, source.sqlState].some((code) => typeof code === 'string' && RAISED_BY_SERVER_CODE.test(code));
+  const message = raised ? RAISED_MESSAGE : redactText(typeof source.message === 'string' ? source.message : '', secrets);
   const copy = new Error(message);
   const name = typeof source.name === 'string' && ERROR_NAME.test(source.name) ? source.name : 'Error';
   Object.defineProperty(copy, 'name', { value: name, enumerable: false, configurable: true, writable: true });

@@ -356,3 +356,12 @@ test('operationTimeoutOption and maxSaveAttemptsOption: the defaults and bounds 
   expect(maxSaveAttemptsOption(undefined, STORE)).toBe(5);
   expect(() => maxSaveAttemptsOption(1001, STORE)).toThrow('maxSaveAttempts must be a whole number from 1 to 1000');
 });
+
+test('the text of an error a trigger or routine raised is dropped whole: it may quote stored values nobody passed in', () => {
+  for (const fields of [{ code: 'P0001' }, { code: 'ER_SIGNAL_EXCEPTION', sqlState: '45000' }, { code: 'SQLITE_CONSTRAINT_TRIGGER' }]) {
+    const cause = safeCause(Object.assign(new Error('refused: storedClientSecretValueZZZZ'), fields), []);
+    expect(cause.message).toBe('[message removed: raised by a trigger or routine on the server, it may quote row values]');
+    expect(fullyInspected(cause)).not.toContain('storedClientSecretValueZZZZ');
+    expect((cause as Error & { code?: string }).code).toBe(fields.code);
+  }
+});

@@ -49,7 +49,11 @@ export const EXACT_FAULTS = {
   'normalises-unicode': ['hostile-values/unicode-normalisation'],
   'cuts-at-quote-on-update': ['hostile-values/on-the-update-path'],
   'ignores-limits': ['hostile-values/declared-limits'],
-  'secret-in-cause': ['faults/save-error-hides-secrets', 'faults/update-error-hides-secrets'],
+  'secret-in-cause': [
+    'faults/save-error-hides-secrets',
+    'faults/update-error-hides-secrets',
+    'faults/partial-update-error-hides-stored-secrets',
+  ],
   'works-after-close': ['closing/calls-after-close', 'closing/close-while-busy'],
   'matches-empty-columns': ['bad-input/empty-string-finds-nothing'],
 } as const;

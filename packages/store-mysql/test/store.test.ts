@@ -196,7 +196,7 @@ describe('server errors never carry a token value', () => {
       const error = await expectCode(store.saveToken(token), 'BACKEND_FAILURE');
       expect(error.message).toContain('ER_SIGNAL_EXCEPTION');
       const shown = inspect(error, { depth: Number.POSITIVE_INFINITY, showHidden: true });
-      expect(shown).toContain('bad '); // the server's message is there, without the value
+      expect(shown).toContain('raised by a trigger'); // the code is kept, the trigger's own text is not (it may quote stored values)
       for (const value of [secret, clientSecret, secret.slice(0, 16), 'INSERT INTO']) expect(shown).not.toContain(value);
       expect(JSON.stringify(error)).not.toContain(secret);
       expect(await store.getTokens()).toEqual([]);

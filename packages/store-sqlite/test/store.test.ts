@@ -780,7 +780,7 @@ describe('no token value reaches an error or its cause', () => {
     database.close();
     // The caller sends only a new access token; the row the trigger sees also holds the stored secrets.
     const error = await storeError(() => store.saveToken(ann({ accessToken: 'caller-access-token' })), 'BACKEND_FAILURE');
-    expect(error.cause).toMatchObject({ code: 'SQLITE_CONSTRAINT_TRIGGER', message: expect.stringContaining('refused') });
+    expect(error.cause).toMatchObject({ code: 'SQLITE_CONSTRAINT_TRIGGER', message: expect.stringContaining('raised by a trigger') });
     const shown = everything(error);
     for (const secret of ['stored-client-secret', 'stored-refresh-token', 'stored-grant', 'caller-access-token', 'access-ann']) {
       expect(shown).not.toContain(secret);

@@ -77,7 +77,7 @@ function withSecrets(token: OAuthToken, secrets: Record<SecretField, string>): O
   return token;
 }
 
-function named(secrets: Record<SecretField, string>, prefix: string): Array<[string, string]> {
+function named(secrets: Partial<Record<SecretField, string>>, prefix: string): Array<[string, string]> {
   return Object.entries(secrets).map(([field, value]) => [`${prefix}${field}`, value]);
 }
 
@@ -109,6 +109,21 @@ export const faultCases = group('faults', [
       const update = withSecrets(new OAuthToken({ userSignature: token.userSignature }), fresh);
       const error = await expectAnyStoreError(() => context.store.saveToken(update), 'an update after injectFault');
       assertHidden(error, [...named(stored, 'stored '), ...named(fresh, 'new ')]);
+    },
+  },
+  {
+    id: 'partial-update-error-hides-stored-secrets',
+    title: 'an update that sends only a new access token and fails (injectFault) does not show the secrets already stored',
+    async run(context) {
+      const stored = distinctiveSecrets();
+      const token = withSecrets(fullToken(context), stored);
+      await context.store.saveToken(token);
+      const fresh = distinctiveSecrets();
+      await injected(context);
+      // The row the backend refuses holds the stored client secret, refresh and grant token, which the caller never sent.
+      const update = new OAuthToken({ userSignature: token.userSignature, accessToken: fresh.accessToken });
+      const error = await expectAnyStoreError(() => context.store.saveToken(update), 'a partial update after injectFault');
+      assertHidden(error, [...named(stored, 'stored '), ...named({ accessToken: fresh.accessToken }, 'new ')]);
     },
   },
 ]);
