@@ -97,12 +97,24 @@ function poolConfigFromUrl(url: URL): PoolOptions {
   }
   return {
     ...config,
-    host: decodeURIComponent(url.hostname.replace(/^\[|\]$/g, '')) || 'localhost',
+    host: decodeUrlPart(url.hostname.replace(/^\[|\]$/g, '')) || 'localhost',
     port: Number(url.port || 3306),
-    user: decodeURIComponent(url.username) || 'root',
-    password: decodeURIComponent(url.password),
-    database: decodeURIComponent(url.pathname.slice(1)) || 'zohooauth',
+    user: decodeUrlPart(url.username) || 'root',
+    password: decodeUrlPart(url.password),
+    database: decodeUrlPart(url.pathname.slice(1)) || 'zohooauth',
   };
+}
+
+/** A percent-encoded part of the url; a bad escape (`50%off`) is INVALID_ARGUMENT that never repeats the url. */
+function decodeUrlPart(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw TokenStoreError.invalidArgument(
+      { store: STORE_NAME, operation: 'open' },
+      'url: the user, password, host or database is not valid percent-encoding (write % as %25)',
+    );
+  }
 }
 
 /**

@@ -83,6 +83,9 @@ describe('options', () => {
 
   test('the message of a bad url never repeats it (it may hold a password)', () => {
     expect(invalidArgument({ url: 'mysql://root:hunter2@[bad' }).message).not.toContain('hunter2');
+    // The URL parser takes a bare %; decoding it must still end as INVALID_ARGUMENT, not a URIError.
+    expect(invalidArgument({ url: 'mysql://root:50%off-hunter2@127.0.0.1:3306/test' }).message).not.toContain('hunter2');
+    invalidArgument({ url: 'mysql://root@127.0.0.1:3306/te%zzst' });
   });
 
   test.each([
