@@ -365,3 +365,24 @@ test('the text of an error a trigger or routine raised is dropped whole: it may 
     expect((cause as Error & { code?: string }).code).toBe(fields.code);
   }
 });
+
+test('retrySave leaves no abort listener behind on its signal, however many retries', async () => {
+  const controller = new AbortController();
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.name);
+  process.on('warning', onWarning);
+  try {
+    let runs = 0;
+    await expect(
+      retrySave({ maxAttempts: 30, shouldRetry: () => true, signal: controller.signal }, async () => {
+        runs++;
+        throw new Error('deadlock');
+      }),
+    ).rejects.toThrow('deadlock');
+    expect(runs).toBe(30);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(warnings).not.toContain('MaxListenersExceededWarning');
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
