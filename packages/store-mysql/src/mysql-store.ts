@@ -54,6 +54,8 @@ const UNAVAILABLE_CODES = new Set([
   'ER_SERVER_SHUTDOWN',
   'ER_CON_COUNT_ERROR',
   'ER_LOCK_WAIT_TIMEOUT',
+  // Only after every retry lost again: the table is busy, try later.
+  'ER_LOCK_DEADLOCK',
   'ER_CONNECTION_KILLED',
 ]);
 
@@ -204,12 +206,21 @@ export class MySQLTokenStore implements TokenStore {
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
     kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
-    await this.run('deleteToken', (connection) => connection.execute(this.sql.deleteById, [id, id]));
+    await this.run('deleteToken', (connection, signal) =>
+      kit.retrySave(this.deadlockRetry(signal), () => connection.execute(this.sql.deleteById, [id, id])),
+    );
   }
 
   async deleteTokens(): Promise<void> {
     this.checkOpen('deleteTokens');
-    await this.run('deleteTokens', (connection) => connection.query(this.sql.deleteAll));
+    await this.run('deleteTokens', (connection, signal) =>
+      kit.retrySave(this.deadlockRetry(signal), () => connection.query(this.sql.deleteAll)),
+    );
+  }
+
+  /** A single DELETE can lose a deadlock to saves too (its row locks against theirs): it simply runs again. */
+  private deadlockRetry(signal: AbortSignal): kit.RetryOptions {
+    return { maxAttempts: this.maxSaveAttempts, signal, shouldRetry: (error) => kit.driverErrorCode(error) === 'ER_LOCK_DEADLOCK' };
   }
 
   /**

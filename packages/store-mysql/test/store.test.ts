@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { inspect } from 'node:util';
+import { join } from 'node:path';
+import { inspect, promisify } from 'node:util';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { createPool as createCallbackPool } from 'mysql2';
 import { createConnection, createPool, type RowDataPacket } from 'mysql2/promise';
@@ -318,4 +320,40 @@ describe('how a save runs', () => {
       await pool.end();
     }
   });
+});
+
+const execFileAsync = promisify(execFile);
+
+describe('deletes racing saves', () => {
+  // A DELETE takes row locks against the saves' locks and can lose a deadlock like a save: it runs again.
+  test.each(['READ COMMITTED', 'SERIALIZABLE'])(
+    'deleteTokens and deleteToken racing saves from three processes under %s: no error reaches the caller',
+    async (level) => {
+      const table = randomTable('crm_delrace');
+      const url = await mysqlUrl();
+      const setup = new MySQLTokenStore({ url, table });
+      await setup.getTokens(); // creates the table once
+      await setup.close();
+      try {
+        const failures: string[] = [];
+        for (let run = 0; run < 3; run++) {
+          const reports = await Promise.all(
+            [0, 1, 2].map((worker) =>
+              execFileAsync(
+                process.execPath,
+                ['--import', 'tsx', join(__dirname, 'workers/delete-race-worker.ts'), url, table, level, String(worker)],
+                { encoding: 'utf8', timeout: 100000 },
+              ),
+            ),
+          );
+          for (const report of reports)
+            failures.push(...(JSON.parse(report.stdout.trim().split('\n').pop() ?? '{}').failures ?? ['no report']));
+        }
+        expect(failures).toEqual([]);
+      } finally {
+        await dropTable(table);
+      }
+    },
+    300000,
+  );
 });
