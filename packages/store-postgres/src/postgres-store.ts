@@ -6,6 +6,7 @@ import {
   BTREE_MAX_ENTRY_BYTES,
   beginWrite,
   buildSql,
+  type CatalogState,
   quoteIdentifier,
   SCHEMA_NAME_PATTERN,
   STORE_NAME,
@@ -53,6 +54,11 @@ const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '57014', '5330
 const UNAVAILABLE_MESSAGE = /timeout|terminated|Connection ended|not queryable|connection error/i;
 /** Serialization failure and deadlock: the transaction lost a race and may simply run again. */
 const LOST_RACE_SQLSTATES = new Set(['40001', '40P01']);
+/**
+ * Unique violations in the system catalogs: another session created a schema, table or type of the same
+ * name at the same moment (one that took no advisory lock of ours). It exists now; running the step again finds it.
+ */
+const CATALOG_RACE_CONSTRAINTS = new Set(['pg_namespace_nspname_index', 'pg_type_typname_nsp_index', 'pg_class_relname_nsp_index']);
 /** The columns with a btree index (primary key, user-name unique index): only their values can be too long for an index. */
 const BTREE_COLUMNS = ['id', 'user_name'] as const;
 
@@ -115,11 +121,14 @@ export class PostgresTokenStore implements TokenStore {
     return `${quoteIdentifier(this.schema)}.${quoteIdentifier(this.table)}`;
   }
 
-  /** Creates schema, table and indexes if they are missing. Safe to run from many processes at once. */
+  /**
+   * Creates schema, table and indexes if they are missing and replaces the btree lookup indexes of earlier
+   * versions. Safe to run from many processes at once, also while others write.
+   */
   async migrate(): Promise<void> {
     this.checkOpen('migrate');
-    await this.run('migrate', [], async (client) => {
-      await client.query(this.sql.migrate);
+    await this.run('migrate', [], async (client, signal, deadlineAt) => {
+      await this.setUpSchema(client, signal, deadlineAt);
       this.schemaReady = Promise.resolve();
     });
   }
@@ -228,19 +237,7 @@ export class PostgresTokenStore implements TokenStore {
             isLostRace(error) || error instanceof TargetVanished || isUniqueViolation(error, this.sql.primaryKey),
           signal,
         };
-        return kit.retrySave(retry, async () => {
-          await client.query(beginWrite(deadlineAt - Date.now()));
-          try {
-            const result = await work(client);
-            if (signal.aborted) throw new Error('deadline passed before COMMIT');
-            await client.query('COMMIT');
-            return result;
-          } catch (error) {
-            // A failed statement left the transaction aborted: end it before the next attempt or the pool.
-            if (!signal.aborted) await client.query('ROLLBACK').catch(ignore); // a dead connection fails the next step anyway
-            throw error;
-          }
-        });
+        return kit.retrySave(retry, () => transaction(client, signal, deadlineAt, () => work(client)));
       },
       indexed,
     );
@@ -279,7 +276,7 @@ export class PostgresTokenStore implements TokenStore {
         }
         signal.addEventListener('abort', onAbort);
         try {
-          await this.ensureSchema(client);
+          if (operation !== 'migrate') await this.ensureSchema(client, signal, deadlineAt);
           const result = await work(client, signal, deadlineAt);
           release(false);
           return result;
@@ -295,16 +292,52 @@ export class PostgresTokenStore implements TokenStore {
     }
   }
 
-  private ensureSchema(client: pg.PoolClient): Promise<void> {
+  private ensureSchema(client: pg.PoolClient, signal: AbortSignal, deadlineAt: number): Promise<void> {
     if (!this.createSchema) return Promise.resolve();
-    this.schemaReady ??= client.query(this.sql.migrate).then(
-      () => undefined,
-      (error: unknown) => {
-        this.schemaReady = null; // try again on the next operation (the server may be back)
-        throw error;
-      },
-    );
+    this.schemaReady ??= this.setUpSchema(client, signal, deadlineAt).catch((error: unknown) => {
+      this.schemaReady = null; // try again on the next operation (the server may be back)
+      throw error;
+    });
     return this.schemaReady;
+  }
+
+  /**
+   * Brings schema, table and indexes to the current layout (see `SchemaSetup`). The catalog is read first
+   * without any lock: when nothing is missing, the usual case, that one query is all. Else one transaction
+   * takes the table's advisory lock (and the schema's, when the schema has to be made), reads the catalog
+   * again and makes the changes, taking the table lock they need before the first of them. A deadlock or
+   * serialization failure, or a schema, table or type another session created at the same moment, runs the
+   * transaction again within `maxSaveAttempts` and the deadline.
+   */
+  private async setUpSchema(client: pg.PoolClient, signal: AbortSignal, deadlineAt: number): Promise<void> {
+    const { setup } = this.sql;
+    if (setup.changes(await this.readCatalog(client)).length === 0) return;
+    const retry = { maxAttempts: this.maxSaveAttempts, shouldRetry: isSetupRace, signal };
+    await kit.retrySave(retry, () =>
+      transaction(client, signal, deadlineAt, async () => {
+        await client.query(setup.lockTable);
+        let state = await this.readCatalog(client);
+        if (!state.schemaExists) {
+          await client.query(setup.lockSchema);
+          state = await this.readCatalog(client); // another store may have made the schema while we waited
+        }
+        const changes = setup.changes(state);
+        if (changes.length > 0) await client.query(changes.join(';\n'));
+      }),
+    );
+  }
+
+  /** The catalog's view of schema, table and index names, from a fresh snapshot (a statement of its own). */
+  private async readCatalog(client: pg.PoolClient): Promise<CatalogState> {
+    const { name, text, values } = this.sql.setup.check;
+    const { rows } = await client.query<{ schema_exists: boolean; table_exists: boolean; relations: Record<string, string> }>({
+      name,
+      text,
+      values,
+    });
+    const row = rows[0];
+    if (row === undefined) throw new Error('PostgresTokenStore: the catalog query returned no row');
+    return { schemaExists: row.schema_exists, tableExists: row.table_exists, relations: row.relations };
   }
 
   /** pg errors to codes. The driver's error is kept only as a safe copy without `secrets` (see TokenStoreError). */
@@ -349,6 +382,25 @@ export class PostgresTokenStore implements TokenStore {
 
 function ignore(): void {}
 
+/**
+ * Runs `work` in a READ COMMITTED transaction bounded on the server by the deadline (see `beginWrite`).
+ * COMMIT is sent only while the deadline has not passed: past it, the caller destroys the connection, which
+ * rolls the transaction back.
+ */
+async function transaction<T>(client: pg.PoolClient, signal: AbortSignal, deadlineAt: number, work: () => Promise<T>): Promise<T> {
+  await client.query(beginWrite(deadlineAt - Date.now()));
+  try {
+    const result = await work();
+    if (signal.aborted) throw new Error('deadline passed before COMMIT');
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    // A failed statement left the transaction aborted: end it before the next attempt or the pool.
+    if (!signal.aborted) await client.query('ROLLBACK').catch(ignore); // a dead connection fails the next step anyway
+    throw error;
+  }
+}
+
 /** The values a save writes to the btree-indexed columns, to tell which one was too long for its index. */
 type IndexedValues = Partial<Record<(typeof BTREE_COLUMNS)[number], string | null>>;
 
@@ -361,6 +413,13 @@ function tooLongForBtree(indexed: IndexedValues | undefined): string {
 
 function isLostRace(error: unknown): boolean {
   return LOST_RACE_SQLSTATES.has(kit.driverErrorCode(error));
+}
+
+function isSetupRace(error: unknown): boolean {
+  return (
+    isLostRace(error) ||
+    (kit.driverErrorCode(error) === '23505' && CATALOG_RACE_CONSTRAINTS.has(String((error as { constraint?: unknown }).constraint)))
+  );
 }
 
 function isUniqueViolation(error: unknown, constraint: string): boolean {

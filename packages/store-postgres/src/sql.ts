@@ -67,12 +67,45 @@ export function beginWrite(remainingMs: number): string {
  */
 export type MergeKey = 'user_name' | 'id' | null;
 
-export interface TokenSql {
+/** What the catalog says about the store's schema, table and index names (read by `SchemaSetup.check`). */
+export interface CatalogState {
+  schemaExists: boolean;
+  /** A relation with the table's name exists in the schema (what CREATE TABLE IF NOT EXISTS looks at). */
+  tableExists: boolean;
+  /** The relations of the schema named like one of the store's indexes, old or new: name to `relkind` (`i` = index). */
+  relations: Record<string, string>;
+}
+
+/**
+ * The statements of `migrate()` and of the first operation with `createSchema`. The store reads the catalog
+ * (`check`) without any lock and stops there when `changes` is empty, the usual case. Else, in one READ
+ * COMMITTED transaction, it takes `lockTable`, reads the catalog again, takes `lockSchema` as well if the
+ * schema is missing (and reads once more), and runs `changes` of what it read last.
+ */
+export interface SchemaSetup {
+  /** One row: schema_exists, table_exists, relations (json object of name to relkind). */
+  check: Statement & { values: [string, string, string[]] };
+  /** Advisory lock per table: one process at a time changes a table's layout. */
+  lockTable: string;
   /**
-   * Creates schema, table and indexes if missing and replaces the btree lookup indexes of earlier versions
-   * by hash ones; one implicit transaction, serialised by an advisory lock.
+   * Advisory lock per schema, taken after `lockTable` (always in that order) and only when the schema is
+   * missing: concurrent `CREATE SCHEMA IF NOT EXISTS` of one name fail with 23505 (pg_namespace_nspname_index),
+   * also from stores on different tables, whose table locks do not meet.
    */
-  migrate: string;
+  lockSchema: string;
+  /**
+   * The DDL that makes `state` the current layout, in order; empty when nothing is missing. Changes to an
+   * existing table start with LOCK TABLE in the strongest mode any of them needs: SHARE ROW EXCLUSIVE to
+   * create indexes, ACCESS EXCLUSIVE when old indexes are dropped. Taking a weaker lock first and a stronger
+   * one later (CREATE INDEX: SHARE, then DROP INDEX: ACCESS EXCLUSIVE) deadlocks with a concurrent save, which
+   * holds ACCESS SHARE on the table from parsing its statement while it waits for ROW EXCLUSIVE.
+   */
+  changes(state: CatalogState): string[];
+}
+
+export interface TokenSql {
+  /** Creates schema, table and indexes if missing and replaces the btree lookup indexes of earlier versions by hash ones. */
+  setup: SchemaSetup;
   findBy: Record<LookupField, Statement>;
   findById: Statement;
   getAll: Statement;
@@ -97,12 +130,24 @@ function lookupCondition(field: LookupField, param: string): string {
 export function buildSql(schema: string, table: string): TokenSql {
   const qualified = `${quoteIdentifier(schema)}.${quoteIdentifier(table)}`;
   const userNameIndex = `${table}_user_uq`;
-  // A constant per table for pg_advisory_xact_lock: computed here, so no value is spliced into SQL.
-  const lockKey = createHash('sha1').update(`${schema}.${table}`).digest().readBigInt64BE(0).toString();
-  const migrate = [
-    `SELECT pg_advisory_xact_lock(${lockKey})`,
-    `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`,
-    `CREATE TABLE IF NOT EXISTS ${qualified} (
+  // Constants for pg_advisory_xact_lock, computed here, so no value is spliced into SQL. The schema's key
+  // hashes a text no table's key can (a schema name has no dot).
+  const lockKey = (name: string) => createHash('sha1').update(name).digest().readBigInt64BE(0).toString();
+  const createIndexes: Array<[string, string]> = [
+    [
+      userNameIndex,
+      `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(userNameIndex)} ON ${qualified} (user_name) WHERE ${USER_NAME_PREDICATE}`,
+    ],
+    // Hash indexes for the token lookups: equality is all findToken and the save statement need, and a hash
+    // index keeps only a hash code, so a token of any length fits (a btree entry is capped at about 2.7 KB).
+    ...HASHED_COLUMNS.map((column): [string, string] => {
+      const name = `${table}_${column}_hx`;
+      return [name, `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(name)} ON ${qualified} USING hash (${column}_token)`];
+    }),
+  ];
+  // Tables made by earlier versions have whole-value btree indexes on these columns: replaced by the hash ones.
+  const oldIndexes = HASHED_COLUMNS.map((column) => `${table}_${column}_ix`);
+  const createTable = `CREATE TABLE IF NOT EXISTS ${qualified} (
       id text PRIMARY KEY,
       user_name text,
       client_id text,
@@ -113,16 +158,33 @@ export function buildSql(schema: string, table: string): TokenSql {
       expiry_time bigint,
       redirect_url text,
       api_domain text
-    )`,
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(userNameIndex)} ON ${qualified} (user_name) WHERE ${USER_NAME_PREDICATE}`,
-    // Hash indexes for the token lookups: equality is all findToken and the save statement need, and a hash
-    // index keeps only a hash code, so a token of any length fits (a btree entry is capped at about 2.7 KB).
-    ...HASHED_COLUMNS.map(
-      (column) => `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${table}_${column}_hx`)} ON ${qualified} USING hash (${column}_token)`,
-    ),
-    // Tables made by earlier versions have whole-value btree indexes on these columns: replace them.
-    ...HASHED_COLUMNS.map((column) => `DROP INDEX IF EXISTS ${quoteIdentifier(schema)}.${quoteIdentifier(`${table}_${column}_ix`)}`),
-  ].join(';\n');
+    )`;
+  const setup: SchemaSetup = {
+    check: {
+      ...statement(`SELECT n.oid IS NOT NULL AS schema_exists,
+       EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = $2::text) AS table_exists,
+       COALESCE((SELECT json_object_agg(c.relname, c.relkind::text) FROM pg_class c
+                 WHERE c.relnamespace = n.oid AND c.relname = ANY ($3::text[])), '{}') AS relations
+FROM (SELECT $1::text AS name) AS wanted LEFT JOIN pg_namespace n ON n.nspname = wanted.name`),
+      values: [schema, table, [...createIndexes.map(([name]) => name), ...oldIndexes]],
+    },
+    lockTable: `SELECT pg_advisory_xact_lock(${lockKey(`${schema}.${table}`)})`,
+    lockSchema: `SELECT pg_advisory_xact_lock(${lockKey(schema)})`,
+    changes(state) {
+      const steps: string[] = [];
+      if (!state.schemaExists) steps.push(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`);
+      const missing = createIndexes.filter(([name]) => state.relations[name] === undefined).map(([, text]) => text);
+      const drops = oldIndexes
+        .filter((name) => state.relations[name] === 'i')
+        .map((name) => `DROP INDEX IF EXISTS ${quoteIdentifier(schema)}.${quoteIdentifier(name)}`);
+      if (!state.tableExists) {
+        steps.push(createTable);
+      } else if (missing.length > 0 || drops.length > 0) {
+        steps.push(`LOCK TABLE ${qualified} IN ${drops.length > 0 ? 'ACCESS EXCLUSIVE' : 'SHARE ROW EXCLUSIVE'} MODE`);
+      }
+      return [...steps, ...missing, ...drops];
+    },
+  };
   const indexColumns: Record<string, string> = { [`${table}_pkey`]: 'id', [userNameIndex]: 'user_name' };
   for (const column of HASHED_COLUMNS) {
     indexColumns[`${table}_${column}_hx`] = `${column}_token`;
@@ -148,7 +210,7 @@ export function buildSql(schema: string, table: string): TokenSql {
   };
 
   return {
-    migrate,
+    setup,
     findBy,
     findById: statement(`SELECT ${COLUMN_LIST} FROM ${qualified} WHERE id = $1`),
     getAll: statement(`SELECT ${COLUMN_LIST} FROM ${qualified}`),

@@ -380,6 +380,111 @@ describe('long values', () => {
   });
 });
 
+describe('schema setup next to other work', () => {
+  /** The layout earlier versions created (btree lookup indexes `_ix`), with `rows` tokens in it. */
+  async function oldLayoutTable(table: string, rows: number): Promise<void> {
+    const qualified = `"${TEST_SCHEMA}"."${table}"`;
+    await adminQuery(
+      url,
+      `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}";
+       CREATE TABLE ${qualified} (id text PRIMARY KEY, user_name text, client_id text, client_secret text, refresh_token text,
+         access_token text, grant_token text, expiry_time bigint, redirect_url text, api_domain text);
+       CREATE UNIQUE INDEX "${table}_user_uq" ON ${qualified} (user_name) WHERE user_name IS NOT NULL AND user_name <> '';
+       CREATE INDEX "${table}_access_ix" ON ${qualified} (access_token);
+       CREATE INDEX "${table}_grant_ix" ON ${qualified} (grant_token);
+       CREATE INDEX "${table}_refresh_ix" ON ${qualified} (refresh_token);
+       INSERT INTO ${qualified} (id, user_name, access_token) SELECT 'i' || g, 'u' || g, 'a' || g FROM generate_series(1, ${rows}) AS g`,
+    );
+  }
+
+  /**
+   * Review 3, item 1: migrate() built the hash indexes (SHARE lock on the table) and then dropped the btree ones
+   * (ACCESS EXCLUSIVE); a save that had parsed its statement (ACCESS SHARE) in between and waited for ROW
+   * EXCLUSIVE deadlocked with it, and every migrate() failed with 40P01, leaving the btree indexes in place.
+   */
+  test('migrate() and the automatic setup on an old-layout table while other pools save: no failure, hash indexes', async () => {
+    const first = openStore({ createSchema: false, operationTimeoutMs: 20000 });
+    await oldLayoutTable(first.table, 20000);
+    // Each store has its own pool, as separate processes would; half migrate explicitly, half on first use.
+    const stores = [
+      first,
+      ...[1, 2, 3, 4, 5].map(
+        (index) =>
+          new PostgresTokenStore({
+            url,
+            schema: TEST_SCHEMA,
+            table: first.table,
+            createSchema: index % 2 === 0,
+            operationTimeoutMs: 20000,
+          }),
+      ),
+    ];
+    for (let round = 0; round < 2; round++) {
+      const results = await Promise.allSettled(
+        stores.flatMap((store, index) => [
+          ...(index % 2 === 0 ? [store.migrate()] : []),
+          ...Array.from({ length: 8 }, (_, save) =>
+            // Compressible, so it fits the old btree indexes too (a save may come before the migration).
+            store.saveToken(userToken(`r${round}s${index}-${save}@x:1`, { accessToken: `${'x'.repeat(4000)}${round}-${index}-${save}` })),
+          ),
+        ]),
+      );
+      expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+    }
+    const indexes = await tableIndexes(first);
+    expect([...indexes.keys()].sort()).toEqual(
+      ['access_hx', 'grant_hx', 'pkey', 'refresh_hx', 'user_uq'].map((suffix) => `${first.table}_${suffix}`),
+    );
+    for (const column of ['access', 'grant', 'refresh']) {
+      expect(indexes.get(`${first.table}_${column}_hx`)).toContain(`USING hash (${column}_token)`);
+    }
+    expect(await first.getTokens()).toHaveLength(20000 + 2 * 6 * 8);
+    const long = new OAuthToken({ accessToken: randomText(8 * 1024) });
+    await first.saveToken(long);
+    expect((await first.findToken(new OAuthToken({ accessToken: long.accessToken })))?.id).toBe(long.id);
+    await Promise.all(stores.map((store) => store.close()));
+  }, 120000);
+
+  test('when nothing is missing, migrate() and the first operation take no table lock (a long write transaction does not hold them up)', async () => {
+    const store = openStore();
+    await store.migrate();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      // ROW EXCLUSIVE until COMMIT: CREATE INDEX IF NOT EXISTS (SHARE) would wait for it even with nothing to create.
+      await client.query(`BEGIN; INSERT INTO ${store.qualifiedTable} (id, access_token) VALUES ('held', 'held')`);
+      const fresh = new PostgresTokenStore({ url, schema: TEST_SCHEMA, table: store.table, operationTimeoutMs: 2000 });
+      await fresh.migrate();
+      await fresh.saveToken(userToken('not-held@x:1'));
+      expect(await fresh.getTokens()).toHaveLength(1);
+      await fresh.close();
+    } finally {
+      await client.query('ROLLBACK');
+      await client.end();
+    }
+    await store.close();
+  });
+
+  /**
+   * Review 3, item 2: the advisory lock was per table, so stores on different tables of one new schema ran
+   * CREATE SCHEMA IF NOT EXISTS at once, and 2-3 of 4 failed with 23505 on pg_namespace_nspname_index.
+   */
+  test('stores on different tables of one new schema all succeed on their concurrent first call', async () => {
+    for (let round = 0; round < 3; round++) {
+      const schema = `crm_new_${randomBytes(5).toString('hex')}`;
+      const stores = Array.from({ length: 4 }, (_, index) => new PostgresTokenStore({ url, schema, table: `t${index}` }));
+      try {
+        const results = await Promise.allSettled(stores.map((store, index) => store.saveToken(userToken(`u${index}@x:1`))));
+        expect(results.filter((result) => result.status === 'rejected')).toEqual([]);
+        for (const store of stores) expect(await store.getTokens()).toHaveLength(1);
+      } finally {
+        await Promise.all(stores.map((store) => store.close()));
+        await adminQuery(url, `DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      }
+    }
+  });
+});
+
 describe('errors never carry a secret', () => {
   test('a server-side failure during a save whose message, detail and hint quote the row: no secret in the error or its cause', async () => {
     const store = openStore();
