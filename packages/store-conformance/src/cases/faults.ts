@@ -85,6 +85,24 @@ async function injected(context: CaseContext): Promise<void> {
   await context.injectFault();
 }
 
+/**
+ * Saves a token with distinctive secrets, injects the fault, then updates that user with the secrets `sent`
+ * picks from fresh ones: the refused update's error must show neither the stored nor the sent values.
+ */
+async function updateAfterFault(
+  context: CaseContext,
+  sent: (fresh: Record<SecretField, string>) => Partial<Record<SecretField, string>>,
+): Promise<void> {
+  const stored = distinctiveSecrets();
+  const token = withSecrets(fullToken(context), stored);
+  await context.store.saveToken(token);
+  const fresh = sent(distinctiveSecrets());
+  await injected(context);
+  const update = new OAuthToken({ userSignature: token.userSignature, ...fresh });
+  const error = await expectAnyStoreError(() => context.store.saveToken(update), 'an update after injectFault');
+  assertHidden(error, [...named(stored, 'stored '), ...named(fresh, 'new ')]);
+}
+
 export const faultCases = group('faults', [
   {
     id: 'save-error-hides-secrets',
@@ -100,30 +118,12 @@ export const faultCases = group('faults', [
   {
     id: 'update-error-hides-secrets',
     title: 'an update the backend fails (injectFault) shows neither the stored nor the new token values',
-    async run(context) {
-      const stored = distinctiveSecrets();
-      const token = withSecrets(fullToken(context), stored);
-      await context.store.saveToken(token);
-      const fresh = distinctiveSecrets();
-      await injected(context);
-      const update = withSecrets(new OAuthToken({ userSignature: token.userSignature }), fresh);
-      const error = await expectAnyStoreError(() => context.store.saveToken(update), 'an update after injectFault');
-      assertHidden(error, [...named(stored, 'stored '), ...named(fresh, 'new ')]);
-    },
+    run: (context) => updateAfterFault(context, (fresh) => fresh),
   },
   {
     id: 'partial-update-error-hides-stored-secrets',
     title: 'an update that sends only a new access token and fails (injectFault) does not show the secrets already stored',
-    async run(context) {
-      const stored = distinctiveSecrets();
-      const token = withSecrets(fullToken(context), stored);
-      await context.store.saveToken(token);
-      const fresh = distinctiveSecrets();
-      await injected(context);
-      // The row the backend refuses holds the stored client secret, refresh and grant token, which the caller never sent.
-      const update = new OAuthToken({ userSignature: token.userSignature, accessToken: fresh.accessToken });
-      const error = await expectAnyStoreError(() => context.store.saveToken(update), 'a partial update after injectFault');
-      assertHidden(error, [...named(stored, 'stored '), ...named({ accessToken: fresh.accessToken }, 'new ')]);
-    },
+    // The row the backend refuses holds the stored client secret, refresh and grant token, which the caller never sent.
+    run: (context) => updateAfterFault(context, (fresh) => ({ accessToken: fresh.accessToken })),
   },
 ]);
