@@ -212,6 +212,22 @@ const randomText = (length: number) =>
     .toString('base64url')
     .slice(0, length);
 
+/** The layout earlier versions created (btree lookup indexes `_ix`), with `rows` tokens in it. */
+async function oldLayoutTable(table: string, rows: number): Promise<void> {
+  const qualified = `"${TEST_SCHEMA}"."${table}"`;
+  await adminQuery(
+    url,
+    `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}";
+     CREATE TABLE ${qualified} (id text PRIMARY KEY, user_name text, client_id text, client_secret text, refresh_token text,
+       access_token text, grant_token text, expiry_time bigint, redirect_url text, api_domain text);
+     CREATE UNIQUE INDEX "${table}_user_uq" ON ${qualified} (user_name) WHERE user_name IS NOT NULL AND user_name <> '';
+     CREATE INDEX "${table}_access_ix" ON ${qualified} (access_token);
+     CREATE INDEX "${table}_grant_ix" ON ${qualified} (grant_token);
+     CREATE INDEX "${table}_refresh_ix" ON ${qualified} (refresh_token);
+     INSERT INTO ${qualified} (id, user_name, access_token) SELECT 'i' || g, 'u' || g, 'a' || g FROM generate_series(1, ${rows}) AS g`,
+  );
+}
+
 /** The indexes of a store's table: name to definition. */
 async function tableIndexes(store: PostgresTokenStore): Promise<Map<string, string>> {
   const rows = await adminQuery<{ indexname: string; indexdef: string }>(
@@ -341,17 +357,10 @@ describe('long values', () => {
   test('migrate() moves a table made by earlier versions from btree lookup indexes to hash indexes, also from many processes at once', async () => {
     const first = openStore({ createSchema: false });
     const qualified = `"${TEST_SCHEMA}"."${first.table}"`;
-    // The schema earlier versions created.
+    await oldLayoutTable(first.table, 0);
     await adminQuery(
       url,
-      `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}";
-       CREATE TABLE ${qualified} (id text PRIMARY KEY, user_name text, client_id text, client_secret text, refresh_token text,
-         access_token text, grant_token text, expiry_time bigint, redirect_url text, api_domain text);
-       CREATE UNIQUE INDEX "${first.table}_user_uq" ON ${qualified} (user_name) WHERE user_name IS NOT NULL AND user_name <> '';
-       CREATE INDEX "${first.table}_access_ix" ON ${qualified} (access_token);
-       CREATE INDEX "${first.table}_grant_ix" ON ${qualified} (grant_token);
-       CREATE INDEX "${first.table}_refresh_ix" ON ${qualified} (refresh_token);
-       INSERT INTO ${qualified} (id, user_name, client_id, client_secret, access_token, refresh_token)
+      `INSERT INTO ${qualified} (id, user_name, client_id, client_secret, access_token, refresh_token)
          VALUES ('old', 'old@x:1', 'cid', 'cs', 'old-access', 'old-refresh')`,
     );
     const long = randomText(8 * 1024);
@@ -381,22 +390,6 @@ describe('long values', () => {
 });
 
 describe('schema setup next to other work', () => {
-  /** The layout earlier versions created (btree lookup indexes `_ix`), with `rows` tokens in it. */
-  async function oldLayoutTable(table: string, rows: number): Promise<void> {
-    const qualified = `"${TEST_SCHEMA}"."${table}"`;
-    await adminQuery(
-      url,
-      `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}";
-       CREATE TABLE ${qualified} (id text PRIMARY KEY, user_name text, client_id text, client_secret text, refresh_token text,
-         access_token text, grant_token text, expiry_time bigint, redirect_url text, api_domain text);
-       CREATE UNIQUE INDEX "${table}_user_uq" ON ${qualified} (user_name) WHERE user_name IS NOT NULL AND user_name <> '';
-       CREATE INDEX "${table}_access_ix" ON ${qualified} (access_token);
-       CREATE INDEX "${table}_grant_ix" ON ${qualified} (grant_token);
-       CREATE INDEX "${table}_refresh_ix" ON ${qualified} (refresh_token);
-       INSERT INTO ${qualified} (id, user_name, access_token) SELECT 'i' || g, 'u' || g, 'a' || g FROM generate_series(1, ${rows}) AS g`,
-    );
-  }
-
   /**
    * Review 3, item 1: migrate() built the hash indexes (SHARE lock on the table) and then dropped the btree ones
    * (ACCESS EXCLUSIVE); a save that had parsed its statement (ACCESS SHARE) in between and waited for ROW
