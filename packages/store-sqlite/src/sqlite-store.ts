@@ -53,7 +53,7 @@ export class SQLiteTokenStore implements TokenStore {
   private readonly updates = new Map<string, Statement>();
   private readonly deleteById: Statement;
   private readonly deleteAll: Statement;
-  private readonly saveInTransaction: (token: OAuthToken, handled: string[]) => OAuthToken;
+  private readonly saveInTransaction: (token: OAuthToken) => OAuthToken;
   private closed = false;
 
   constructor(options: SQLiteTokenStoreOptions = {}) {
@@ -92,15 +92,14 @@ export class SQLiteTokenStore implements TokenStore {
       findByKey: (key: kit.LookupKey) => this.findRow(this.selectByLookup[key.field], key.value, 'saveToken'),
     };
     // planSave decides with the same rules as every other store; the IMMEDIATE lock makes its reads and our write one step.
-    const save = this.database.transaction((token: OAuthToken, handled: string[]) => {
+    // A failing statement may quote stored values too (a trigger's RAISE): the kit drops such texts from causes.
+    const save = this.database.transaction((token: OAuthToken) => {
       const plan = kit.planSave(lookup, token, STORE_NAME);
-      // The row written mixes the caller's values with stored ones; a failing statement may quote either.
-      handled.push(...kit.tokenSecrets(plan.stored), ...(plan.replaces === null ? [] : kit.tokenSecrets(plan.replaces)));
       if (plan.replaces === null) this.insert.run(kit.tokenToRow(plan.stored));
       else this.updateChanged(kit.tokenToRow(plan.replaces), kit.tokenToRow(plan.stored));
       return plan.stored;
     });
-    this.saveInTransaction = (token, handled) => save.immediate(token, handled);
+    this.saveInTransaction = (token) => save.immediate(token);
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
@@ -119,7 +118,7 @@ export class SQLiteTokenStore implements TokenStore {
     this.run('saveToken', handled, () => {
       kit.checkSaveArgument(token, STORE_NAME);
       handled.push(...kit.tokenSecrets(token));
-      kit.copyStoredFields(token, this.saveInTransaction(token, handled));
+      kit.copyStoredFields(token, this.saveInTransaction(token));
     });
   }
 
