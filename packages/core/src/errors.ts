@@ -10,6 +10,8 @@ import { safeCause } from './driver-errors.js';
  * - BACKEND_FAILURE: the storage answered with an error that is none of the above.
  * - CORRUPT_DATA: stored data cannot be read back as a token. Nothing is overwritten.
  * - STORE_CLOSED: the store's `close()` was called; every later call rejects with this code.
+ * - LOCK_TIMEOUT: `withLock` waited its `waitMs` and another holder still had the lock. Nothing ran.
+ * - LOCK_LOST: a lock holder no longer owns its lease (it expired, the backend ended the session): it must not write.
  */
 export const TOKEN_STORE_ERROR_CODES = [
   'INVALID_ARGUMENT',
@@ -20,6 +22,8 @@ export const TOKEN_STORE_ERROR_CODES = [
   'BACKEND_FAILURE',
   'CORRUPT_DATA',
   'STORE_CLOSED',
+  'LOCK_TIMEOUT',
+  'LOCK_LOST',
 ] as const;
 
 export type TokenStoreErrorCode = (typeof TOKEN_STORE_ERROR_CODES)[number];
@@ -50,6 +54,7 @@ export type TokenStoreOperation =
   | 'close'
   | 'open'
   | 'migrate'
+  | 'withLock'
   | 'token';
 
 export interface TokenStoreErrorDetails {
@@ -124,6 +129,14 @@ export class TokenStoreError extends Error {
   /** What every call on a closed store rejects with. */
   static closed(details: TokenStoreErrorDetails): TokenStoreError {
     return new TokenStoreError('STORE_CLOSED', 'the store is closed', details);
+  }
+
+  static lockTimeout(details: TokenStoreErrorDetails, waitMs: number): TokenStoreError {
+    return new TokenStoreError('LOCK_TIMEOUT', `another holder kept the lock for the whole ${waitMs} ms wait`, details);
+  }
+
+  static lockLost(details: TokenStoreErrorDetails, message = 'this holder no longer owns the lock'): TokenStoreError {
+    return new TokenStoreError('LOCK_LOST', message, details);
   }
 
   static corrupt(details: TokenStoreErrorDetails, message: string): TokenStoreError {

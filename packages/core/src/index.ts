@@ -6,3 +6,5 @@ export { MemoryTokenStore } from './memory-store.js';
 export type { TokenStore } from './store.js';
 export type { OAuthTokenFields, TokenField } from './token.js';
 export { MAX_EXPIRY_TIME, OAuthToken, redactSecret, SECRET_FIELDS, TOKEN_FIELDS, UserSignature } from './token.js';
+export type { HeldLock, LockingTokenStore, LockOptions, TokenLocking } from './lock.js';
+export { supportsLocking } from './lock.js';

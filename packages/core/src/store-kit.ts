@@ -9,6 +9,17 @@ export type { DeadlineOptions } from './deadline.js';
 export { withDeadline } from './deadline.js';
 export { driverErrorCode, driverErrorMessage, MIN_REDACTED_SECRET_LENGTH, redactText, safeCause } from './driver-errors.js';
 export { NETWORK_ERROR_CODES } from './errors.js';
+// The lock capability: a store supplies one try-to-acquire step, the kit waits, renews and releases.
+export type { Lease, TryAcquire } from './lock.js';
+export {
+  checkLockArguments,
+  DEFAULT_LEASE_MS,
+  DEFAULT_LOCK_WAIT_MS,
+  MAX_LOCK_KEY_LENGTH,
+  MIN_LEASE_MS,
+  newLockOwner,
+  runWithLease,
+} from './lock.js';
 // The contract's rules: what findToken matches, how saves merge, what may be saved.
 export type { LookupField, LookupKey, SavePlan, TokenLookup } from './match.js';
 export {

@@ -61,6 +61,8 @@ describe('TokenStoreError', () => {
       'BACKEND_FAILURE',
       'CORRUPT_DATA',
       'STORE_CLOSED',
+      'LOCK_TIMEOUT',
+      'LOCK_LOST',
     ]);
     expect(TokenStoreError.valueTooLong({ store: 'S', operation: 'saveToken' }, 'client_secret', 255).message).toContain('client_secret');
   });
