@@ -1,4 +1,12 @@
-import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
+import {
+  type HeldLock,
+  type LockOptions,
+  type OAuthToken,
+  type TokenLocking,
+  type TokenStore,
+  TokenStoreError,
+  type TokenStoreOperation,
+} from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import {
@@ -79,11 +87,18 @@ function keyPrefixOf(client: object): string {
   return typeof prefix === 'string' ? prefix : '';
 }
 
+/** A lock this store object holds: its key and the owner token its renewal and release compare. */
+interface HeldRedisLock {
+  lockKey: string;
+  owner: string;
+}
+
 /**
  * Zoho CRM OAuth tokens in Redis or Redis Cluster: a hash per token, index keys from user name and each token
  * kind to the id, and Lua scripts that make every lookup one round trip and every save one atomic step.
+ * `withLock` is a lease on one key (`SET NX PX` with an owner token, renewed and released by owner-checking scripts).
  */
-export class RedisTokenStore implements TokenStore {
+export class RedisTokenStore implements TokenStore, TokenLocking {
   readonly prefix: string;
   readonly operationTimeoutMs: number;
   readonly maxSaveAttempts: number;
@@ -93,6 +108,8 @@ export class RedisTokenStore implements TokenStore {
   private closed = false;
   /** The one wait for the client to become ready that concurrent calls share; close() ends it early. */
   private waiting: { ready: Promise<void>; wake(): void } | null = null;
+  /** Locks taken and not yet released, so that close() can free them rather than leave them to their leases. */
+  private readonly heldLocks = new Set<HeldRedisLock>();
 
   constructor(options: RedisTokenStoreOptions) {
     kit.checkOptionsObject(options, STORE_NAME);
@@ -228,6 +245,46 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
+  /**
+   * Runs `work` while holding the lock on `key`, shared by every client of this server (or cluster) that uses
+   * the same prefix. The lock is `{prefix}:lock:<sha256 of key>`, holding a random owner token and expiring
+   * with its lease; each command is bounded by operationTimeoutMs.
+   */
+  async withLock<T>(key: string, work: (lock: HeldLock) => Promise<T>, options?: LockOptions): Promise<T> {
+    this.checkOpen('withLock');
+    return kit.runWithLease(STORE_NAME, key, work, options, (lockKey, leaseMs) => this.tryLock(lockKey, leaseMs));
+  }
+
+  /** One `SET NX PX`: the lease, or null while another owner holds the lock. */
+  private async tryLock(key: string, leaseMs: number): Promise<kit.Lease | null> {
+    const held: HeldRedisLock = { lockKey: this.keys.lock(key), owner: kit.newLockOwner() };
+    let reply: string | null;
+    try {
+      reply = await this.run('withLock', [held.owner], () => this.client.set(held.lockKey, held.owner, 'PX', leaseMs, 'NX'));
+    } catch (error) {
+      // The SET may have landed although its reply never came: free it now rather than when its lease ends.
+      this.releaseLock(held).catch(() => {});
+      throw error;
+    }
+    if (reply !== 'OK') return null;
+    this.heldLocks.add(held);
+    return {
+      renew: async (renewMs) => {
+        const renewed = await this.run('withLock', [held.owner], () => this.evalLua(SCRIPTS.renewLock, [held.lockKey], [held.owner, String(renewMs)]));
+        return renewed === 1;
+      },
+      release: async () => {
+        this.heldLocks.delete(held);
+        await this.run('withLock', [held.owner], () => this.releaseLock(held));
+      },
+    };
+  }
+
+  /** Compare-and-delete: never frees a lock another owner took after this one's lease ran out. */
+  private releaseLock(held: HeldRedisLock): Promise<unknown> {
+    return this.evalLua(SCRIPTS.releaseLock, [held.lockKey], [held.owner]);
+  }
+
   /** A closed store refuses every call with STORE_CLOSED, before looking at its arguments. */
   private checkOpen(operation: TokenStoreOperation): void {
     if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
@@ -242,20 +299,29 @@ export class RedisTokenStore implements TokenStore {
     this.closed = true;
     // Calls still waiting for a connection settle now with STORE_CLOSED, rather than at their deadline.
     this.waiting?.wake();
+    // Locks still held are freed for other processes now; their work's next renewal or confirm() is LOCK_LOST.
+    const held = [...this.heldLocks];
+    this.heldLocks.clear();
+    if (held.length > 0 && this.client.status === 'ready') {
+      await this.bounded(Promise.allSettled(held.map((lock) => this.releaseLock(lock))));
+    }
     if (!this.ownsClient) return;
     const client = this.client as Redis;
-    if (client.status === 'ready') {
-      // QUIT lets replies still on their way arrive; the timer only bounds a server that stopped answering.
-      let timer: NodeJS.Timeout | undefined;
-      const bound = new Promise((resolve) => {
-        timer = setTimeout(resolve, this.operationTimeoutMs);
-      });
-      await Promise.race([client.quit().catch(() => {}), bound]);
-      clearTimeout(timer);
-    }
+    // QUIT lets replies still on their way arrive.
+    if (client.status === 'ready') await this.bounded(client.quit().catch(() => {}));
     client.disconnect();
     // disconnect() destroys the socket from a 0 ms timer (disconnectTimeout): resolve once that has run.
     await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+
+  /** Waits for `pending`, or operationTimeoutMs for a server that stopped answering, whichever comes first. */
+  private async bounded(pending: Promise<unknown>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise((resolve) => {
+      timer = setTimeout(resolve, this.operationTimeoutMs);
+    });
+    await Promise.race([pending, bound]);
+    clearTimeout(timer);
   }
 
   /** The servers a whole-keyspace command must visit: every master of a Cluster, or the one server. */
@@ -263,14 +329,18 @@ export class RedisTokenStore implements TokenStore {
     return this.run(operation, [], async () => (this.client.isCluster ? (this.client as Cluster).nodes('master') : [this.client as Redis]));
   }
 
+  /** A token script: KEYS[1] is the id set (it routes the script), ARGV[1] the key base. */
+  private evalScript(script: LuaScript, extraKeys: string[], args: string[]): Promise<unknown> {
+    return this.evalLua(script, [this.keys.ids, ...extraKeys], [this.keys.base, ...args]);
+  }
+
   /** EVALSHA, falling back to EVAL when the server does not know the script yet (first use, or after a restart). */
-  private async evalScript(script: LuaScript, extraKeys: string[], args: string[]): Promise<unknown> {
-    const keys = [this.keys.ids, ...extraKeys];
+  private async evalLua(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     try {
-      return await this.client.evalsha(script.sha, keys.length, ...keys, this.keys.base, ...args);
+      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
     } catch (error) {
       if (!kit.driverErrorMessage(error).startsWith('NOSCRIPT')) throw error;
-      return this.client.eval(script.lua, keys.length, ...keys, this.keys.base, ...args);
+      return this.client.eval(script.lua, keys.length, ...keys, ...args);
     }
   }
 

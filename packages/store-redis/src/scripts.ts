@@ -6,13 +6,17 @@
  *   {prefix}:ids                                 sorted set: every id, scored by insertion order
  *   {prefix}:seq                                 counter behind those scores
  *   {prefix}:idx:<column>:<sha1 hex of value>    sorted set: ids whose <column> holds that value
+ *   {prefix}:lock:<sha256 hex of lock key>       string: the owner token of the lock's holder, expiring with its lease
  *
  * Index keys name a digest, never the value itself: values can be 64 KB, binary-unsafe for tools, and are
  * secrets. Lookups compare the stored value too, so a digest collision can never return the wrong token.
+ * Lock keys name a digest too: a lock key is any string of up to 512 characters, glob characters included.
+ * Locks are not tokens: deleteTokens leaves them to their holders, and no token script reads them.
  *
  * Each script runs atomically on the server, so a save's read-merge-write and its index updates can never
- * interleave with another client's. KEYS[1] is always `{prefix}:ids` (it routes the script to the right
- * cluster node); ARGV[1] is `{prefix}:`, from which the other key names of the same slot are built.
+ * interleave with another client's. For the token scripts KEYS[1] is always `{prefix}:ids` (it routes the
+ * script to the right cluster node); ARGV[1] is `{prefix}:`, from which the other key names of the same slot
+ * are built. The lock scripts touch their one lock key, KEYS[1].
  */
 import { createHash } from 'node:crypto';
 import { LOOKUP_COLUMNS, TOKEN_COLUMNS, type TokenRow } from '@crm/core/store-kit';
@@ -34,6 +38,7 @@ export interface StoreKeys {
   /** SCAN MATCH pattern for every key of this store and no other. */
   scanPattern: string;
   token(id: string): string;
+  lock(key: string): string;
 }
 
 /** Escapes Redis glob characters, so a pattern matches its text literally. */
@@ -49,6 +54,7 @@ export function storeKeys(prefix: string): StoreKeys {
     seq: `${base}seq`,
     scanPattern: `${escapeGlob(base)}*`,
     token: (id) => `${base}token:${id}`,
+    lock: (key) => `${base}lock:${createHash('sha256').update(key).digest('hex')}`,
   };
 }
 
@@ -161,13 +167,17 @@ return 1
 /**
  * KEYS[2..]: keys a SCAN of this store's prefix returned. A token key removes its token whole (hash, index
  * entries, id); an index key keeps only entries of tokens that still exist (a save may have run since);
- * the id set empties itself as tokens go; the counter goes once no token is left; anything else is removed.
+ * the id set empties itself as tokens go; the counter goes once no token is left; a lock key stays;
+ * anything else is removed.
  */
 const PURGE = `${COMMON}
 local token_prefix, index_prefix, seq_key = base .. 'token:', base .. 'idx:', base .. 'seq'
+local lock_prefix = base .. 'lock:'
 for i = 2, #KEYS do
   local key = KEYS[i]
-  if key:sub(1, #token_prefix) == token_prefix then
+  if key:sub(1, #lock_prefix) == lock_prefix then
+    -- a lock belongs to its holder, who may be refreshing a token right now; its lease ends it
+  elseif key:sub(1, #token_prefix) == token_prefix then
     delete_token(key:sub(#token_prefix + 1))
   elseif key:sub(1, #index_prefix) == index_prefix then
     for _, id in ipairs(redis.call('ZRANGE', key, 0, -1)) do
@@ -182,6 +192,16 @@ end
 return 1
 `;
 
+/** KEYS[1]: a lock key; ARGV: owner, lease in ms. Extends the lease only while this owner holds it: 1, else 0. */
+const RENEW_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end
+`;
+
+/** KEYS[1]: a lock key; ARGV: owner. Deletes the lock only while this owner holds it: 1, else 0. */
+const RELEASE_LOCK = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end
+`;
+
 function script(name: string, lua: string): LuaScript {
   return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
@@ -191,4 +211,6 @@ export const SCRIPTS = {
   save: script('save', SAVE),
   delete: script('delete', DELETE),
   purge: script('purge', PURGE),
+  renewLock: script('renewLock', RENEW_LOCK),
+  releaseLock: script('releaseLock', RELEASE_LOCK),
 };
