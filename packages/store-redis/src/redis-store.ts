@@ -270,7 +270,9 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
     this.heldLocks.add(held);
     return {
       renew: async (renewMs) => {
-        const renewed = await this.run('withLock', [held.owner], () => this.evalLua(SCRIPTS.renewLock, [held.lockKey], [held.owner, String(renewMs)]));
+        const renewed = await this.run('withLock', [held.owner], () =>
+          this.evalLua(SCRIPTS.renewLock, [held.lockKey], [held.owner, String(renewMs)]),
+        );
         return renewed === 1;
       },
       release: async () => {
