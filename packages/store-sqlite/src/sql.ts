@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { TokenStoreError } from '@crm/core';
 import { driverErrorCode, type LookupField, nameOption, TOKEN_COLUMNS, type TokenColumn } from '@crm/core/store-kit';
 import type Database from 'better-sqlite3';
@@ -43,6 +44,8 @@ const LOOKUP_WHERE: Record<LookupField, string> = {
   refreshToken: 'refresh_token = ?',
 };
 
+const TABLE_COLUMNS = 'SELECT name FROM pragma_table_info(?)';
+
 const TOKEN_INDEX_COLUMNS = ['access_token', 'grant_token', 'refresh_token'] as const;
 
 /** Every statement the store runs, for one table. */
@@ -61,7 +64,7 @@ export function tokenSql(table: string) {
     createTokenIndexes: TOKEN_INDEX_COLUMNS.map((column) => `CREATE INDEX IF NOT EXISTS ${index(column)} ON ${name} (${column})`),
     /** Tables of Zoho SDKs before `api_domain` existed; Zoho's SDKs add the column the same way. */
     addApiDomain: `ALTER TABLE ${name} ADD COLUMN api_domain TEXT`,
-    tableColumns: 'SELECT name FROM pragma_table_info(?)',
+    tableColumns: TABLE_COLUMNS,
     tableIndexes: 'SELECT name, "unique" AS isUnique, partial FROM pragma_index_list(?)',
     indexColumns: 'SELECT name FROM pragma_index_info(?)',
     /** Also what the CONFLICT message tells a user to run, to find the rows to merge. */
@@ -79,24 +82,65 @@ export function tokenSql(table: string) {
   };
 }
 
+/** The lease table of `withLock`, beside the token table: its name is the validated token table name plus `_locks`. */
+export function lockTableName(table: string): string {
+  return `${table}_locks`;
+}
+
+/**
+ * The lease table's key for a lock key: the sha256 (hex) of its UTF-16 code units, so a key of any length or
+ * content becomes a fixed 64 characters, and two keys that differ only in a lone surrogate stay apart
+ * (UTF-8 would turn both into U+FFFD).
+ */
+export function lockKey(key: string): string {
+  return createHash('sha256').update(key, 'utf16le').digest('hex');
+}
+
+/** The columns the lease table must have; a table of that name with others is not ours (a token table named so). */
+export const LOCK_COLUMNS = ['lock_key', 'owner', 'expires_at'] as const;
+
+/**
+ * The statements of `withLock`. `lock_key` is the sha256 of the key (never the key itself), `owner` a random
+ * token per acquisition, `expires_at` the end of the lease in epoch milliseconds. Each step is one statement,
+ * so SQLite's write lock makes it atomic across connections and processes.
+ */
+export function lockSql(table: string) {
+  const name = quote(lockTableName(table));
+  return {
+    createTable: `CREATE TABLE IF NOT EXISTS ${name} (lock_key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)`,
+    /** Inserts the lease, or takes over one whose lease ran out; `changes` is 1 only when this owner got it. */
+    acquire:
+      `INSERT INTO ${name} (lock_key, owner, expires_at) VALUES (@key, @owner, @expiresAt) ` +
+      `ON CONFLICT (lock_key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at WHERE ${name}.expires_at < @now`,
+    /** Compare-and-expire: only this owner's lease, and only while it has not run out. */
+    renew: `UPDATE ${name} SET expires_at = @expiresAt WHERE lock_key = @key AND owner = @owner AND expires_at >= @now`,
+    /** Compare-and-delete: never another owner's lease. */
+    release: `DELETE FROM ${name} WHERE lock_key = @key AND owner = @owner`,
+  };
+}
+
 /**
  * Brings the table up to what the store needs and returns nothing; with `create` false it only checks.
- * Creates the table when absent and adds the indexes it lacks, leaving existing rows and columns alone.
+ * Creates the table when absent and adds the indexes it lacks, and the lease table of `withLock` beside it,
+ * leaving existing rows and columns alone.
  * Checks first and writes only when something is missing, so a complete schema opens on a read-only file.
  */
 export function ensureSchema(database: Database.Database, table: string, create: boolean): void {
   const sql = tokenSql(table);
   const missingWork = (): string[] => {
-    const columns = database.prepare(sql.tableColumns).pluck().all(table) as string[];
-    if (columns.length === 0) return [sql.createTable, sql.createUserNameIndex, ...sql.createTokenIndexes];
+    // A table named like the lease table but not shaped like it is left alone: withLock reports it.
+    const lockWork = tableColumns(database, lockTableName(table)).length === 0 ? [lockSql(table).createTable] : [];
+    const columns = tableColumns(database, table);
+    if (columns.length === 0) return [sql.createTable, sql.createUserNameIndex, ...sql.createTokenIndexes, ...lockWork];
     const absent = TOKEN_COLUMNS.filter((column) => !columns.includes(column));
-    const work = absent.length === 1 && absent[0] === 'api_domain' ? [sql.addApiDomain] : [];
-    if (absent.length > 0 && work.length === 0) {
+    const addsApiDomain = absent.length === 1 && absent[0] === 'api_domain';
+    if (absent.length > 0 && !addsApiDomain) {
       throw TokenStoreError.corrupt(
         { store: STORE_NAME, operation: 'migrate' },
         `table ${table} exists but lacks the columns ${absent.join(', ')}: it is not a Zoho token table`,
       );
     }
+    const work = addsApiDomain ? [sql.addApiDomain, ...lockWork] : lockWork;
     const indexes = database.prepare(sql.tableIndexes).all(table) as { name: string; isUnique: number; partial: number }[];
     const idIsUnique = indexes.some(
       (index) =>
@@ -117,8 +161,9 @@ export function ensureSchema(database: Database.Database, table: string, create:
   const work = missingWork();
   if (work.length === 0) return;
   if (!create || database.readonly) {
-    // Missing indexes only cost speed (BEGIN IMMEDIATE alone keeps one token per user); a missing table or
-    // column would make every statement fail.
+    // Missing indexes only cost speed (BEGIN IMMEDIATE alone keeps one token per user), and a missing lease
+    // table only withLock (which then says what to run); a missing token table or column would make every
+    // statement fail.
     if (work.includes(sql.createTable) || work.includes(sql.addApiDomain)) {
       throw TokenStoreError.failure(
         { store: STORE_NAME, operation: 'migrate' },
@@ -145,4 +190,9 @@ export function ensureSchema(database: Database.Database, table: string, create:
       }
     })
     .immediate();
+}
+
+/** The column names of `table`, none when it does not exist. */
+export function tableColumns(database: Database.Database, table: string): string[] {
+  return database.prepare(TABLE_COLUMNS).pluck().all(table) as string[];
 }

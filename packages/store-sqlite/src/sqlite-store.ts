@@ -1,9 +1,17 @@
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
+import {
+  type HeldLock,
+  type LockOptions,
+  type OAuthToken,
+  type TokenLocking,
+  type TokenStore,
+  TokenStoreError,
+  type TokenStoreOperation,
+} from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import Database from 'better-sqlite3';
-import { ensureSchema, STORE_NAME, tableOption, tokenSql } from './sql.js';
+import { ensureSchema, LOCK_COLUMNS, lockKey, lockSql, lockTableName, STORE_NAME, tableColumns, tableOption, tokenSql } from './sql.js';
 
 /** SQLite's journal modes; the value goes into a PRAGMA, so only these are accepted. */
 export const JOURNAL_MODES = ['WAL', 'DELETE', 'TRUNCATE', 'PERSIST', 'MEMORY', 'OFF'] as const;
@@ -35,12 +43,21 @@ type Statement = Database.Statement<unknown[], unknown>;
 /** A row as better-sqlite3 returns it; a blob (Buffer) is not text, which tokenFromRow reports as CORRUPT_DATA. */
 type StoredRow = Parameters<typeof kit.tokenFromRow>[0];
 
+/** The statements of `withLock`, prepared once the lease table is found. */
+type LockStatements = Record<'acquire' | 'renew' | 'release', Statement>;
+/** A lease this store holds: the row's key (a hash) and this acquisition's owner token. */
+interface HeldLease {
+  key: string;
+  owner: string;
+}
+
 /**
  * A `TokenStore` on one SQLite table in Zoho's `oauthtoken` layout. better-sqlite3 is synchronous, so
  * each method runs to completion on the calling thread; every save is one `BEGIN IMMEDIATE` transaction,
- * which serialises writers across processes as well as within one.
+ * which serialises writers across processes as well as within one. `withLock` keeps its leases in a table
+ * beside the token table (`<table>_locks`), one row per held key.
  */
-export class SQLiteTokenStore implements TokenStore {
+export class SQLiteTokenStore implements TokenStore, TokenLocking {
   /** The table this store reads and writes. */
   readonly table: string;
   private readonly database: Database.Database;
@@ -54,6 +71,10 @@ export class SQLiteTokenStore implements TokenStore {
   private readonly deleteById: Statement;
   private readonly deleteAll: Statement;
   private readonly saveInTransaction: (token: OAuthToken) => OAuthToken;
+  /** Prepared on the first withLock that finds the lease table. */
+  private lockStatements: LockStatements | null = null;
+  /** Leases taken and not yet released, which close() releases. */
+  private readonly leases = new Set<HeldLease>();
   private closed = false;
 
   constructor(options: SQLiteTokenStoreOptions = {}) {
@@ -150,12 +171,83 @@ export class SQLiteTokenStore implements TokenStore {
     });
   }
 
+  /**
+   * Runs `work` holding the lock on `key` across every connection and process using this table (see
+   * `TokenLocking` in `@crm/core`). The lease is a row of `<table>_locks`; a holder that dies stops renewing it,
+   * and the next taker takes it over once `expires_at` has passed.
+   */
+  async withLock<T>(key: string, work: (lock: HeldLock) => Promise<T>, options?: LockOptions): Promise<T> {
+    if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation: 'withLock' });
+    return kit.runWithLease(STORE_NAME, key, work, options, (checkedKey, leaseMs) => this.tryAcquire(checkedKey, leaseMs));
+  }
+
   /** Closes the connection if this store opened it. Later calls reject with STORE_CLOSED; closing again does nothing. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Leases still held are freed now rather than left to expire: their holders cannot write through this store any more.
+    for (const lease of this.leases) {
+      try {
+        if (this.database.open) this.lockStatements?.release.run(lease);
+      } catch {
+        // Best effort: the lease ends by itself.
+      }
+    }
+    this.leases.clear();
     // better-sqlite3's close() throws only while one of its iterators runs, and this store never keeps one open.
     if (this.ownsDatabase) this.database.close();
+  }
+
+  /** One attempt: one statement that inserts the lease, or takes over one that ran out. */
+  private async tryAcquire(key: string, leaseMs: number): Promise<kit.Lease | null> {
+    const lease: HeldLease = { key: lockKey(key), owner: kit.newLockOwner() };
+    const taken = this.run('withLock', [], () => {
+      const now = Date.now();
+      return this.prepareLock().acquire.run({ ...lease, expiresAt: now + leaseMs, now }).changes === 1;
+    });
+    if (!taken) return null;
+    this.leases.add(lease);
+    const statements = this.prepareLock();
+    return {
+      renew: async (ms) => {
+        // After close() the lease was released, or will be: this holder no longer holds it.
+        if (this.closed || !this.leases.has(lease)) return false;
+        return this.run('withLock', [], () => {
+          const now = Date.now();
+          return statements.renew.run({ ...lease, expiresAt: now + ms, now }).changes === 1;
+        });
+      },
+      release: async () => {
+        if (!this.leases.delete(lease) || this.closed) return;
+        this.run('withLock', [], () => statements.release.run(lease));
+      },
+    };
+  }
+
+  /** The lease statements; BACKEND_FAILURE naming the SQL to run when the lease table is missing. */
+  private prepareLock(): LockStatements {
+    if (this.lockStatements !== null) return this.lockStatements;
+    const name = lockTableName(this.table);
+    const sql = lockSql(this.table);
+    const columns = tableColumns(this.database, name);
+    if (columns.length === 0) {
+      throw TokenStoreError.failure(
+        { store: STORE_NAME, operation: 'withLock' },
+        `withLock needs the table ${name}, which is missing (createSchema false, or a read-only database when it was opened); create it with: ${sql.createTable}`,
+      );
+    }
+    if (!LOCK_COLUMNS.every((column) => columns.includes(column))) {
+      throw TokenStoreError.failure(
+        { store: STORE_NAME, operation: 'withLock' },
+        `withLock needs the table ${name} with the columns ${LOCK_COLUMNS.join(', ')}, but a table of that name exists without them; use another table name for the tokens`,
+      );
+    }
+    this.lockStatements = {
+      acquire: this.database.prepare(sql.acquire),
+      renew: this.database.prepare(sql.renew),
+      release: this.database.prepare(sql.release),
+    };
+    return this.lockStatements;
   }
 
   /** Writes the columns whose value differs; a refresh typically changes only access_token and expiry_time. */
