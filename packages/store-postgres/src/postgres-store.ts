@@ -1,12 +1,14 @@
-import type { OAuthToken, TokenStore } from '@crm/core';
+import type { HeldLock, LockOptions, OAuthToken, TokenLocking, TokenStore } from '@crm/core';
 import { TokenStoreError } from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import pg from 'pg';
+import { AdvisoryLease } from './lock.js';
 import {
   BTREE_MAX_ENTRY_BYTES,
   beginWrite,
   buildSql,
   type CatalogState,
+  lockIds,
   quoteIdentifier,
   SCHEMA_NAME_PATTERN,
   STORE_NAME,
@@ -15,7 +17,7 @@ import {
   type TokenSql,
 } from './sql.js';
 
-type Operation = 'findToken' | 'findTokenById' | 'saveToken' | 'deleteToken' | 'getTokens' | 'deleteTokens' | 'migrate';
+type Operation = 'findToken' | 'findTokenById' | 'saveToken' | 'deleteToken' | 'getTokens' | 'deleteTokens' | 'migrate' | 'withLock';
 
 interface CommonOptions {
   /** PostgreSQL schema of the table. Default `public`. Letters, digits and `_`; case is kept (names are quoted). */
@@ -66,13 +68,17 @@ const BTREE_COLUMNS = ['id', 'user_name'] as const;
 class TargetVanished extends Error {}
 
 /** Zoho CRM OAuth tokens in one PostgreSQL table. */
-export class PostgresTokenStore implements TokenStore {
+export class PostgresTokenStore implements TokenStore, TokenLocking {
   readonly schema: string;
   readonly table: string;
   readonly operationTimeoutMs: number;
   readonly maxSaveAttempts: number;
   private readonly pool: pg.Pool;
   private readonly ownsPool: boolean;
+  /** Where lock connections come from: a pool of the store's own beside `pool`, or your pool. */
+  private readonly lockPool: pg.Pool;
+  /** The locks held (or being taken) right now: close() ends their connections. */
+  private readonly leases = new Set<AdvisoryLease>();
   private readonly createSchema: boolean;
   private readonly sql: TokenSql;
   private schemaReady: Promise<void> | null = null;
@@ -95,12 +101,13 @@ export class PostgresTokenStore implements TokenStore {
       if (typeof given.pool?.connect !== 'function') throw invalid('pool must be a pg.Pool');
       if (given.poolConfig !== undefined) throw invalid('poolConfig applies only with url; configure your own pool directly');
       this.pool = given.pool;
+      this.lockPool = given.pool;
       this.ownsPool = false;
     } else {
       kit.urlOption(given.url, 'url', ['postgres:', 'postgresql:'], STORE_NAME);
       const poolConfig = given.poolConfig ?? {};
       if (typeof poolConfig !== 'object' || poolConfig === null) throw invalid('poolConfig must be an object');
-      this.pool = new pg.Pool({
+      const config: pg.PoolConfig = {
         max: 10,
         idleTimeoutMillis: 30000,
         keepAlive: true,
@@ -109,9 +116,13 @@ export class PostgresTokenStore implements TokenStore {
         // Bounded at both ends: the client gives up waiting (and drops the connection), the server cancels the statement.
         connectionTimeoutMillis: poolConfig.connectionTimeoutMillis ?? this.operationTimeoutMs,
         statement_timeout: poolConfig.statement_timeout ?? this.operationTimeoutMs,
-      });
+      };
+      this.pool = new pg.Pool(config);
+      // Locks held while their work calls the store must not take the connections those calls need.
+      this.lockPool = new pg.Pool(config);
       // Idle connections error out when the server restarts; the pool drops them. Without a listener that would crash the process.
       this.pool.on('error', () => {});
+      this.lockPool.on('error', () => {});
       this.ownsPool = true;
     }
   }
@@ -193,11 +204,46 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   /**
-   * Ends the pool if the store made it (a pool you passed in stays open). Every later call rejects with
-   * STORE_CLOSED. Resolves once the pool's connections are gone, also after an outage; never rejects.
+   * Runs `work` while holding the lock on `key`, shared by every process whose store uses this schema and
+   * table: a PostgreSQL advisory lock, held on a connection of its own for the whole hold (see lock.ts).
+   */
+  async withLock<T>(key: string, work: (lock: HeldLock) => Promise<T>, options?: LockOptions): Promise<T> {
+    this.checkOpen('withLock');
+    return kit.runWithLease(STORE_NAME, key, work, options, (lockKey, leaseMs) => this.tryLock(lockKey, leaseMs));
+  }
+
+  private async tryLock(key: string, leaseMs: number): Promise<kit.Lease | null> {
+    this.checkOpen('withLock'); // also between two tries of a wait
+    try {
+      const lease = await AdvisoryLease.tryTake(
+        this.lockPool,
+        lockIds(this.schema, this.table, key),
+        leaseMs,
+        this.operationTimeoutMs,
+        this.leases,
+      );
+      if (lease !== null && this.closing !== null) {
+        lease.destroy(); // close() ran while this try was under way
+        this.checkOpen('withLock');
+      }
+      return lease;
+    } catch (error) {
+      this.checkOpen('withLock'); // a try that close() cut short
+      throw this.mapError(error, 'withLock', []);
+    }
+  }
+
+  /**
+   * Ends the pools the store made (a pool you passed in stays open) and the connections of locks still held
+   * (their holders' signals then abort with LOCK_LOST). Every later call rejects with STORE_CLOSED. Resolves
+   * once the pools' connections are gone, also after an outage; never rejects.
    */
   close(): Promise<void> {
-    this.closing ??= this.ownsPool ? this.pool.end().catch(() => {}) : Promise.resolve();
+    if (this.closing === null) {
+      this.closing = Promise.resolve(); // first: a lock try under way sees it and lets go of its connection
+      for (const lease of this.leases) lease.destroy();
+      if (this.ownsPool) this.closing = Promise.allSettled([this.pool.end(), this.lockPool.end()]).then(() => {});
+    }
     return this.closing;
   }
 

@@ -62,6 +62,37 @@ export function beginWrite(remainingMs: number): string {
 }
 
 /**
+ * `withLock`'s advisory lock: the two int4 keys are the first 8 bytes of sha256 over schema, table and key,
+ * so stores on different tables never share a lock, and the key (any text) never reaches SQL as text. The
+ * two-key form is a key space apart from the one-bigint locks of schema setup (`lockTable`, `lockSchema`).
+ */
+export function lockIds(schema: string, table: string, key: string): [number, number] {
+  const digest = createHash('sha256')
+    .update(JSON.stringify([schema, table, key]))
+    .digest();
+  return [digest.readInt32BE(0), digest.readInt32BE(4)];
+}
+
+/**
+ * Opens the transaction a lock is held in. The server ends a session left idle in it for `leaseMs` (a holder
+ * that froze or lost its network), which frees the lock; the holder's renewals, every third of that, keep it
+ * from idling that long. Both numbers are whole numbers the store checked, never a caller's text.
+ */
+export function beginLock(leaseMs: number, timeoutMs: number): string {
+  return `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${Math.ceil(leaseMs)}; SET LOCAL statement_timeout = ${Math.ceil(timeoutMs)}`;
+}
+
+/** Tries once, without waiting, to take the lock for the rest of the transaction. $1, $2: `lockIds`. */
+export const TRY_LOCK = statement('SELECT pg_try_advisory_xact_lock($1::int4, $2::int4) AS locked');
+
+/** True while this session holds the lock (pg_locks shows two-key advisory locks with objsubid 2). $1, $2: `lockIds`. */
+export const STILL_HELD = statement(`SELECT EXISTS (
+  SELECT 1 FROM pg_locks
+  WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND classid = $1::int4::oid AND objid = $2::int4::oid
+    AND objsubid = 2 AND granted
+) AS held`);
+
+/**
  * The unique key an insert that lost a race merges into: the user name when the token has one, else the id
  * the token brings. A generated id never merges: a collision with another token is retried with a new id.
  */
