@@ -357,7 +357,18 @@ export class TokenManager {
         }
       }
       // Saved even by a holder that lost its lease: nobody else can hold a token from this single-use grant.
-      await this.#store.saveToken(saved);
+      try {
+        await this.#store.saveToken(saved);
+      } catch (error) {
+        if (!(TokenStoreError.is(error) && error.code === 'CONFLICT' && saved.id !== null && saved.userSignature !== null)) throw error;
+        // The user authorised the app again: the new tokens replace those of the user's stored token, and the
+        // separate grant token entry goes.
+        const renewed = saved.clone();
+        renewed.id = null;
+        await this.#store.saveToken(renewed);
+        await this.#store.deleteToken(saved.id);
+        return renewed;
+      }
       return saved;
     };
     if (!supportsLocking(this.#store)) return work();
