@@ -14,10 +14,19 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
+import {
+  type HeldLock,
+  type LockOptions,
+  type OAuthToken,
+  type TokenLocking,
+  type TokenStore,
+  TokenStoreError,
+  type TokenStoreOperation,
+} from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import { decodeTokenFile, formatTokenFile, formatTokenLine, readTokenEntries, STORE_NAME, type TokenEntry } from './csv.js';
-import { acquireLock, type HeldLock } from './lock.js';
+import { leaseFilename, readLease, removeIfPresent, writeLease } from './leases.js';
+import { acquireLock, type FileLock } from './lock.js';
 
 export interface FileTokenStoreOptions {
   /** The token file. Default `sdk_tokens.txt` (Zoho's name), resolved against the working directory once, here. */
@@ -36,6 +45,12 @@ const OPTION_NAMES = ['filename', 'operationTimeoutMs', 'staleLockMs'];
 const RENAMED_OPTIONS = { path: 'filename', lockTimeoutMs: 'operationTimeoutMs' };
 /** Linux gives up after 40 links too (ELOOP). */
 const MAX_LINKS = 40;
+
+/** A `withLock` lease this store holds: its file and this acquisition's owner token. */
+interface HeldLease {
+  path: string;
+  owner: string;
+}
 
 /** The fields a snapshot can look tokens up by. */
 type IndexedField = 'id' | kit.LookupKey['field'];
@@ -157,9 +172,10 @@ const changeQueues: Map<string, Promise<void>> = ((globalThis as Record<symbol, 
 /**
  * Zoho CRM OAuth tokens in Zoho's FileStore CSV file. Every change is a locked read-modify-write that
  * replaces the file atomically (temporary file, fsync, rename, fsync of the folder); lookups use an
- * in-memory index that is rebuilt only when the file changed on disk.
+ * in-memory index that is rebuilt only when the file changed on disk. `withLock` keeps one lease file per
+ * key beside the token file (src/leases.ts).
  */
-export class FileTokenStore implements TokenStore {
+export class FileTokenStore implements TokenStore, TokenLocking {
   /** The token file: absolute, with symbolic links resolved. */
   readonly filename: string;
   readonly lockFilename: string;
@@ -168,6 +184,8 @@ export class FileTokenStore implements TokenStore {
   private snapshot: Snapshot | null = null;
   /** This store's last queued change, for close(). */
   private lastChange: Promise<void> = Promise.resolve();
+  /** withLock leases taken and not yet released, which close() releases. */
+  private readonly leases = new Set<HeldLease>();
   private closed = false;
 
   constructor(options: FileTokenStoreOptions = {}) {
@@ -249,11 +267,26 @@ export class FileTokenStore implements TokenStore {
   }
 
   /**
-   * Refuses every later call and waits for the changes already queued. The store holds no descriptor, lock
-   * or timer between calls, so nothing else is left to release.
+   * Runs `work` holding the lock on `key` across every store, thread and process using this token file (see
+   * `TokenLocking` in `@crm/core`). The lease is the file `<filename>.lease-<hash of key>`; a holder that dies
+   * stops renewing it, and the next taker takes it over once its `expiresAt` has passed.
+   */
+  async withLock<T>(key: string, work: (lock: HeldLock) => Promise<T>, options?: LockOptions): Promise<T> {
+    this.checkOpen('withLock');
+    return kit.runWithLease(STORE_NAME, key, work, options, (checkedKey, leaseMs) => this.tryAcquire(checkedKey, leaseMs));
+  }
+
+  /**
+   * Refuses every later call, releases the withLock leases still held (their holders cannot write through this
+   * store any more) and waits for the changes already queued. The store holds no descriptor, lock or timer
+   * between calls, so nothing else is left to release.
    */
   async close(): Promise<void> {
     this.closed = true;
+    const held = [...this.leases];
+    this.leases.clear();
+    // Best effort: a lease that cannot be removed ends by itself.
+    await Promise.all(held.map((lease) => this.releaseLease(lease).catch(() => {})));
     await this.lastChange;
     this.snapshot = null;
   }
@@ -286,14 +319,70 @@ export class FileTokenStore implements TokenStore {
     }
   }
 
+  /** One attempt: under the token file's lock, takes the lease if there is none or it ran out. */
+  private async tryAcquire(key: string, leaseMs: number): Promise<kit.Lease | null> {
+    this.checkOpen('withLock'); // the kit polls: a store closed while waiting stops the wait
+    const lease: HeldLease = { path: leaseFilename(this.filename, key), owner: kit.newLockOwner() };
+    const taken = await this.locked('withLock', [], (lock) => {
+      const now = Date.now();
+      const current = readLease(lease.path);
+      if (current !== null && current.expiresAt >= now) return false;
+      writeLease(lease.path, { owner: lease.owner, expiresAt: now + leaseMs }, () => this.keepLock(lock, 'withLock'));
+      return true;
+    });
+    if (!taken) return null;
+    if (this.closed) {
+      // close() ran while this attempt waited for the token file's lock and did not see this lease.
+      await this.releaseLease(lease).catch(() => {});
+      throw TokenStoreError.closed({ store: STORE_NAME, operation: 'withLock' });
+    }
+    this.leases.add(lease);
+    return {
+      renew: async (ms) => {
+        if (this.closed || !this.leases.has(lease)) return false;
+        return this.locked('withLock', [], (lock) => {
+          const now = Date.now();
+          const current = readLease(lease.path);
+          // Compare-and-expire: only this owner's lease, and only while it has not run out.
+          if (current === null || current.owner !== lease.owner || current.expiresAt < now) return false;
+          writeLease(lease.path, { owner: lease.owner, expiresAt: now + ms }, () => this.keepLock(lock, 'withLock'));
+          return true;
+        });
+      },
+      release: async () => {
+        if (this.leases.delete(lease)) await this.releaseLease(lease);
+      },
+    };
+  }
+
+  /** Compare-and-delete: removes the lease file only while it still names this owner. */
+  private releaseLease(lease: HeldLease): Promise<void> {
+    return this.locked('withLock', [], () => {
+      if (readLease(lease.path)?.owner === lease.owner) removeIfPresent(lease.path);
+    });
+  }
+
   /**
    * Runs a change under both locks: the in-process queue (so parallel calls in one process never interleave)
    * and the lock file (so processes never do). The change sees the file as it is now, after any other
    * process's write, and everything from that read to the rename runs without awaiting.
    */
-  private change(operation: TokenStoreOperation, secrets: string[], apply: (snapshot: Snapshot, lock: HeldLock) => void): Promise<void> {
+  private change(operation: TokenStoreOperation, secrets: string[], apply: (snapshot: Snapshot, lock: FileLock) => void): Promise<void> {
+    return this.locked(operation, secrets, (lock) => {
+      const snapshot = this.current(operation);
+      // Reading a large file takes a while: renew the lease before the next step.
+      this.keepLock(lock, operation);
+      apply(snapshot, lock);
+    });
+  }
+
+  /**
+   * Runs `body` under the in-process queue of this token file and its lock file. `body` is synchronous, so
+   * nothing else in this thread runs between its read and its write.
+   */
+  private locked<T>(operation: TokenStoreOperation, secrets: string[], body: (lock: FileLock) => T): Promise<T> {
     const run = async () => {
-      let lock: HeldLock;
+      let lock: FileLock;
       try {
         lock = await kit.withDeadline(
           { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: `the lock file ${this.lockFilename}` },
@@ -304,10 +393,7 @@ export class FileTokenStore implements TokenStore {
         throw fileSystemError(error, operation);
       }
       try {
-        const snapshot = this.current(operation);
-        // Reading a large file takes a while: renew the lease before the next step.
-        this.keepLock(lock, operation);
-        apply(snapshot, lock);
+        return body(lock);
       } catch (error) {
         throw fileSystemError(error, operation, secrets);
       } finally {
@@ -333,7 +419,7 @@ export class FileTokenStore implements TokenStore {
   }
 
   /** Renews the lock's lease; fails the change when another process has taken the lock over meanwhile. */
-  private keepLock(lock: HeldLock, operation: TokenStoreOperation): void {
+  private keepLock(lock: FileLock, operation: TokenStoreOperation): void {
     if (!lock.refresh()) {
       throw TokenStoreError.unavailable(
         { store: STORE_NAME, operation },
@@ -363,7 +449,7 @@ export class FileTokenStore implements TokenStore {
    * Sets the snapshot's version to the new file's, so the next lookup does not re-read what was just written;
    * the caller then updates its entries.
    */
-  private commit(snapshot: Snapshot, entries: TokenEntry[], lock: HeldLock, operation: TokenStoreOperation): void {
+  private commit(snapshot: Snapshot, entries: TokenEntry[], lock: FileLock, operation: TokenStoreOperation): void {
     for (const entry of entries) entry.line ??= formatTokenLine(entry.token);
     const text = formatTokenFile(entries.map((entry) => entry.line as string));
     const tempFilename = this.tempFilename(lock.owner);

@@ -3,7 +3,7 @@
  * read-modify-write of the token file.
  *
  * Its identity is a random owner id, never the pid: two containers on one host can both run as pid 1.
- * The holder refreshes the lock's mtime at each step of its change (see `HeldLock.refresh`); a lock not
+ * The holder refreshes the lock's mtime at each step of its change (see `FileLock.refresh`); a lock not
  * refreshed within the lease (`staleMs`) is stale, whoever holds it. A lock is also taken over at once when
  * its holder is certainly dead: it ran under this boot of this kernel and in this PID namespace (only there
  * does its pid mean the same process as ours would), and that pid is gone, or it is our own thread (same pid
@@ -41,7 +41,7 @@ interface LockHolder {
 }
 
 /** A lock this process holds. */
-export interface HeldLock {
+export interface FileLock {
   /** The random id in the lock file; also names this holder's temporary file. */
   readonly owner: string;
   /**
@@ -218,7 +218,7 @@ export function breakStaleLock(lockPath: string, stale: LockState): boolean {
  * Waits for and takes the lock, polling with a short growing delay (file locks have no wake-up signal),
  * until `signal` aborts: the caller's deadline (`withDeadline`). File system errors are the caller's to map.
  */
-export async function acquireLock(lockPath: string, settings: LockSettings, signal: AbortSignal): Promise<HeldLock> {
+export async function acquireLock(lockPath: string, settings: LockSettings, signal: AbortSignal): Promise<FileLock> {
   let delayMs = 1;
   for (;;) {
     // Checked right before the attempt, in the same synchronous stretch: a lock is never taken after the deadline.
