@@ -262,11 +262,16 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
     try {
       reply = await this.run('withLock', [held.owner], () => this.client.set(held.lockKey, held.owner, 'PX', leaseMs, 'NX'));
     } catch (error) {
-      // The SET may have landed although its reply never came: free it now rather than when its lease ends.
-      this.releaseLock(held).catch(() => {});
+      // A SET that was sent may have landed although its reply never came: free it now, not when its lease ends.
+      if (!(TokenStoreError.is(error) && error.code === 'STORE_CLOSED')) this.releaseLock(held).catch(() => {});
       throw error;
     }
     if (reply !== 'OK') return null;
+    if (this.closed) {
+      // close() ran while the SET was on its way, after it freed the locks it knew of.
+      await this.bounded(this.releaseLock(held).catch(() => {}));
+      throw TokenStoreError.closed({ store: STORE_NAME, operation: 'withLock' });
+    }
     this.heldLocks.add(held);
     return {
       renew: async (renewMs) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { type HeldLock, OAuthToken, supportsLocking, TokenStoreError, UserSignature } from '@crm/core';
 import { freePort } from '@crm/test-services/process';
+import { startThrowawayRedis } from '@crm/test-services/redis';
 import { type Cluster, Redis } from 'ioredis';
 import { RedisTokenStore } from '../src/index.js';
 import { createConformanceOptions, newClusterClient, randomPrefix, redisUrl, removePrefix } from './conformance-options.js';
@@ -347,6 +348,28 @@ describe.each(['standalone', 'cluster'] as const)('withLock (%s)', (target) => {
     expect(await b.withLock('k', async () => 'free', { waitMs: 0 })).toBe('free');
     closed.open();
     expect(await codeOf(holding)).toBe('LOCK_LOST');
+  });
+});
+
+describe('withLock when Redis does not answer in time (a throwaway server of this test)', () => {
+  test('a SET NX whose reply came too late is BACKEND_UNAVAILABLE, and the lock it took is freed rather than left for its lease', async () => {
+    const server = await startThrowawayRedis();
+    const raw = new Redis(server.url);
+    const store = new RedisTokenStore({ url: server.url, prefix: 'late-lock', operationTimeoutMs: 500 });
+    try {
+      await store.migrate(); // connected, scripts loaded
+      // Writes wait on the server: the SET is sent, times out here, and runs once the pause ends.
+      await raw.client('PAUSE', 1500, 'WRITE');
+      expect(await codeOf(store.withLock('k', async () => 'ran', { waitMs: 0, leaseMs: 60_000 }))).toBe('BACKEND_UNAVAILABLE');
+      await sleep(1500);
+      // After the pause: the SET ran, then the release the store sent behind it.
+      expect(await raw.exists(lockKeyOf('late-lock', 'k'))).toBe(0);
+      expect(await store.withLock('k', async () => 'ran', { waitMs: 0 })).toBe('ran');
+    } finally {
+      await store.close();
+      await raw.quit();
+      await server.destroy();
+    }
   });
 });
 
