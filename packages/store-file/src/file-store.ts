@@ -323,13 +323,22 @@ export class FileTokenStore implements TokenStore, TokenLocking {
   private async tryAcquire(key: string, leaseMs: number): Promise<kit.Lease | null> {
     this.checkOpen('withLock'); // the kit polls: a store closed while waiting stops the wait
     const lease: HeldLease = { path: leaseFilename(this.filename, key), owner: kit.newLockOwner() };
-    const taken = await this.locked('withLock', [], (lock) => {
-      const now = Date.now();
-      const current = readLease(lease.path);
-      if (current !== null && current.expiresAt >= now) return false;
-      writeLease(lease.path, { owner: lease.owner, expiresAt: now + leaseMs }, () => this.keepLock(lock, 'withLock'));
-      return true;
-    });
+    let taken: boolean;
+    try {
+      taken = await this.locked('withLock', [], (lock) => {
+        const now = Date.now();
+        const current = readLease(lease.path);
+        if (current !== null && current.expiresAt >= now) return false;
+        writeLease(lease.path, { owner: lease.owner, expiresAt: now + leaseMs }, () => this.keepLock(lock, 'withLock'));
+        return true;
+      });
+    } catch (error) {
+      // The token file's lock stayed held for operationTimeoutMs (by a frozen process, until staleLockMs frees
+      // it): this attempt could not look, and nothing was written. The caller asked to wait up to waitMs, so
+      // the wait goes on rather than failing.
+      if (TokenStoreError.is(error) && error.code === 'BACKEND_UNAVAILABLE') return null;
+      throw error;
+    }
     if (!taken) return null;
     if (this.closed) {
       // close() ran while this attempt waited for the token file's lock and did not see this lease.

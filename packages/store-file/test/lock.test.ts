@@ -264,6 +264,15 @@ describe('withLock', () => {
     expect(readdirSync(folder)).toEqual([]);
   });
 
+  test("while the token file's lock stays held, waiting goes on until waitMs: LOCK_TIMEOUT, not BACKEND_UNAVAILABLE", async () => {
+    const fileLock = await acquireLock(`${filename}.lock`, { staleMs: 60_000 }, new AbortController().signal);
+    const store = new FileTokenStore({ filename, operationTimeoutMs: 200 });
+    stores.push(store);
+    expect(await outcome(store.withLock('k', async () => {}, { waitMs: 700 }))).toBe('LOCK_TIMEOUT');
+    fileLock.release();
+    await expect(store.withLock('k', async () => 'after', { waitMs: 0 })).resolves.toBe('after');
+  });
+
   describe('owner-checked renewal and release', () => {
     /** Ends the lease of `key` now, as if its holder had been frozen past it. */
     function expireLease(key: string): void {
