@@ -64,3 +64,19 @@ export async function setup(emulatorOptions: Parameters<typeof startAccountsEmul
     },
   };
 }
+
+/** The error a promise rejects with (fails the test when it resolves). */
+export async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A form POST straight to the emulator, outside the manager. */
+export async function post(url: string, fields: Record<string, string>): Promise<Record<string, unknown>> {
+  const response = await fetch(url, { method: 'POST', body: new URLSearchParams(fields) });
+  return (await response.json()) as Record<string, unknown>;
+}
