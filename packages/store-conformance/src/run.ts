@@ -2,15 +2,17 @@ import { randomBytes } from 'node:crypto';
 import type { TokenStore } from '@crm/core';
 import { CONFORMANCE_CASES } from './cases/index.js';
 import { CaseSkipped, describeError } from './outcome.js';
+import { skipReasons } from './skips.js';
 import {
   type CaseContext,
   type CaseResult,
   CONFORMANCE_GROUPS,
   type ConformanceCase,
-  type ConformanceGroup,
   type ConformanceOptions,
   type ConformanceReport,
 } from './types.js';
+
+export { skippedGroups, skipReasons } from './skips.js';
 
 const DEFAULT_CASE_TIMEOUT_MS = 30000;
 
@@ -26,24 +28,6 @@ export function checkOptions(options: ConformanceOptions): void {
       throw new Error(`unknown group "${String(group)}" in skip; the groups are: ${CONFORMANCE_GROUPS.join(', ')}`);
     }
   }
-}
-
-/** Why each switched-off group is off: declared in `skip`, or an option it needs is missing. */
-export function skipReasons(options: ConformanceOptions): Partial<Record<ConformanceGroup, string>> {
-  const reasons: Partial<Record<ConformanceGroup, string>> = {};
-  for (const group of options.skip ?? []) reasons[group] = 'declared in skip';
-  if (!options.reopen) reasons.persistence ??= 'no reopen option';
-  if (!options.injectFault) reasons.faults ??= 'no injectFault option';
-  if (options.sharedAcrossProcesses === false) reasons.processes ??= 'store declares sharedAcrossProcesses: false';
-  const missing = (['share', 'openShared', 'module'] as const).filter((name) => !options[name]);
-  if (missing.length > 0) reasons.processes ??= `no share/openShared/module (missing: ${missing.join(', ')})`;
-  return reasons;
-}
-
-/** The groups the options switch off, in suite order. */
-export function skippedGroups(options: ConformanceOptions): ConformanceGroup[] {
-  const reasons = skipReasons(options);
-  return CONFORMANCE_GROUPS.filter((group) => reasons[group] !== undefined);
 }
 
 /** The cases `options.filter` selects (all without a filter). */
@@ -125,6 +109,14 @@ export async function executeCase(item: ConformanceCase, options: ConformanceOpt
         return tracked(again, pending);
       },
       canReopen: options.reopen !== undefined,
+      async openShared() {
+        if (!options.share || !options.openShared) throw new Error('this case needs the share and openShared options');
+        // Through JSON, as a worker process gets it: a description that only works in this process fails here too.
+        const description = JSON.parse(JSON.stringify(await options.share(store))) as unknown;
+        const again = await options.openShared(description);
+        reopened.push(again);
+        return tracked(again, pending);
+      },
       createSibling: async () => tracked(await create(), pending),
       unique: (prefix) => `${prefix}-${runId}-${++counter}`,
       valueLimits: options.valueLimits ?? {},
@@ -223,7 +215,7 @@ export async function runConformance(options: ConformanceOptions, onResult?: (re
     passed: results.filter((result) => result.status === 'passed').length,
     failed: results.filter((result) => result.status === 'failed').length,
     skipped: results.filter((result) => result.status === 'skipped').length,
-    skippedGroups: skippedGroups(options),
+    skippedGroups: CONFORMANCE_GROUPS.filter((group) => reasons[group] !== undefined),
     skipReasons: reasons,
     results,
   };

@@ -33,6 +33,12 @@ export interface Worker {
   ready: Promise<void>;
   /** Resolves with the job's result; rejects with the worker's error or an early exit. */
   result: Promise<unknown>;
+  /** The next progress report of the job, in order; rejects like `result` when the worker fails or exits first. */
+  progress(): Promise<unknown>;
+  /** The worker's process id. */
+  pid: number;
+  /** Sends a signal to the worker process (SIGKILL, SIGSTOP, SIGCONT); nothing once it has exited. */
+  signal(name: NodeJS.Signals): void;
   send(message: ToWorker): void;
   /** Resolves when the process has exited. */
   exited: Promise<void>;
@@ -75,8 +81,22 @@ export function startWorker(module: string, description: unknown, job: WorkerJob
   // Whoever awaits only one of them must not see an unhandled rejection from the other.
   ready.catch(() => {});
   result.catch(() => {});
+  // Progress reports wait in `reports` until asked for; askers wait in `askers` until a report comes.
+  const reports: unknown[] = [];
+  const askers: Array<{ resolve: (progress: unknown) => void; reject: (error: Error) => void }> = [];
+  let failure: Error | null = null;
+  const previousFailure = onFailure;
+  onFailure = (error) => {
+    failure ??= error;
+    for (const asker of askers.splice(0)) asker.reject(error);
+    previousFailure(error);
+  };
   child.on('message', (message: FromWorker) => {
-    if (message.type === 'ready') onReady();
+    if (message.type === 'progress') {
+      const asker = askers.shift();
+      if (asker) asker.resolve(message.progress);
+      else reports.push(message.progress);
+    } else if (message.type === 'ready') onReady();
     else if (message.type === 'result') onResult(message.result);
     else if (message.type === 'failed') onFailure(new Error(`worker process ${job.kind} failed: ${message.error}`));
   });
@@ -91,6 +111,16 @@ export function startWorker(module: string, description: unknown, job: WorkerJob
     result,
     exited,
     kill,
+    pid: child.pid as number,
+    progress: () =>
+      reports.length > 0
+        ? Promise.resolve(reports.shift())
+        : failure
+          ? Promise.reject(failure)
+          : new Promise((resolve, reject) => askers.push({ resolve, reject })),
+    signal: (name) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(name);
+    },
     send: (message) => {
       if (child.connected) child.send(message);
     },

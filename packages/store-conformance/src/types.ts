@@ -16,6 +16,7 @@ export const CONFORMANCE_GROUPS = [
   'closing',
   'faults',
   'processes',
+  'locking',
 ] as const;
 
 export type ConformanceGroup = (typeof CONFORMANCE_GROUPS)[number];
@@ -75,6 +76,11 @@ export interface CaseContext {
   canReopen: boolean;
   /** A second store over the same storage as `store` (needs the `reopen` option). */
   reopen(): Promise<TokenStore>;
+  /**
+   * A second store over the same storage as `store`, opened in this process with `share` and `openShared`
+   * (needs both options); closed after the case.
+   */
+  openShared(): Promise<TokenStore>;
   /** Another fresh store from `create()`, over storage of its own; closed and destroyed after the case. */
   createSibling(): Promise<TokenStore>;
   /** A value unique to this run, for user names and tokens: `${prefix}-<random>`. */

@@ -1,12 +1,23 @@
 /**
- * A worker process of the `processes` group. The suite forks it, sends the options module and the storage
+ * A worker process of the `processes` and `locking` groups. The suite forks it, sends the options module and the storage
  * description, and this process loads the options as the CLI does, opens a store with `openShared`, waits
- * for `go`, does its job and reports over IPC. It closes its store and exits on its own.
+ * for `go`, does its job (reporting progress on the way, for jobs that have any) and reports over IPC. It closes its store and exits on its own.
  */
 import type { TokenStore } from '@crm/core';
 import { loadOptions } from './load-options.js';
 import { describeError } from './outcome.js';
-import { type FromWorker, findLoop, saveUsers, saveVersions, type ToWorker, type WorkerJob } from './worker-jobs.js';
+import {
+  counterLoop,
+  type FromWorker,
+  findLoop,
+  holdLock,
+  type JobControl,
+  managerCallers,
+  saveUsers,
+  saveVersions,
+  type ToWorker,
+  type WorkerJob,
+} from './worker-jobs.js';
 
 function send(message: FromWorker): Promise<void> {
   return new Promise((resolve) => {
@@ -20,6 +31,31 @@ let go: () => void = () => {};
 const started = new Promise<void>((resolve) => {
   go = resolve;
 });
+let onStop: () => void = () => {};
+const control: JobControl = {
+  report: (progress) => send({ type: 'progress', progress }),
+  stopped: () => stopped,
+  stop: new Promise<void>((resolve) => {
+    onStop = resolve;
+  }),
+};
+
+function runJob(store: TokenStore, job: WorkerJob): Promise<unknown> {
+  switch (job.kind) {
+    case 'save-users':
+      return saveUsers(store, job);
+    case 'save-versions':
+      return saveVersions(store, job);
+    case 'find-loop':
+      return findLoop(store, job, control.stopped);
+    case 'hold-lock':
+      return holdLock(store, job, control);
+    case 'counter-loop':
+      return counterLoop(store, job);
+    case 'manager-callers':
+      return managerCallers(store, job);
+  }
+}
 
 async function work(module: string, description: unknown, job: WorkerJob): Promise<void> {
   let store: TokenStore | undefined;
@@ -29,13 +65,7 @@ async function work(module: string, description: unknown, job: WorkerJob): Promi
     store = await options.openShared(description);
     await send({ type: 'ready' });
     await started;
-    const opened = store;
-    const result =
-      job.kind === 'save-users'
-        ? await saveUsers(opened, job)
-        : job.kind === 'save-versions'
-          ? await saveVersions(opened, job)
-          : await findLoop(opened, job, () => stopped);
+    const result = await runJob(store, job);
     await send({ type: 'result', result });
   } catch (error) {
     await send({ type: 'failed', error: describeError(error) });
@@ -49,7 +79,10 @@ async function work(module: string, description: unknown, job: WorkerJob): Promi
 process.on('message', (message: ToWorker) => {
   if (message.type === 'start') void work(message.module, message.description, message.job);
   else if (message.type === 'go') go();
-  else if (message.type === 'stop') stopped = true;
+  else if (message.type === 'stop') {
+    stopped = true;
+    onStop();
+  }
 });
 // The suite went away (killed, timed out): nothing is left to report to.
 process.on('disconnect', () => process.exit(1));

@@ -6,6 +6,7 @@ import { deleteCases } from './delete.js';
 import { faultCases } from './faults.js';
 import { findRulesCases } from './find-rules.js';
 import { hostileValueCases } from './hostile-values.js';
+import { lockingCases } from './locking.js';
 import { mergeCases } from './merge.js';
 import { multiUserCases } from './multi-user.js';
 import { persistenceCases } from './persistence.js';
@@ -28,4 +29,5 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
   ...closingCases,
   ...faultCases,
   ...processCases,
+  ...lockingCases,
 ];
