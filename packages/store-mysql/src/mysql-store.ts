@@ -1,8 +1,17 @@
 import { connect, type Socket } from 'node:net';
-import { type OAuthToken, type TokenStore, TokenStoreError, type TokenStoreOperation } from '@crm/core';
+import {
+  type HeldLock,
+  type LockOptions,
+  type OAuthToken,
+  type TokenLocking,
+  type TokenStore,
+  TokenStoreError,
+  type TokenStoreOperation,
+} from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import type { Pool as CallbackPool } from 'mysql2';
 import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import { destroyConnection, NamedLease } from './lock.js';
 import {
   COLLATION_PREFERENCE,
   COLLATIONS_QUERY,
@@ -13,6 +22,7 @@ import {
   findTooLong,
   INDEXES_QUERY,
   type IndexInfo,
+  lockDigest,
   migrationClauses,
   parseTableName,
   STORE_NAME,
@@ -61,16 +71,6 @@ const UNAVAILABLE_CODES = new Set([
 
 /** How long close() lets the server answer its goodbyes before it cuts the sockets that remain. */
 const CLOSE_GRACE_MS = 500;
-
-/**
- * Ends a connection for good. mysql2's destroy() only half-closes the socket: to a frozen server it stays
- * open, keeping the process alive and the server's session (and its locks) waiting. Cutting the socket
- * makes the server roll back what the session held as soon as it runs again.
- */
-function destroyConnection(connection: PoolConnection): void {
-  connection.destroy();
-  (connection.connection as unknown as { stream?: Socket }).stream?.destroy();
-}
 
 /** A duplicate of the primary key (MySQL 8 names it `table.PRIMARY`), as opposed to the user name index. */
 function isDuplicateId(error: unknown): boolean {
@@ -124,12 +124,16 @@ function decodeUrlPart(part: string): string {
  * is; `migrate()` widens it). One pool, one query per lookup; a save names its user in one upsert where the
  * table has a unique user name index, and otherwise runs one transaction under a named lock.
  */
-export class MySQLTokenStore implements TokenStore {
+export class MySQLTokenStore implements TokenStore, TokenLocking {
   readonly table: TableName;
   readonly operationTimeoutMs: number;
   private readonly sql: ReturnType<typeof statements>;
   private readonly pool: Pool;
   private readonly ownsPool: boolean;
+  /** Where lock connections come from: a pool of the store's own beside `pool`, or your pool. */
+  private readonly lockPool: Pool;
+  /** The locks held (or being taken) right now: close() ends their connections. */
+  private readonly leases = new Set<NamedLease>();
   private readonly createSchema: boolean;
   private readonly maxSaveAttempts: number;
   /** The real column sizes and keys, read once (and again after migrate(), a dropped table or a warning). */
@@ -154,10 +158,11 @@ export class MySQLTokenStore implements TokenStore {
         throw TokenStoreError.invalidArgument(open, 'pool must be a mysql2 pool');
       }
       this.pool = isCallbackPool(options.pool) ? options.pool.promise() : options.pool;
+      this.lockPool = this.pool;
       this.ownsPool = false;
     } else {
       const url = kit.urlOption(options.url ?? DEFAULT_URL, 'url', ['mysql:', 'mariadb:'], STORE_NAME);
-      this.pool = createPool({
+      const config: PoolOptions = {
         ...poolConfigFromUrl(url),
         connectTimeout: Math.min(this.operationTimeoutMs, 10000),
         charset: 'utf8mb4',
@@ -169,9 +174,13 @@ export class MySQLTokenStore implements TokenStore {
           socket.once('close', () => this.sockets.delete(socket));
           return socket;
         },
-      });
+      };
+      this.pool = createPool(config);
+      // Locks held while their work calls the store must not take the connections those calls need.
+      this.lockPool = createPool(config);
       // Idle pooled connections that the server drops report here; without a listener they would crash the app.
       this.pool.pool.on('error', () => {});
+      this.lockPool.pool.on('error', () => {});
       this.ownsPool = true;
     }
   }
@@ -402,17 +411,47 @@ export class MySQLTokenStore implements TokenStore {
   }
 
   /**
-   * Ends the pool the store made (a pool you passed in stays open). Always resolves: after an outage the
-   * pool's ending reports its dead connections' old errors, which say nothing about the ending itself; and
-   * sockets to a server that does not answer (frozen, unreachable) are cut rather than waited for.
+   * Runs `work` while holding the lock on `key`, shared by every process whose store uses this database and
+   * table: a named lock (GET_LOCK), held on a connection of its own for the whole hold (see lock.ts).
+   */
+  async withLock<T>(key: string, work: (lock: HeldLock) => Promise<T>, options?: LockOptions): Promise<T> {
+    this.checkOpen('withLock');
+    return kit.runWithLease(STORE_NAME, key, work, options, (lockKey, leaseMs) => this.tryLock(lockKey, leaseMs));
+  }
+
+  private async tryLock(key: string, leaseMs: number): Promise<kit.Lease | null> {
+    this.checkOpen('withLock'); // also between two tries of a wait
+    try {
+      const name: [string | null, string] = [this.table.database, lockDigest(this.table, key)];
+      const lease = await NamedLease.tryTake(this.lockPool, name, leaseMs, this.operationTimeoutMs, this.leases);
+      if (lease !== null && this.closing !== null) {
+        lease.destroy(); // close() ran while this try was under way
+        this.checkOpen('withLock');
+      }
+      return lease;
+    } catch (error) {
+      this.checkOpen('withLock'); // a try that close() cut short
+      throw this.mapError(error, 'withLock', []);
+    }
+  }
+
+  /**
+   * Ends the pools the store made (a pool you passed in stays open) and the connections of locks still held
+   * (their holders' signals then abort with LOCK_LOST). Always resolves: after an outage the pool's ending
+   * reports its dead connections' old errors, which say nothing about the ending itself; and sockets to a
+   * server that does not answer (frozen, unreachable) are cut rather than waited for.
    */
   async close(): Promise<void> {
-    this.closing ??= this.ownsPool ? this.endPool() : Promise.resolve();
+    if (this.closing === null) {
+      this.closing = Promise.resolve(); // first: a lock try under way sees it and lets go of its connection
+      for (const lease of this.leases) lease.destroy();
+      if (this.ownsPool) this.closing = this.endPool();
+    }
     await this.closing;
   }
 
   private async endPool(): Promise<void> {
-    await this.pool.end().catch(() => {});
+    await Promise.all([this.pool.end().catch(() => {}), this.lockPool.end().catch(() => {})]);
     const closed = [...this.sockets].map((socket) => new Promise((resolve) => socket.once('close', resolve)));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([Promise.all(closed), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);

@@ -2,6 +2,7 @@
  * Everything about the table in one place: the name check and quoting, the schema this store creates, what
  * `migrate()` changes on an existing (Zoho) table, the column size limits, and every SQL text the store runs.
  */
+import { createHash } from 'node:crypto';
 import { LOOKUP_COLUMNS, type LookupField, nameOption, TOKEN_COLUMNS, type TokenColumn, type TokenRow } from '@crm/core/store-kit';
 
 export const STORE_NAME = 'MySQLTokenStore';
@@ -259,3 +260,35 @@ export function statements(table: TableName) {
 export function upsertValues(values: (string | null)[]): (string | null)[] {
   return [...values, ...values.slice(1)];
 }
+
+/**
+ * `withLock`'s named lock: `crm-lock:` and 55 hex characters of sha256 over the database, the table and the
+ * key, 64 characters in all (MySQL's limit). The database may only be known to the server (`DATABASE()`), so
+ * the server hashes it with `lockDigest`, which JavaScript computes from the table and the key: the key
+ * reaches the server only as a parameter, and only hashed. The `crm-lock:` prefix keeps these names apart
+ * from the `crm:` lock of locked saves.
+ */
+const LOCK_NAME = "CONCAT('crm-lock:', LEFT(SHA2(CONCAT(COALESCE(?, DATABASE(), ''), '/', ?), 256), 55))";
+
+/** The part of a lock name JavaScript computes: sha256 (hex) of the table and the key. */
+export function lockDigest(table: TableName, key: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify([table.table, key]))
+    .digest('hex');
+}
+
+export const LOCK_STATEMENTS = {
+  /**
+   * Tries once, without waiting, to take the lock, and in the same statement, only when it did, makes the
+   * server close this session once it has been idle for the lease (a holder that froze or lost its network):
+   * no moment in which the lock is held by a session without that bound. Values: database (or null),
+   * `lockDigest`, the lease in whole seconds.
+   */
+  tryLock: `SET SESSION wait_timeout = IF(GET_LOCK(${LOCK_NAME}, 0) = 1, CAST(? AS UNSIGNED), @@SESSION.wait_timeout)`,
+  /** Whether the try took it (1), and the lock's name. Values: database (or null), `lockDigest`. */
+  tookLock: `SELECT lock_name.name, IS_USED_LOCK(lock_name.name) = CONNECTION_ID() AS held FROM (SELECT ${LOCK_NAME} AS name) AS lock_name`,
+  /** 1 while this session holds the named lock. Values: the name. */
+  stillHeld: 'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS held',
+  /** Frees the lock only if this session holds it. Values: the name. */
+  release: 'SELECT RELEASE_LOCK(?) AS released',
+};
