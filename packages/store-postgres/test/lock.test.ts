@@ -1,4 +1,4 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { TokenStoreError } from '@crm/core';
@@ -10,7 +10,7 @@ import { adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA
 let url: string;
 const tables: string[] = [];
 const stores: PostgresTokenStore[] = [];
-const children: ChildProcessWithoutNullStreams[] = [];
+const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   url = await postgresUrl();
