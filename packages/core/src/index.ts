@@ -2,17 +2,17 @@
 // Store authors find the rules and plumbing in `@crm/core/store-kit`.
 export type { TokenStoreErrorCode, TokenStoreErrorDetails, TokenStoreOperation } from './errors.js';
 export { TOKEN_STORE_ERROR_CODES, TokenStoreError } from './errors.js';
-export { MemoryTokenStore } from './memory-store.js';
-export type { TokenStore } from './store.js';
-export type { OAuthTokenFields, TokenField } from './token.js';
-export { MAX_EXPIRY_TIME, OAuthToken, redactSecret, SECRET_FIELDS, TOKEN_FIELDS, UserSignature } from './token.js';
-export type { HeldLock, LockingTokenStore, LockOptions, TokenLocking } from './lock.js';
-export { supportsLocking } from './lock.js';
+export type { AccountsClientOptions, AccountsToken, RequestOptions } from './lifecycle/accounts-client.js';
+export { AccountsClient } from './lifecycle/accounts-client.js';
 export type { DataCenter, DataCenterUrls } from './lifecycle/data-centers.js';
 export { accountsUrlFor, DATA_CENTERS } from './lifecycle/data-centers.js';
 export type { OAuthErrorCode, OAuthErrorDetails, OAuthOperation } from './lifecycle/oauth-error.js';
 export { OAUTH_ERROR_CODES, OAuthError } from './lifecycle/oauth-error.js';
-export type { AccountsClientOptions, AccountsToken, RequestOptions } from './lifecycle/accounts-client.js';
-export { AccountsClient } from './lifecycle/accounts-client.js';
 export type { TokenManagerOptions, TokenReference } from './lifecycle/token-manager.js';
 export { TokenManager } from './lifecycle/token-manager.js';
+export type { HeldLock, LockingTokenStore, LockOptions, TokenLocking } from './lock.js';
+export { supportsLocking } from './lock.js';
+export { MemoryTokenStore } from './memory-store.js';
+export type { TokenStore } from './store.js';
+export type { OAuthTokenFields, TokenField } from './token.js';
+export { MAX_EXPIRY_TIME, OAuthToken, redactSecret, SECRET_FIELDS, TOKEN_FIELDS, UserSignature } from './token.js';

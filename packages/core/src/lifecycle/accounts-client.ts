@@ -64,7 +64,10 @@ export function checkBaseUrl(value: unknown, name: string, store: string): strin
     url = null;
   }
   if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
-    throw TokenStoreError.invalidArgument({ store, operation: 'open' }, `${name} must be an http:// or https:// URL without query or fragment`);
+    throw TokenStoreError.invalidArgument(
+      { store, operation: 'open' },
+      `${name} must be an http:// or https:// URL without query or fragment`,
+    );
   }
   if (url.username !== '' || url.password !== '') {
     throw TokenStoreError.invalidArgument({ store, operation: 'open' }, `${name} must not hold credentials`);
@@ -90,8 +93,16 @@ export class AccountsClient {
       throw invalid(`dataCenter must be one of ${DATA_CENTER_NAMES.join(', ')}`);
     }
     this.accountsUrl =
-      options.accountsUrl === undefined ? DATA_CENTERS[options.dataCenter ?? 'US'].accountsUrl : checkBaseUrl(options.accountsUrl, 'accountsUrl', CLIENT);
-    this.requestTimeoutMs = positiveIntegerOption(options.requestTimeoutMs, 'requestTimeoutMs', DEFAULT_REQUEST_TIMEOUT_MS, CLIENT, MAX_TIMER_MS);
+      options.accountsUrl === undefined
+        ? DATA_CENTERS[options.dataCenter ?? 'US'].accountsUrl
+        : checkBaseUrl(options.accountsUrl, 'accountsUrl', CLIENT);
+    this.requestTimeoutMs = positiveIntegerOption(
+      options.requestTimeoutMs,
+      'requestTimeoutMs',
+      DEFAULT_REQUEST_TIMEOUT_MS,
+      CLIENT,
+      MAX_TIMER_MS,
+    );
     if (options.fetch !== undefined && typeof options.fetch !== 'function') throw invalid('fetch must be a function');
     if (options.clock !== undefined && typeof options.clock !== 'function') throw invalid('clock must be a function');
     this.#fetch = (options.fetch as typeof fetch | undefined) ?? ((...args) => fetch(...args));
@@ -130,7 +141,12 @@ export class AccountsClient {
     checkStrings(operation, input, ['refreshToken', 'clientId', 'clientSecret']);
     const startedAt = this.#clock();
     const reply = await this.#request(operation, 'POST', `${this.accountsUrl}/oauth/v2/token`, {
-      form: { grant_type: 'refresh_token', refresh_token: input.refreshToken, client_id: input.clientId, client_secret: input.clientSecret },
+      form: {
+        grant_type: 'refresh_token',
+        refresh_token: input.refreshToken,
+        client_id: input.clientId,
+        client_secret: input.clientSecret,
+      },
       secrets: [input.refreshToken, input.clientSecret],
       signal: options.signal,
     });
@@ -170,7 +186,8 @@ export class AccountsClient {
         accountsError: typeof reply.body?.code === 'string' ? reply.body.code : undefined,
       });
     }
-    if (reply.status >= 500) throw new OAuthError('SERVER_ERROR', `${where} answered HTTP ${reply.status}`, { operation, status: reply.status });
+    if (reply.status >= 500)
+      throw new OAuthError('SERVER_ERROR', `${where} answered HTTP ${reply.status}`, { operation, status: reply.status });
     const users = reply.body?.users;
     const email = Array.isArray(users) ? (users[0] as { email?: unknown } | undefined)?.email : undefined;
     if (reply.status !== 200 || typeof email !== 'string' || email === '' || !isStorable(email)) {
@@ -244,7 +261,10 @@ export class AccountsClient {
       });
     }
     if (reply.status >= 500) {
-      throw new OAuthError('SERVER_ERROR', `the accounts server ${described} answered HTTP ${reply.status}`, { operation, status: reply.status });
+      throw new OAuthError('SERVER_ERROR', `the accounts server ${described} answered HTTP ${reply.status}`, {
+        operation,
+        status: reply.status,
+      });
     }
     if (reply.status !== 200 || body === null) {
       throw new OAuthError('INVALID_RESPONSE', `the accounts server ${described} answered HTTP ${reply.status} without a JSON object`, {
@@ -269,7 +289,8 @@ export class AccountsClient {
     if (withRefreshToken && (refreshToken === null || refreshToken === '')) throw bad('without a refresh_token');
     let apiDomain = body.api_domain ?? null;
     if (apiDomain !== null) {
-      if (typeof apiDomain !== 'string' || !isHttpUrl(apiDomain) || !isStorable(apiDomain)) throw bad('an api_domain that is not an http(s) URL');
+      if (typeof apiDomain !== 'string' || !isHttpUrl(apiDomain) || !isStorable(apiDomain))
+        throw bad('an api_domain that is not an http(s) URL');
       apiDomain = apiDomain.replace(/\/+$/, '');
     }
     const expiresInMs = lifetimeMs(body);

@@ -81,7 +81,8 @@ export class OAuthError extends Error {
   readonly retryAfterMs: number | null;
 
   constructor(code: OAuthErrorCode, message: string, details: OAuthErrorDetails) {
-    const cause = details.cause === undefined ? undefined : OAuthError.is(details.cause) ? details.cause : safeCause(details.cause, details.secrets);
+    const cause =
+      details.cause === undefined ? undefined : OAuthError.is(details.cause) ? details.cause : safeCause(details.cause, details.secrets);
     super(`${details.operation}: ${message}`, cause === undefined ? undefined : { cause });
     this.code = code;
     this.operation = details.operation;

@@ -4,7 +4,13 @@ import { type HeldLock, type LockOptions, MAX_LOCK_KEY_LENGTH, MIN_LEASE_MS, sup
 import { checkOptionNames, checkOptionsObject, MAX_TIMER_MS, positiveIntegerOption } from '../options.js';
 import type { TokenStore } from '../store.js';
 import { OAuthToken, UserSignature } from '../token.js';
-import { AccountsClient, checkBaseUrl, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_THROTTLE_COOLDOWN_MS } from './accounts-client.js';
+import {
+  AccountsClient,
+  type AccountsToken,
+  checkBaseUrl,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_THROTTLE_COOLDOWN_MS,
+} from './accounts-client.js';
 import { DATA_CENTER_NAMES, DATA_CENTERS, type DataCenter, isDataCenter } from './data-centers.js';
 import { describeUrl, OAuthError, type OAuthOperation } from './oauth-error.js';
 
@@ -97,7 +103,11 @@ function checkLockOption(value: unknown): LockOptions | undefined {
 
 function checkStore(value: unknown): TokenStore {
   const methods = ['findToken', 'saveToken', 'findTokenById', 'deleteToken'] as const;
-  if (typeof value !== 'object' || value === null || methods.some((name) => typeof (value as Record<string, unknown>)[name] !== 'function')) {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    methods.some((name) => typeof (value as Record<string, unknown>)[name] !== 'function')
+  ) {
     throw invalidOption('store must be a TokenStore (findToken, saveToken, findTokenById, deleteToken)');
   }
   return value as TokenStore;
@@ -322,15 +332,19 @@ export class TokenManager {
     const credentials = this.#credentials(token, operation);
     const redirectUrl = token.redirectUrl ?? this.#redirectUrl;
     if (redirectUrl === null) {
-      throw new OAuthError('MISSING_CLIENT_CREDENTIALS', 'neither the token nor the manager options give the redirect URL of the grant token', {
-        operation,
-      });
+      throw new OAuthError(
+        'MISSING_CLIENT_CREDENTIALS',
+        'neither the token nor the manager options give the redirect URL of the grant token',
+        {
+          operation,
+        },
+      );
     }
     const work = async (): Promise<OAuthToken> => {
       // Double-checked: another caller or process may have exchanged this grant token already.
       const exchanged = await this.#findExchanged(token, credentials);
       if (exchanged !== null) return exchanged;
-      let reply;
+      let reply: AccountsToken;
       try {
         reply = await this.#accounts.exchangeGrantToken({ code: token.grantToken as string, ...credentials, redirectUrl });
       } catch (error) {
@@ -398,7 +412,9 @@ export class TokenManager {
   /** Refreshes once per token, however many callers ask at once. `rejected`: an access token the API refused. */
   #refresh(token: OAuthToken, rejected: string | null, operation: OAuthOperation): Promise<OAuthToken> {
     if (token.refreshToken === null) {
-      return Promise.reject(new OAuthError('NOT_AUTHORIZED', 'the access token was refused and the token has no refresh token', { operation }));
+      return Promise.reject(
+        new OAuthError('NOT_AUTHORIZED', 'the access token was refused and the token has no refresh token', { operation }),
+      );
     }
     const key = token.id ?? `unsaved:${sha256(token.refreshToken)}`;
     let flight = this.#refreshes.get(key);
@@ -473,7 +489,7 @@ export class TokenManager {
   async #requestRefresh(token: OAuthToken, rejected: string | null, operation: OAuthOperation): Promise<OAuthToken> {
     const refreshToken = token.refreshToken as string;
     const credentials = this.#credentials(token, operation);
-    let reply;
+    let reply: AccountsToken;
     try {
       reply = await this.#accounts.refreshAccessToken({ refreshToken, ...credentials });
     } catch (error) {

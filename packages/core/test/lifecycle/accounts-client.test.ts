@@ -43,22 +43,40 @@ it('exchanges and refreshes against the emulator; expiryTime = now + expires_in 
     const client = new AccountsClient({ accountsUrl: emulator.url, clock: clock.now });
     const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com' });
     const exchanged = await client.exchangeGrantToken({ code, clientId, clientSecret, redirectUrl: REDIRECT_URL });
-    expect(exchanged).toMatchObject({ apiDomain: emulator.apiDomain, tokenType: 'Bearer', expiresInMs: HOUR, expiryTime: clock.time + HOUR });
+    expect(exchanged).toMatchObject({
+      apiDomain: emulator.apiDomain,
+      tokenType: 'Bearer',
+      expiresInMs: HOUR,
+      expiryTime: clock.time + HOUR,
+    });
     expect(exchanged.refreshToken).toMatch(/^1000\./);
     const refreshed = await client.refreshAccessToken({ refreshToken: exchanged.refreshToken as string, clientId, clientSecret });
     expect(refreshed.refreshToken).toBeNull();
     expect(refreshed.accessToken).not.toBe(exchanged.accessToken);
     expect(await client.currentUserEmail(emulator.apiDomain, refreshed.accessToken)).toBe('ana@zylker.com');
     // HTTP 200 error bodies are errors.
-    const wrongSecret = await rejectionOf(client.refreshAccessToken({ refreshToken: exchanged.refreshToken as string, clientId, clientSecret: 'wrong-secret' }));
-    expect(OAuthError.is(wrongSecret) && [wrongSecret.code, wrongSecret.status, wrongSecret.accountsError]).toEqual(['INVALID_CLIENT', 200, 'invalid_client']);
+    const wrongSecret = await rejectionOf(
+      client.refreshAccessToken({ refreshToken: exchanged.refreshToken as string, clientId, clientSecret: 'wrong-secret' }),
+    );
+    expect(OAuthError.is(wrongSecret) && [wrongSecret.code, wrongSecret.status, wrongSecret.accountsError]).toEqual([
+      'INVALID_CLIENT',
+      200,
+      'invalid_client',
+    ]);
     const wrongRedirect = await rejectionOf(
-      client.exchangeGrantToken({ code: emulator.issueGrantCode({ clientId, userEmail: 'a@b.c' }), clientId, clientSecret, redirectUrl: 'https://elsewhere.example.com' }),
+      client.exchangeGrantToken({
+        code: emulator.issueGrantCode({ clientId, userEmail: 'a@b.c' }),
+        clientId,
+        clientSecret,
+        redirectUrl: 'https://elsewhere.example.com',
+      }),
     );
     expect(OAuthError.is(wrongRedirect) && wrongRedirect.code).toBe('INVALID_REDIRECT_URI');
     await client.revokeToken(exchanged.refreshToken as string);
     expect(emulator.counts().revocations).toBe(1);
-    const revoked = await rejectionOf(client.refreshAccessToken({ refreshToken: exchanged.refreshToken as string, clientId, clientSecret }));
+    const revoked = await rejectionOf(
+      client.refreshAccessToken({ refreshToken: exchanged.refreshToken as string, clientId, clientSecret }),
+    );
     expect(OAuthError.is(revoked) && revoked.code).toBe('INVALID_GRANT');
   } finally {
     await emulator.close();
@@ -113,7 +131,10 @@ it("the caller's signal aborts a request: ABORTED", async () => {
   const silent = await server(() => null);
   try {
     const controller = new AbortController();
-    const pending = new AccountsClient({ accountsUrl: silent.url }).refreshAccessToken({ refreshToken, ...credentials }, { signal: controller.signal });
+    const pending = new AccountsClient({ accountsUrl: silent.url }).refreshAccessToken(
+      { refreshToken, ...credentials },
+      { signal: controller.signal },
+    );
     setTimeout(() => controller.abort(), 50);
     const error = await rejectionOf(pending);
     expect(OAuthError.is(error) && error.code).toBe('ABORTED');
@@ -125,7 +146,11 @@ it("the caller's signal aborts a request: ABORTED", async () => {
 it('maps throttling, server errors and replies that are not Zoho replies', async () => {
   const replies: Array<{ status: number; body: string; headers?: Record<string, string> }> = [
     { status: 400, body: JSON.stringify({ error: 'Access Denied', error_description: 'You have made too many requests continuously.' }) },
-    { status: 200, body: JSON.stringify({ error: 'Access Denied', error_description: 'too many requests' }), headers: { 'retry-after': '7' } },
+    {
+      status: 200,
+      body: JSON.stringify({ error: 'Access Denied', error_description: 'too many requests' }),
+      headers: { 'retry-after': '7' },
+    },
     { status: 429, body: 'slow down' },
     { status: 503, body: '<html>busy</html>' },
     { status: 200, body: 'not json' },

@@ -73,13 +73,27 @@ describe('secrets', () => {
       // A timeout, an unreachable server, a wrong secret, a used grant token, a revoked refresh token.
       errors.push(await rejectionOf(env.manager({ accountsUrl: silentUrl, requestTimeoutMs: 100 }).getAccessToken('ana@zylker.com')));
       errors.push(await rejectionOf(env.manager({ accountsUrl: 'http://127.0.0.1:9' }).getAccessToken('ana@zylker.com')));
-      await env.store.saveToken(new OAuthToken({ id: token.id, refreshToken: token.refreshToken, clientSecret: 'wrong-client-secret-0123456789' }));
+      await env.store.saveToken(
+        new OAuthToken({ id: token.id, refreshToken: token.refreshToken, clientSecret: 'wrong-client-secret-0123456789' }),
+      );
       secrets.push('wrong-client-secret-0123456789');
       errors.push(await rejectionOf(env.manager().getAccessToken('ana@zylker.com')));
-      errors.push(await rejectionOf(env.manager({ clientId: env.clientId, clientSecret, redirectUrl: REDIRECT_URL }).getAccessToken(new OAuthToken({ grantToken: token.grantToken }))));
+      errors.push(
+        await rejectionOf(
+          env
+            .manager({ clientId: env.clientId, clientSecret, redirectUrl: REDIRECT_URL })
+            .getAccessToken(new OAuthToken({ grantToken: token.grantToken })),
+        ),
+      );
       const used = env.emulator.issueGrantCode({ clientId: env.clientId, userEmail: 'bo@zylker.com' });
       secrets.push(used);
-      const direct = { grant_type: 'authorization_code', code: used, client_id: env.clientId, client_secret: env.clientSecret, redirect_uri: REDIRECT_URL };
+      const direct = {
+        grant_type: 'authorization_code',
+        code: used,
+        client_id: env.clientId,
+        client_secret: env.clientSecret,
+        redirect_uri: REDIRECT_URL,
+      };
       secrets.push(String((await post(`${env.emulator.url}/oauth/v2/token`, direct)).refresh_token));
       const withCredentials = env.manager({ clientId: env.clientId, clientSecret: env.clientSecret, redirectUrl: REDIRECT_URL });
       errors.push(await rejectionOf(withCredentials.getAccessToken(new OAuthToken({ grantToken: used }))));

@@ -3,7 +3,7 @@
  * leases, on MemoryTokenStore (which offers the lock) and on a store without the capability.
  * Two managers on one store stand for two processes: they share the store, nothing else.
  */
-import { MemoryTokenStore, OAuthError, OAuthToken, supportsLocking, type TokenStore, TokenStoreError } from '../../src/index';
+import { type MemoryTokenStore, OAuthError, OAuthToken, supportsLocking, type TokenStore, TokenStoreError } from '../../src/index';
 import { HOUR, rejectionOf, type Setup, setup } from './helpers';
 
 /** A store without the lock capability: MemoryTokenStore's six methods only. */
@@ -93,7 +93,9 @@ it('a lock wait that times out uses a fresh token that appeared meanwhile', asyn
   env.clock.advance(HOUR);
   let release!: () => void;
   const held = env.store.withLock(`refresh:${token.id}`, async () => {
-    await env.store.saveToken(new OAuthToken({ id: token.id, accessToken: '1000.written-by-the-holder', expiryTime: env.clock.time + HOUR }));
+    await env.store.saveToken(
+      new OAuthToken({ id: token.id, accessToken: '1000.written-by-the-holder', expiryTime: env.clock.time + HOUR }),
+    );
     await new Promise<void>((resolve) => (release = resolve));
   });
   expect(await env.manager({ lock: { waitMs: 100 } }).getAccessToken('ana@zylker.com')).toBe('1000.written-by-the-holder');
@@ -168,7 +170,7 @@ describe('without the lock capability', () => {
     expect(((await env.store.findTokenById(token.id as string)) as OAuthToken).accessToken).toBe(newer);
   });
 
-  it('two managers (two processes) may both refresh, but the second writer keeps the first one\'s token', async () => {
+  it("two managers (two processes) may both refresh, but the second writer keeps the first one's token", async () => {
     const token = await env.signIn();
     env.clock.advance(HOUR);
     const [first, second] = await Promise.all([

@@ -57,7 +57,9 @@ it('many callers of a throttled token make one request, then fail fast', async (
   env.clock.advance(LIFETIME + 1);
   const requests = env.emulator.counts().tokenRequests;
   const results = await Promise.allSettled(Array.from({ length: 50 }, () => manager.getAccessToken('ana@zylker.com')));
-  expect(results.every((result) => result.status === 'rejected' && OAuthError.is(result.reason) && result.reason.code === 'THROTTLED')).toBe(true);
+  expect(
+    results.every((result) => result.status === 'rejected' && OAuthError.is(result.reason) && result.reason.code === 'THROTTLED'),
+  ).toBe(true);
   const later = await rejectionOf(manager.getAccessToken('ana@zylker.com'));
   expect(OAuthError.is(later) && later.retryAfterMs).toBe(30_000);
   expect(env.emulator.counts().tokenRequests).toBe(requests + 1);

@@ -70,7 +70,10 @@ describe('fresh and stale tokens', () => {
   });
 
   it('an unknown user is NO_TOKEN', async () => {
-    const error = await env.manager().getAccessToken('nobody@zylker.com').catch((caught: unknown) => caught);
+    const error = await env
+      .manager()
+      .getAccessToken('nobody@zylker.com')
+      .catch((caught: unknown) => caught);
     expect(OAuthError.is(error) && error.code).toBe('NO_TOKEN');
   });
 
@@ -97,7 +100,11 @@ describe('grant token failures and first use', () => {
     });
     expect(reply.access_token).toBeDefined();
     const error = await rejectionOf(env.manager().getAccessToken(grant));
-    expect(OAuthError.is(error) && [error.code, error.accountsError, error.operation]).toEqual(['INVALID_GRANT', 'invalid_code', 'exchangeGrantToken']);
+    expect(OAuthError.is(error) && [error.code, error.accountsError, error.operation]).toEqual([
+      'INVALID_GRANT',
+      'invalid_code',
+      'exchangeGrantToken',
+    ]);
     const stored = (await env.store.findTokenById(grant.id as string)) as OAuthToken;
     expect(stored.refreshToken).toBeNull();
     expect(stored.accessToken).toBeNull();
@@ -117,7 +124,9 @@ describe('grant token failures and first use', () => {
 
   it('a grant token without client credentials anywhere is MISSING_CLIENT_CREDENTIALS, before any request', async () => {
     const grantToken = env.emulator.issueGrantCode({ clientId: env.clientId, userEmail: 'bo@zylker.com' });
-    const error = await rejectionOf(env.manager().getAccessToken(new OAuthToken({ grantToken, userSignature: new UserSignature('bo@zylker.com') })));
+    const error = await rejectionOf(
+      env.manager().getAccessToken(new OAuthToken({ grantToken, userSignature: new UserSignature('bo@zylker.com') })),
+    );
     expect(OAuthError.is(error) && error.code).toBe('MISSING_CLIENT_CREDENTIALS');
     expect(env.emulator.counts().tokenRequests).toBe(0);
   });
@@ -222,7 +231,9 @@ describe('options', () => {
   it('picks the accounts server of the data center, and accountsUrl overrides it', () => {
     expect(new TokenManager({ store: env.store }).accountsUrl).toBe('https://accounts.zoho.com');
     expect(new TokenManager({ store: env.store, dataCenter: 'CA' }).accountsUrl).toBe('https://accounts.zohocloud.ca');
-    expect(new TokenManager({ store: env.store, dataCenter: 'EU', accountsUrl: `${env.emulator.url}/` }).accountsUrl).toBe(env.emulator.url);
+    expect(new TokenManager({ store: env.store, dataCenter: 'EU', accountsUrl: `${env.emulator.url}/` }).accountsUrl).toBe(
+      env.emulator.url,
+    );
     expect(accountsUrlFor('CN')).toBe('https://accounts.zoho.com.cn');
     expect(Object.keys(DATA_CENTERS)).toEqual(['US', 'EU', 'IN', 'CN', 'JP', 'AU', 'CA', 'SA']);
     expect(DATA_CENTERS.SA).toEqual({ accountsUrl: 'https://accounts.zoho.sa', apiDomain: 'https://www.zohoapis.sa' });
