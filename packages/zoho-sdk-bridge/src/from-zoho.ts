@@ -132,15 +132,20 @@ class ZohoStoreAdapter implements TokenStore {
     return tokenFromZohoStored(token, this.store, operation, needsId);
   }
 
-  /** The stored token after a save: by the id the save wrote back, else by the find rules. */
+  /**
+   * The stored token after a save: found by the find rules (their DBStore updates the row the rules match
+   * but leaves the caller's id in the token), else by the id the save wrote back.
+   */
   private async storedAfterSave(saved: OAuthToken, secrets: string[]): Promise<OAuthToken | null> {
-    const probe = newZohoToken(saved, this.sdk);
-    const found =
-      saved.id !== null
-        ? await this.call('saveToken', secrets, () => this.zoho.findTokenById(saved.id as string), null)
-        : lookupKey(saved) === null
-          ? null
-          : await this.call('saveToken', secrets, () => this.zoho.findToken(probe));
+    let found: ZohoOAuthToken | null | undefined | void;
+    if (lookupKey(saved) !== null) {
+      const probe = saved.clone();
+      probe.id = null;
+      found = await this.call('saveToken', secrets, () => this.zoho.findToken(newZohoToken(probe, this.sdk)));
+    } else if (saved.id !== null) {
+      const id = saved.id;
+      found = await this.call('saveToken', secrets, () => this.zoho.findTokenById(id), null);
+    }
     return found === null || found === undefined ? null : this.read(found, 'saveToken');
   }
 
