@@ -55,6 +55,9 @@ export type TokenStoreOperation =
   | 'open'
   | 'migrate'
   | 'withLock'
+  | 'getAccessToken'
+  | 'fetch'
+  | 'revoke'
   | 'token';
 
 export interface TokenStoreErrorDetails {

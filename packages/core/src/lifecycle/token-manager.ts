@@ -67,8 +67,8 @@ function invalidOption(message: string): TokenStoreError {
   return TokenStoreError.invalidArgument({ store: MANAGER, operation: 'open' }, message);
 }
 
-function invalidCall(message: string): TokenStoreError {
-  return TokenStoreError.invalidArgument({ store: MANAGER, operation: 'token' }, message);
+function invalidCall(operation: 'getAccessToken' | 'fetch' | 'revoke', message: string): TokenStoreError {
+  return TokenStoreError.invalidArgument({ store: MANAGER, operation }, message);
 }
 
 function sha256(value: string): string {
@@ -208,8 +208,8 @@ export class TokenManager {
    * re-readable for the retry (a string, URLSearchParams, FormData, a Blob or a buffer; not a stream).
    */
   async fetch(reference: TokenReference, url: string | URL, init: RequestInit = {}): Promise<Response> {
-    if (typeof url !== 'string' && !(url instanceof URL)) throw invalidCall('fetch takes the URL as a string or a URL');
-    if (typeof init !== 'object' || init === null) throw invalidCall('fetch takes the request options as an object');
+    if (typeof url !== 'string' && !(url instanceof URL)) throw invalidCall('fetch', 'fetch takes the URL as a string or a URL');
+    if (typeof init !== 'object' || init === null) throw invalidCall('fetch', 'fetch takes the request options as an object');
     const token = await this.#valid(reference, 'fetch');
     const first = await this.#send(url, init, token.accessToken as string);
     if (!(await isRejectedToken(first))) return first;
@@ -227,7 +227,7 @@ export class TokenManager {
 
   /** Revokes the token's refresh token at the accounts server, then deletes the token from the store. */
   async revoke(id: string): Promise<void> {
-    if (typeof id !== 'string' || id === '') throw invalidCall('revoke takes a token id as a non-empty string');
+    if (typeof id !== 'string' || id === '') throw invalidCall('revoke', 'revoke takes a token id as a non-empty string');
     const token = await this.#store.findTokenById(id);
     if (token === null) throw new OAuthError('NO_TOKEN', 'the store holds no token with this id', { operation: 'revoke' });
     const secret = token.refreshToken ?? token.accessToken;
@@ -279,7 +279,7 @@ export class TokenManager {
     let probe: OAuthToken;
     const given = OAuthToken.isToken(reference);
     if (typeof reference === 'string') {
-      if (reference === '') throw invalidCall(`${operation} needs a non-empty user name`);
+      if (reference === '') throw invalidCall(operation === 'fetch' ? 'fetch' : 'getAccessToken', `${operation} needs a non-empty user name`);
       probe = new OAuthToken({ userSignature: new UserSignature(reference) });
     } else if (given) {
       reference.validate();
@@ -292,7 +292,7 @@ export class TokenManager {
     } else if (typeof reference === 'object' && reference !== null && typeof (reference as UserSignature).name === 'string') {
       probe = new OAuthToken({ userSignature: reference as UserSignature });
     } else {
-      throw invalidCall(`${operation} takes a user name, a UserSignature or an OAuthToken`);
+      throw invalidCall(operation === 'fetch' ? 'fetch' : 'getAccessToken', `${operation} takes a user name, a UserSignature or an OAuthToken`);
     }
     const found = await this.#store.findToken(probe);
     if (found !== null) return found;
