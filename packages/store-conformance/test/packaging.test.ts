@@ -17,6 +17,7 @@ const TSC = join(workspace, 'node_modules', 'typescript', 'bin', 'tsc');
 const JEST = join(workspace, 'node_modules', 'jest', 'bin', 'jest.js');
 const PNPM = `pnpm@${String(JSON.parse(readFileSync(join(workspace, 'package.json'), 'utf8')).packageManager).replace(/^pnpm@/, '')}`;
 let project: string;
+/** Every tarball's file list; the accounts emulator is packed too, as the suite depends on it. */
 const tarballFiles = new Map<string, string[]>();
 
 const THIRD_PARTY_STORE = `
@@ -118,7 +119,7 @@ const nodeTypes = () => ['--types', 'node', '--typeRoots', join(workspace, 'node
 beforeAll(() => {
   project = mkdtempSync(join(tmpdir(), 'crm-conformance-consumer-'));
   const tarballs = join(project, 'tarballs');
-  for (const name of ['core', 'store-conformance']) {
+  for (const name of ['core', 'accounts-emulator', 'store-conformance']) {
     execFileSync('npx', ['--yes', PNPM, 'pack', '--pack-destination', tarballs], { cwd: join(packagesDir, name), stdio: 'pipe' });
   }
   const packed = readdirSync(tarballs).map((file) => join(tarballs, file));
