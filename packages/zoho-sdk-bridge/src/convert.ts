@@ -64,7 +64,8 @@ export function tokenFromZohoArgument(token: unknown, store: string, operation: 
 
 /** What Zoho's store returned, as our token: a value our token cannot hold (or no id, when one is needed) is CORRUPT_DATA. */
 export function tokenFromZohoStored(token: unknown, store: string, operation: TokenStoreOperation, needsId = true): OAuthToken {
-  const corrupt = (reason: string) => TokenStoreError.corrupt({ store, operation }, `the Zoho store returned a token that cannot be read: ${reason}`);
+  const corrupt = (reason: string) =>
+    TokenStoreError.corrupt({ store, operation }, `the Zoho store returned a token that cannot be read: ${reason}`);
   if (!isZohoToken(token)) throw corrupt('not a token object');
   const converted = rowToToken(zohoTokenToRow(token), corrupt);
   if (needsId && converted.id === null) throw corrupt('it has no id');

@@ -15,7 +15,7 @@ import {
   withDeadline,
 } from '@crm/core/store-kit';
 import { newZohoToken, tokenFromZohoStored } from './convert.js';
-import { defaultSdk, isNodeSdkStore, type ZohoOAuthToken, type ZohoSdk, type ZohoTokenStore } from './zoho-sdk.js';
+import { defaultSdk, isNodeSdkStore, type ZohoSdk, type ZohoTokenStore } from './zoho-sdk.js';
 
 export interface FromZohoOptions {
   /** The SDK whose token class the store expects (default: the TypeScript SDK). Required for Node.js SDK stores. */
@@ -54,7 +54,8 @@ export function fromZohoTokenStore(zohoStore: ZohoTokenStore, options: FromZohoO
     // Its stores silently ignore tokens of another class: findToken returns them untouched, saveToken writes nothing.
     throw openError('a Node.js SDK store needs that SDK\'s classes: pass { sdk: await import("@zohocrm/nodejs-sdk-8.0") }');
   }
-  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) throw openError('name must be a non-empty string');
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === ''))
+    throw openError('name must be a non-empty string');
   const store = options.name ?? `Zoho${zohoStore.constructor?.name ?? 'TokenStore'}`;
   const timeoutMs = operationTimeoutOption(options.operationTimeoutMs, store);
   const sdk = (options as FromZohoOptions).sdk ?? defaultSdk();
@@ -111,7 +112,10 @@ class ZohoStoreAdapter implements TokenStore {
   async getTokens(): Promise<OAuthToken[]> {
     this.checkOpen('getTokens');
     const tokens = await this.call('getTokens', [], () => this.zoho.getTokens());
-    return (tokens ?? []).map((token) => this.read(token, 'getTokens'));
+    if (tokens === null || tokens === undefined) return []; // their DBStore's answer for an empty table
+    if (!Array.isArray(tokens))
+      throw TokenStoreError.corrupt({ store: this.store, operation: 'getTokens' }, 'the Zoho store returned no list');
+    return tokens.map((token) => this.read(token, 'getTokens'));
   }
 
   async deleteTokens(): Promise<void> {
@@ -128,7 +132,7 @@ class ZohoStoreAdapter implements TokenStore {
     if (this.closed) throw TokenStoreError.closed({ store: this.store, operation });
   }
 
-  private read(token: ZohoOAuthToken, operation: TokenStoreOperation, needsId = true): OAuthToken {
+  private read(token: unknown, operation: TokenStoreOperation, needsId = true): OAuthToken {
     return tokenFromZohoStored(token, this.store, operation, needsId);
   }
 
@@ -137,7 +141,7 @@ class ZohoStoreAdapter implements TokenStore {
    * but leaves the caller's id in the token), else by the id the save wrote back.
    */
   private async storedAfterSave(saved: OAuthToken, secrets: string[]): Promise<OAuthToken | null> {
-    let found: ZohoOAuthToken | null | undefined | void;
+    let found: unknown;
     if (lookupKey(saved) !== null) {
       const probe = saved.clone();
       probe.id = null;
@@ -153,12 +157,7 @@ class ZohoStoreAdapter implements TokenStore {
    * Runs one call of their store against the deadline and turns what it throws into a TokenStoreError.
    * `unknownId` is what the call means when their store says the id is unknown (their FileStore throws).
    */
-  private async call<T>(
-    operation: TokenStoreOperation,
-    secrets: string[],
-    work: () => Promise<T> | T,
-    unknownId?: T,
-  ): Promise<T> {
+  private async call<T>(operation: TokenStoreOperation, secrets: string[], work: () => Promise<T> | T, unknownId?: T): Promise<T> {
     const deadline = { timeoutMs: this.timeoutMs, store: this.store, operation, backend: 'the Zoho store' };
     try {
       return await withDeadline(deadline, async () => work());
@@ -185,7 +184,11 @@ class ZohoStoreAdapter implements TokenStore {
 /** The innermost cause: their SDKException wraps the driver's error. */
 function rootCause(error: unknown): unknown {
   let current = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null && (current as { cause?: unknown }).cause != null; depth++) {
+  for (
+    let depth = 0;
+    depth < 5 && typeof current === 'object' && current !== null && (current as { cause?: unknown }).cause != null;
+    depth++
+  ) {
     current = (current as { cause?: unknown }).cause;
   }
   return current;

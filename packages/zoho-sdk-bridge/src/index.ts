@@ -2,4 +2,4 @@ export { isZohoToken, newZohoToken, tokenFromZohoArgument, tokenFromZohoStored, 
 export type { FromZohoOptions } from './from-zoho.js';
 export { fromZohoTokenStore } from './from-zoho.js';
 export { TO_ZOHO_STORE_NAME, toZohoTokenStore } from './to-zoho.js';
-export type { ZohoOAuthToken, ZohoSdk, ZohoTokenStore, ZohoUserSignature } from './zoho-sdk.js';
+export type { BridgedZohoTokenStore, ZohoOAuthToken, ZohoSdk, ZohoTokenStore, ZohoUserSignature } from './zoho-sdk.js';

@@ -1,6 +1,6 @@
 import { type OAuthToken, type TokenStore, TokenStoreError } from '@crm/core';
 import { newZohoToken, tokenFromZohoArgument, writeIntoZohoToken } from './convert.js';
-import { defaultSdk, type ZohoOAuthToken, type ZohoSdk, type ZohoTokenStore } from './zoho-sdk.js';
+import { type BridgedZohoTokenStore, defaultSdk, type ZohoOAuthToken, type ZohoSdk } from './zoho-sdk.js';
 
 /** The name errors of the bridge carry in `store`. */
 export const TO_ZOHO_STORE_NAME = 'ZohoTokenStoreBridge';
@@ -16,16 +16,19 @@ export const TO_ZOHO_STORE_NAME = 'ZohoTokenStoreBridge';
  * SDK pass its module: its `InitializeBuilder` accepts only instances of its own `TokenStore` class, and the
  * returned object is one.
  */
-export function toZohoTokenStore(store: TokenStore, sdk: ZohoSdk = defaultSdk()): ZohoTokenStore {
+export function toZohoTokenStore(store: TokenStore, sdk: ZohoSdk = defaultSdk()): BridgedZohoTokenStore {
   for (const method of ['findToken', 'findTokenById', 'saveToken', 'deleteToken', 'getTokens', 'deleteTokens'] as const) {
     if (typeof store?.[method] !== 'function') {
       throw TokenStoreError.invalidArgument({ store: TO_ZOHO_STORE_NAME, operation: 'open' }, `the store has no ${method} method`);
     }
   }
   if (typeof sdk?.OAuthToken !== 'function' || typeof sdk.UserSignature !== 'function') {
-    throw TokenStoreError.invalidArgument({ store: TO_ZOHO_STORE_NAME, operation: 'open' }, 'sdk must hold the OAuthToken and UserSignature classes');
+    throw TokenStoreError.invalidArgument(
+      { store: TO_ZOHO_STORE_NAME, operation: 'open' },
+      'sdk must hold the OAuthToken and UserSignature classes',
+    );
   }
-  const methods: ZohoTokenStore = {
+  const methods: BridgedZohoTokenStore = {
     async findToken(token: ZohoOAuthToken): Promise<ZohoOAuthToken | null> {
       const ours = tokenFromZohoArgument(token, TO_ZOHO_STORE_NAME, 'findToken');
       const found = await store.findToken(ours);
@@ -41,7 +44,11 @@ export function toZohoTokenStore(store: TokenStore, sdk: ZohoSdk = defaultSdk())
      */
     async findTokenById(id: string): Promise<ZohoOAuthToken> {
       const found = await store.findTokenById(id);
-      if (found === null) throw TokenStoreError.invalidArgument({ store: TO_ZOHO_STORE_NAME, operation: 'findTokenById' }, 'Given ID is invalid (no token has this id)');
+      if (found === null)
+        throw TokenStoreError.invalidArgument(
+          { store: TO_ZOHO_STORE_NAME, operation: 'findTokenById' },
+          'Given ID is invalid (no token has this id)',
+        );
       return newZohoToken(found, sdk);
     },
 
@@ -65,5 +72,5 @@ export function toZohoTokenStore(store: TokenStore, sdk: ZohoSdk = defaultSdk())
   };
   // The Node.js SDK checks `store instanceof TokenStore` against its own base class.
   const base = typeof sdk.TokenStore === 'function' ? (sdk.TokenStore as { prototype: object }).prototype : Object.prototype;
-  return Object.assign(Object.create(base) as object, methods) as ZohoTokenStore;
+  return Object.assign(Object.create(base) as object, methods) as BridgedZohoTokenStore;
 }

@@ -36,16 +36,36 @@ export interface ZohoOAuthToken {
 }
 
 /**
- * Zoho's `TokenStore` as both SDKs call it. `findToken` fills the given token's empty fields and returns it,
- * `saveToken` sets the stored id on the given token. Their `FileStore` and `DBStore` implement it.
+ * Zoho's `TokenStore` as both SDKs call it: `findToken` fills the given token's empty fields and returns it,
+ * `saveToken` sets the stored id on the given token. Their `FileStore` and `DBStore` implement it. Typed
+ * loosely (each SDK declares its own `Token`); the bridge checks what comes back at run time.
  */
 export interface ZohoTokenStore {
-  findToken(token: ZohoOAuthToken): Promise<ZohoOAuthToken | null | undefined | void>;
-  findTokenById(id: string): Promise<ZohoOAuthToken | null | undefined | void>;
-  saveToken(token: ZohoOAuthToken): Promise<unknown>;
+  // biome-ignore lint/suspicious/noExplicitAny: each SDK declares its own Token type
+  findToken(token: any): Promise<unknown>;
+  findTokenById(id: string): Promise<unknown>;
+  // biome-ignore lint/suspicious/noExplicitAny: each SDK declares its own Token type
+  saveToken(token: any): Promise<unknown>;
   deleteToken(id: string): Promise<unknown>;
-  getTokens(): Promise<ZohoOAuthToken[] | null | undefined>;
-  deleteTokens(): Promise<unknown> | unknown;
+  getTokens(): Promise<unknown>;
+  deleteTokens(): unknown;
+}
+
+/**
+ * What `toZohoTokenStore` returns: the six methods, typed loosely enough to be accepted as the `TokenStore`
+ * of either SDK (their token types differ and are not ours to import). The tokens are Zoho `OAuthToken`s.
+ */
+export interface BridgedZohoTokenStore {
+  // biome-ignore lint/suspicious/noExplicitAny: each SDK declares its own Token type; both must accept this store
+  findToken(token: any): Promise<any>;
+  // biome-ignore lint/suspicious/noExplicitAny: see findToken
+  findTokenById(id: string): Promise<any>;
+  // biome-ignore lint/suspicious/noExplicitAny: see findToken
+  saveToken(token: any): Promise<void>;
+  deleteToken(id: string): Promise<void>;
+  // biome-ignore lint/suspicious/noExplicitAny: see findToken
+  getTokens(): Promise<any[]>;
+  deleteTokens(): Promise<void>;
 }
 
 /**

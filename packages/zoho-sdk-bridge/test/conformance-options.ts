@@ -11,8 +11,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TokenStore } from '@crm/core';
-import { SQLiteTokenStore } from '@crm/store-sqlite';
 import type { ConformanceOptions } from '@crm/store-conformance';
+import { SQLiteTokenStore } from '@crm/store-sqlite';
 import * as typescriptSdkModule from '@zohocrm/typescript-sdk-8.0';
 import Database from 'better-sqlite3';
 import mysql from 'mysql';
@@ -79,7 +79,9 @@ const locations = new WeakMap<TokenStore, Shared>();
 async function open(shared: Shared): Promise<TokenStore> {
   let store: TokenStore;
   if (shared.kind === 'sqlite-bridged') {
-    store = fromZohoTokenStore(toZohoTokenStore(new SQLiteTokenStore({ filename: shared.location })), { name: 'SQLiteTokenStore via the bridge' });
+    store = fromZohoTokenStore(toZohoTokenStore(new SQLiteTokenStore({ filename: shared.location })), {
+      name: 'SQLiteTokenStore via the bridge',
+    });
   } else {
     const sdk = await sdkOf(shared.kind);
     const zohoStore = shared.kind.endsWith('-file')
@@ -112,7 +114,11 @@ async function addFailingTriggers(table: string): Promise<void> {
   const body =
     "BEGIN DECLARE message TEXT DEFAULT CONCAT('bad ', COALESCE(NEW.access_token, NEW.refresh_token, NEW.grant_token, ''), ' ', COALESCE(NEW.client_secret, '')); " +
     "SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = message; END";
-  await adminQuery(...['INSERT', 'UPDATE'].map((event) => `CREATE TRIGGER ${table}_fault_${event.toLowerCase()} BEFORE ${event} ON ${table} FOR EACH ROW ${body}`));
+  await adminQuery(
+    ...['INSERT', 'UPDATE'].map(
+      (event) => `CREATE TRIGGER ${table}_fault_${event.toLowerCase()} BEFORE ${event} ON ${table} FOR EACH ROW ${body}`,
+    ),
+  );
 }
 
 export function createConformanceOptions(kind: StoreKind = 'sqlite-bridged'): ConformanceOptions {

@@ -97,7 +97,9 @@ test('another run of the app finds the stored user by name and refreshes through
   await initialize(byName);
   expect(byName.getRefreshToken()).toBe(stored.refreshToken);
   expect(byName.getAccessToken()).not.toBe(stored.accessToken);
-  expect((await store.findToken(new OAuthToken({ userSignature: new UserSignature(userName) })))?.accessToken).toBe(byName.getAccessToken());
+  expect((await store.findToken(new OAuthToken({ userSignature: new UserSignature(userName) })))?.accessToken).toBe(
+    byName.getAccessToken(),
+  );
 
   // The stored grant code identifies the stored token (rule 3): no new exchange.
   const sameCode = new sdk.OAuthBuilder().clientId(clientId).clientSecret(clientSecret).grantToken(code).redirectURL(REDIRECT).build();

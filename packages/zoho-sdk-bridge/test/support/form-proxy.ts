@@ -27,7 +27,7 @@ export async function startFormProxy(target: string): Promise<FormProxy> {
       const type = request.headers['content-type'] ?? '';
       const headers: Record<string, string> = {};
       if (request.headers.authorization) headers.authorization = request.headers.authorization;
-      let forwarded: BodyInit | undefined = body.length > 0 ? body : undefined;
+      let forwarded: Buffer | URLSearchParams | undefined = body.length > 0 ? body : undefined;
       if (type.startsWith('multipart/form-data')) {
         const form = await new Response(body, { headers: { 'content-type': type } }).formData();
         const fields = new URLSearchParams();
