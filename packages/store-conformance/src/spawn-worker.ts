@@ -55,7 +55,7 @@ export function startWorker(module: string, description: unknown, job: WorkerJob
   const child: ChildProcess = fork(script, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-2000);
+    stderr = (stderr + chunk.toString()).slice(-6000);
   });
   const kill = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -101,7 +101,7 @@ export function startWorker(module: string, description: unknown, job: WorkerJob
     else if (message.type === 'failed') onFailure(new Error(`worker process ${job.kind} failed: ${message.error}`));
   });
   child.once('exit', (code, killedBy) => {
-    const last = stderr.trim().split('\n').slice(-3).join(' | ');
+    const last = stderr.trim().split('\n').slice(-12).join(' | ');
     onFailure(new Error(`worker process ${job.kind} exited (${killedBy ?? `code ${code}`}) before reporting${last ? `: ${last}` : ''}`));
   });
   child.once('error', (error) => onFailure(error));

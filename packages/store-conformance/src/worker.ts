@@ -86,3 +86,10 @@ process.on('message', (message: ToWorker) => {
 });
 // The suite went away (killed, timed out): nothing is left to report to.
 process.on('disconnect', () => process.exit(1));
+// An error nobody caught (a driver's 'error' event without a listener, a rejected promise nobody awaited) is a
+// defect of the store under test: report it whole, so the case says what it was, then exit.
+function crashed(error: unknown): void {
+  void send({ type: 'failed', error: `uncaught in the worker process: ${describeError(error)}` }).finally(() => process.exit(1));
+}
+process.on('uncaughtException', crashed);
+process.on('unhandledRejection', crashed);
