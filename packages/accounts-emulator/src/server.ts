@@ -133,9 +133,12 @@ async function handle(accounts: Accounts, request: IncomingMessage): Promise<Rep
   if (route.method === 'POST') {
     const body = await readBody(request);
     if (body === null) return { status: 413, body: { error: 'invalid_request', error_description: 'request body too large' } };
-    // Zoho takes the fields in the query string or a form body; body fields win.
+    // Zoho takes the fields in the query string or a form body (URL-encoded, or multipart as Zoho's SDKs send
+    // it); body fields win.
     fields = new URLSearchParams(requestUrl.search);
-    for (const [name, value] of new URLSearchParams(body)) fields.set(name, value);
+    const bodyFields = await formFields(request.headers['content-type'] ?? '', body);
+    if (bodyFields === null) return { status: 400, body: { error: 'invalid_request', error_description: 'the form body cannot be read' } };
+    for (const [name, value] of bodyFields) fields.set(name, value);
   } else {
     fields = requestUrl.searchParams;
   }
@@ -208,8 +211,21 @@ function currentUser(accounts: Accounts, fields: URLSearchParams, request: Incom
   };
 }
 
-/** The body as text, or null when it is larger than MAX_BODY_BYTES. */
-function readBody(request: IncomingMessage): Promise<string | null> {
+/** The fields of a form body: multipart/form-data (text fields only), else URL-encoded; null when unreadable. */
+async function formFields(contentType: string, body: Buffer): Promise<URLSearchParams | null> {
+  if (!/^multipart\/form-data\s*;/i.test(contentType)) return new URLSearchParams(body.toString('utf8'));
+  try {
+    const form = await new Response(body, { headers: { 'content-type': contentType } }).formData();
+    const fields = new URLSearchParams();
+    for (const [name, value] of form) if (typeof value === 'string') fields.set(name, value);
+    return fields;
+  } catch {
+    return null;
+  }
+}
+
+/** The body as bytes, or null when it is larger than MAX_BODY_BYTES. */
+function readBody(request: IncomingMessage): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -217,7 +233,7 @@ function readBody(request: IncomingMessage): Promise<string | null> {
       size += chunk.length;
       if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     });
-    request.on('end', () => resolve(size > MAX_BODY_BYTES ? null : Buffer.concat(chunks).toString('utf8')));
+    request.on('end', () => resolve(size > MAX_BODY_BYTES ? null : Buffer.concat(chunks)));
     request.on('error', reject);
     request.on('close', () => {
       if (!request.complete) reject(new Error('the client hung up mid-body'));

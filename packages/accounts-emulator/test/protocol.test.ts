@@ -39,6 +39,26 @@ describe('grant code exchange', () => {
     expect(emulator.counts()).toEqual({ tokenRequests: 1, codeExchanges: 1, refreshes: 0, revocations: 0, throttled: 0 });
   });
 
+  it('takes the fields as multipart/form-data too, as Zoho\'s SDKs send them', async () => {
+    const client = emulator.registerClient({ redirectUri: REDIRECT_URI });
+    const form = new FormData();
+    form.set('grant_type', 'authorization_code');
+    form.set('code', emulator.issueGrantCode({ clientId: client.clientId, userEmail: 'ana@zylker.com' }));
+    form.set('client_id', client.clientId);
+    form.set('client_secret', client.clientSecret);
+    form.set('redirect_uri', REDIRECT_URI);
+    const response = await fetch(`${emulator.url}/oauth/v2/token`, { method: 'POST', body: form });
+    expect(response.headers.get('content-type')).toContain('application/json');
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body.refresh_token).toMatch(TOKEN_SHAPE);
+    const broken = await fetch(`${emulator.url}/oauth/v2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data; boundary=nothing-here' },
+      body: 'not a multipart body',
+    });
+    expect([broken.status, await broken.json()]).toEqual([400, expect.objectContaining({ error: 'invalid_request' })]);
+  });
+
   it('answers invalid_code, with HTTP 200, for a code used once already', async () => {
     const client = emulator.registerClient({ redirectUri: REDIRECT_URI });
     const code = emulator.issueGrantCode({ clientId: client.clientId, userEmail: 'ana@zylker.com' });

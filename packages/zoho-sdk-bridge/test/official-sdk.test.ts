@@ -10,21 +10,17 @@ import { OAuthToken, UserSignature } from '@crm/core';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
 import * as sdk from '@zohocrm/typescript-sdk-8.0';
 import { toZohoTokenStore } from '../src/index.js';
-import { type FormProxy, startFormProxy } from './support/form-proxy.js';
 
 const REDIRECT = 'https://app.example.com/cb';
 let emulator: AccountsEmulator;
-let proxy: FormProxy;
 let folder: string;
 let store: SQLiteTokenStore;
 
 beforeAll(async () => {
   emulator = await startAccountsEmulator();
-  proxy = await startFormProxy(emulator.url);
 });
 
 afterAll(async () => {
-  await proxy.close();
   await emulator.close();
 });
 
@@ -38,8 +34,8 @@ afterEach(async () => {
   rmSync(folder, { recursive: true, force: true });
 });
 
-/** The SDK's environment: CRM calls and the accounts server both at the emulator (through the form proxy). */
-const environment = () => sdk.DataCenter.setEnvironment(proxy.url, `${proxy.url}/oauth/v2/token`, proxy.url);
+/** The SDK's environment: CRM calls and the accounts server both at the emulator (which reads the SDK's multipart bodies). */
+const environment = () => sdk.DataCenter.setEnvironment(emulator.url, `${emulator.url}/oauth/v2/token`, emulator.url);
 
 async function initialize(token: sdk.OAuthToken): Promise<void> {
   await new sdk.InitializeBuilder().environment(environment()).token(token).store(toZohoTokenStore(store, sdk)).initialize();
