@@ -42,6 +42,7 @@ const DB_STORE = [
   'hostile-values/declared-limits',
   'hostile-values/hostile-ids',
   'hostile-values/unicode-normalisation',
+  'multi-user/twelve-in-a-row', // max(id)+1 on a text column: after '9' comes '10', then '10' again
   'persistence/reopen-sees-updates-and-deletes',
   'upsert/id-wins-over-rules',
   'upsert/rename-to-free-name',

@@ -25,6 +25,25 @@ export const multiUserCases = group('multi-user', [
     },
   },
   {
+    id: 'twelve-in-a-row',
+    title: 'twelve users saved one after another get twelve ids and are all kept (no id reused past 9, 10 or 11)',
+    async run(context) {
+      const users: OAuthToken[] = [];
+      for (let n = 1; n <= 12; n++) {
+        const user = userToken(context, context.unique(`row${n}`));
+        await context.store.saveToken(user);
+        users.push(user);
+      }
+      assert.equal(new Set(users.map((user) => user.id)).size, 12, 'twelve users need twelve ids');
+      const stored = await context.store.getTokens();
+      assert.equal(stored.length, 12, `twelve users saved one after another, ${stored.length} stored`);
+      for (const user of users) {
+        const found = await context.store.findTokenById(user.id as string);
+        assert.equal(found?.userSignature?.name, user.userSignature?.name, 'each id must find the user it was given to');
+      }
+    },
+  },
+  {
     id: 'update-one-user',
     title: 'updating one user leaves the others unchanged',
     async run(context) {
