@@ -59,9 +59,18 @@ export function driverErrorMessage(error: unknown): string {
   return typeof message === 'string' ? message : '';
 }
 
-/** The forms a driver may quote a value in: as it is, backslash-escaped, or with SQL's doubled quotes. */
+/**
+ * The forms a driver or an HTTP client may quote a value in: as it is, backslash-escaped, with SQL's doubled
+ * quotes, or percent-encoded as in a URL or a form body (`encodeURIComponent`, and the form's `+` for a space).
+ */
 function quotedForms(secret: string): string[] {
-  return [...new Set([secret, secret.replace(/\\/g, '\\\\').replace(/'/g, "\\'"), secret.replace(/'/g, "''")])];
+  const forms = [secret, secret.replace(/\\/g, '\\\\').replace(/'/g, "\\'"), secret.replace(/'/g, "''")];
+  try {
+    forms.push(encodeURIComponent(secret), new URLSearchParams({ v: secret }).toString().slice(2));
+  } catch {
+    // A lone surrogate cannot be percent-encoded; no client could have sent it encoded either.
+  }
+  return [...new Set(forms)];
 }
 
 /**

@@ -72,6 +72,13 @@ describe('TokenStoreError never keeps token values in its cause', () => {
     expect(cause.stack).not.toContain(secrets.refreshToken);
   });
 
+  test('a secret percent-encoded in a URL or a form body (as an HTTP client may quote it) is removed too', () => {
+    const secret = 'Zx9/QwErTy+uIoP=aSdF Hj'; // a client secret of a private deployment, not hex
+    const body = new URLSearchParams({ client_secret: secret }).toString();
+    const cause = safeCause(new Error(`fetch failed: POST body=${body}; url=?s=${encodeURIComponent(secret)}`), [secret]);
+    expect(cause.message).toBe('fetch failed: POST body=client_secret=[redacted]; url=?s=[redacted]');
+  });
+
   test('a non-error cause becomes an Error naming its type only', () => {
     expect(safeCause({ args: [secrets.clientSecret] }).message).toBe('');
     expect(safeCause(42).message).toBe('non-error value (number)');

@@ -54,7 +54,8 @@ export function storeKeys(prefix: string): StoreKeys {
     seq: `${base}seq`,
     scanPattern: `${escapeGlob(base)}*`,
     token: (id) => `${base}token:${id}`,
-    lock: (key) => `${base}lock:${createHash('sha256').update(key).digest('hex')}`,
+    // UTF-16 code units, as the key is: two keys that differ only in a lone surrogate stay two locks.
+    lock: (key) => `${base}lock:${createHash('sha256').update(key, 'utf16le').digest('hex')}`,
   };
 }
 

@@ -8,7 +8,7 @@ const CLIENT = 'AccountsClient';
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
-/** How long a THROTTLED answer without a `Retry-After` header says to wait. */
+/** How long TokenManager pauses a throttled refresh token's refreshes when the server says nothing longer. */
 export const DEFAULT_THROTTLE_COOLDOWN_MS = 60_000;
 
 export interface AccountsClientOptions {
@@ -295,6 +295,8 @@ export class AccountsClient {
     }
     const expiresInMs = lifetimeMs(body);
     if (expiresInMs === null) throw bad('without a usable expires_in');
+    // A lifetime past any real one (Zoho's is an hour) is a broken reply; thrown before anything is saved.
+    if (expiresInMs > MAX_LIFETIME_MS) throw bad(`with an expires_in of more than ${MAX_LIFETIME_MS / 86_400_000} days`);
     return {
       accessToken,
       refreshToken: refreshToken === '' ? null : (refreshToken as string | null),
@@ -361,6 +363,9 @@ function parseObject(text: string): Record<string, unknown> | null {
   }
 }
 
+/** The longest access token lifetime a reply may give: a year. */
+const MAX_LIFETIME_MS = 365 * 86_400_000;
+
 /** `expires_in` is seconds, except in the older shape where `expires_in_sec` is present and `expires_in` is milliseconds. */
 function lifetimeMs(body: Record<string, unknown>): number | null {
   const number = (value: unknown): number | null => {
@@ -399,8 +404,8 @@ function safeWord(text: string): string {
   return /^[A-Za-z][\w .-]{0,63}$/.test(text) ? `'${text}'` : 'an error';
 }
 
-/** `Retry-After` in seconds or as a date, else the default cooldown. */
-function retryAfter(headers: Headers): number {
+/** `Retry-After` in seconds or as a date; undefined when the server sent none (the manager then uses its cooldown). */
+function retryAfter(headers: Headers): number | undefined {
   const value = headers.get('retry-after');
   if (value !== null) {
     const seconds = Number(value);
@@ -408,7 +413,7 @@ function retryAfter(headers: Headers): number {
     const date = Date.parse(value);
     if (Number.isFinite(date)) return Math.max(0, date - Date.now());
   }
-  return DEFAULT_THROTTLE_COOLDOWN_MS;
+  return undefined;
 }
 
 /** AbortSignal.any where the platform has it (Node 20.3+); a small stand-in before that. */

@@ -7,7 +7,8 @@ import { safeCause } from '../driver-errors.js';
  * - INVALID_CLIENT: unknown client id, or a wrong client secret.
  * - INVALID_REDIRECT_URI: the redirect URL is not the one the grant token was issued for.
  * - INVALID_REQUEST: Zoho refused the request's shape (`invalid_request`, `unsupported_grant_type`).
- * - THROTTLED: too many requests (`Access Denied`); `retryAfterMs` says how long to wait.
+ * - THROTTLED: too many requests (`Access Denied`); `retryAfterMs` says how long to wait (from AccountsClient:
+ *   the server's `Retry-After`, or null when it sent none).
  * - ACCOUNTS_ERROR: any other error answer from the accounts server (its `error` is in `accountsError`).
  * - SERVER_ERROR: the server answered with an HTTP 5xx status.
  * - NETWORK: the server could not be reached, or did not answer within `requestTimeoutMs`.

@@ -441,8 +441,9 @@ export class TokenManager {
     } catch (error) {
       if (isLockTimeout(error)) {
         // Another holder kept the lock all along; it may have refreshed meanwhile.
+        // A token that is still valid (inside the margin, but not expired) serves the callers meanwhile.
         const current = await this.#store.findTokenById(id);
-        if (current !== null && this.#usable(current, rejected)) return current;
+        if (current !== null && this.#stillValid(current, rejected)) return current;
       }
       throw error;
     }
@@ -477,10 +478,9 @@ export class TokenManager {
       // Someone wrote a newer token since this refresh started: keep it.
       return this.#usable(latest, rejected) ? latest : refreshed;
     }
-    const saved = latest.clone();
-    saved.accessToken = refreshed.accessToken;
-    saved.expiryTime = refreshed.expiryTime;
-    saved.apiDomain = refreshed.apiDomain;
+    // Only what the refresh changed: any other field written since the read above (a new refresh token from
+    // a re-consent) is kept by the store's merge. The saved object then holds the whole stored token.
+    const saved = new OAuthToken({ id, accessToken: refreshed.accessToken, expiryTime: refreshed.expiryTime, apiDomain: refreshed.apiDomain });
     await this.#store.saveToken(saved);
     return saved;
   }
@@ -494,13 +494,15 @@ export class TokenManager {
       reply = await this.#accounts.refreshAccessToken({ refreshToken, ...credentials });
     } catch (error) {
       if (OAuthError.is(error) && error.code === 'THROTTLED') {
-        if (this.throttleCooldownMs > 0) this.#throttledUntil.set(sha256(refreshToken), this.#now() + this.throttleCooldownMs);
+        // The pause is the longer of the cooldown and the server's own Retry-After, if it sent one.
+        const pauseMs = Math.max(this.throttleCooldownMs, error.retryAfterMs ?? 0);
+        if (pauseMs > 0) this.#throttledUntil.set(sha256(refreshToken), this.#now() + pauseMs);
         if (this.#stillValid(token, rejected)) return token;
         throw new OAuthError('THROTTLED', 'the accounts server throttled the refresh', {
           operation,
           status: error.status ?? undefined,
           accountsError: error.accountsError ?? undefined,
-          retryAfterMs: this.throttleCooldownMs > 0 ? this.throttleCooldownMs : (error.retryAfterMs ?? undefined),
+          retryAfterMs: pauseMs > 0 ? pauseMs : undefined,
         });
       }
       throw error;

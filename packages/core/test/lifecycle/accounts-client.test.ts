@@ -157,6 +157,8 @@ it('maps throttling, server errors and replies that are not Zoho replies', async
     { status: 200, body: JSON.stringify({ access_token: 'a' }) },
     { status: 200, body: JSON.stringify({ expires_in: 3600 }) },
     { status: 200, body: JSON.stringify({ access_token: 'a', expires_in: 3600, api_domain: 'javascript:alert(1)' }) },
+    { status: 200, body: JSON.stringify({ access_token: 'a', expires_in: 1e306 }) },
+    { status: 200, body: JSON.stringify({ access_token: 'a', expires_in: 1e16 }) },
     { status: 302, body: '', headers: { location: 'https://elsewhere.example.com/' } },
     { status: 200, body: JSON.stringify({ error: 'some_new_error' }) },
   ];
@@ -170,14 +172,16 @@ it('maps throttling, server errors and replies that are not Zoho replies', async
       outcomes.push(OAuthError.is(error) ? [error.code, error.retryAfterMs] : String(error));
     }
     expect(outcomes).toEqual([
-      ['THROTTLED', 60_000],
+      ['THROTTLED', null],
       ['THROTTLED', 7000],
-      ['THROTTLED', 60_000],
+      ['THROTTLED', null],
       ['SERVER_ERROR', null],
       ['INVALID_RESPONSE', null],
       ['INVALID_RESPONSE', null],
       ['INVALID_RESPONSE', null],
       ['INVALID_RESPONSE', null],
+      ['INVALID_RESPONSE', null], // expires_in of 1e306 seconds
+      ['INVALID_RESPONSE', null], // 1e16 seconds: past the last date a token can hold
       ['INVALID_RESPONSE', null],
       ['ACCOUNTS_ERROR', null],
     ]);

@@ -88,6 +88,17 @@ it('a lock wait that times out is LOCK_TIMEOUT, never an authorisation error; no
   await held;
 });
 
+it('a lock wait that times out serves a token inside the margin that has not expired yet', async () => {
+  const token = await env.signIn();
+  env.clock.advance(HOUR - 2000); // 2 s left: stale for the 5 s margin, still accepted by the API
+  let release!: () => void;
+  const held = env.store.withLock(`refresh:${token.id}`, () => new Promise<void>((resolve) => (release = resolve)));
+  expect(await env.manager({ lock: { waitMs: 100 } }).getAccessToken('ana@zylker.com')).toBe(token.accessToken);
+  expect(env.emulator.counts().refreshes).toBe(0);
+  release();
+  await held;
+});
+
 it('a lock wait that times out uses a fresh token that appeared meanwhile', async () => {
   const token = await env.signIn();
   env.clock.advance(HOUR);
@@ -168,6 +179,28 @@ describe('without the lock capability', () => {
     expect(await manager.getAccessToken('ana@zylker.com')).toBe(newer);
     expect(env.emulator.counts().refreshes).toBe(1);
     expect(((await env.store.findTokenById(token.id as string)) as OAuthToken).accessToken).toBe(newer);
+  });
+
+  it('a refresh writes only what it changed: a refresh token written between its check and its write is kept', async () => {
+    const token = await env.signIn();
+    env.clock.advance(HOUR);
+    const reconsented = '1000.refresh-token-of-a-new-consent';
+    let written = false;
+    /** Just before the refresh's write lands, a re-consent stores a new refresh token in the same row. */
+    class RacingStore extends StoreWithoutLock {
+      override async saveToken(saving: OAuthToken) {
+        if (!written && saving.id === token.id) {
+          written = true;
+          await env.store.saveToken(new OAuthToken({ id: token.id, refreshToken: reconsented }));
+        }
+        return super.saveToken(saving);
+      }
+    }
+    const manager = env.manager({ store: new RacingStore(env.store) });
+    const accessToken = await manager.getAccessToken('ana@zylker.com');
+    expect(env.emulator.counts().refreshes).toBe(1);
+    const stored = (await env.store.findTokenById(token.id as string)) as OAuthToken;
+    expect([stored.refreshToken, stored.accessToken, stored.userName]).toEqual([reconsented, accessToken, 'ana@zylker.com']);
   });
 
   it("two managers (two processes) may both refresh, but the second writer keeps the first one's token", async () => {

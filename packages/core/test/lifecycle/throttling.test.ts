@@ -64,3 +64,28 @@ it('many callers of a throttled token make one request, then fail fast', async (
   expect(OAuthError.is(later) && later.retryAfterMs).toBe(30_000);
   expect(env.emulator.counts().tokenRequests).toBe(requests + 1);
 });
+
+it("a server's Retry-After longer than the cooldown is honoured, both in the pause and in retryAfterMs", async () => {
+  await env.signIn();
+  /** The emulator's replies, with `Retry-After: 600` added to a throttled one (Zoho's own replies carry none). */
+  const withRetryAfter: typeof fetch = async (url, init) => {
+    const response = await fetch(url, init);
+    if (response.status !== 400) return response;
+    const headers = new Headers(response.headers);
+    headers.set('retry-after', '600');
+    return new Response(await response.text(), { status: response.status, headers });
+  };
+  const manager = env.manager({ throttleCooldownMs: 30_000, fetch: withRetryAfter });
+  for (let index = 0; index < 10; index++) {
+    env.clock.advance(LIFETIME + 1);
+    await manager.getAccessToken('ana@zylker.com');
+  }
+  env.clock.advance(LIFETIME + 1);
+  const first = await rejectionOf(manager.getAccessToken('ana@zylker.com'));
+  expect(OAuthError.is(first) && [first.code, first.retryAfterMs]).toEqual(['THROTTLED', 600_000]);
+  const requests = env.emulator.counts().tokenRequests;
+  env.clock.advance(61_000); // past the manager's own cooldown, well inside the server's 10 minutes
+  const later = await rejectionOf(manager.getAccessToken('ana@zylker.com'));
+  expect(OAuthError.is(later) && [later.code, later.retryAfterMs]).toEqual(['THROTTLED', 539_000]);
+  expect(env.emulator.counts().tokenRequests).toBe(requests);
+});
