@@ -206,6 +206,7 @@ export const lockingCases = group('locking', [
         ['a_', 'ab'],
         ["a'; DROP TABLE x; --", 'a'],
         ['é', 'e\u0301'],
+        ['a\uD800', 'a\uDBFF'], // lone surrogates: UTF-8 would turn both into U+FFFD
       ];
       const failures = new Failures();
       for (const [held, free] of keys) {
