@@ -11,13 +11,13 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAccountsEmulator } from '@crm/accounts-emulator';
-import { OAuthToken, type TokenStore, TokenManager, UserSignature } from '@crm/core';
+import { OAuthToken, TokenManager, type TokenStore, UserSignature } from '@crm/core';
 import { type ConformanceReport, loadOptions } from '@crm/store-conformance';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const conformanceCommand = join(dirname(require.resolve('@crm/store-conformance/package.json')), 'bin', 'crm-store-conformance.js');
-const CALLS = Number(process.env.CALLS ?? 2000);
+const CALLS = 2000;
 
 const targets = [
   { name: 'MemoryTokenStore', module: 'scripts/memory-store-options.ts' },

@@ -39,7 +39,7 @@ describe('grant code exchange', () => {
     expect(emulator.counts()).toEqual({ tokenRequests: 1, codeExchanges: 1, refreshes: 0, revocations: 0, throttled: 0 });
   });
 
-  it('takes the fields as multipart/form-data too, as Zoho\'s SDKs send them', async () => {
+  it("takes the fields as multipart/form-data too, as Zoho's SDKs send them", async () => {
     const client = emulator.registerClient({ redirectUri: REDIRECT_URI });
     const form = new FormData();
     form.set('grant_type', 'authorization_code');

@@ -86,12 +86,7 @@ export function newLockOwner(): string {
 }
 
 /** Checks `withLock`'s arguments; INVALID_ARGUMENT for anything else. */
-export function checkLockArguments(
-  key: unknown,
-  work: unknown,
-  options: unknown,
-  store: string,
-): { leaseMs: number; waitMs: number } {
+export function checkLockArguments(key: unknown, work: unknown, options: unknown, store: string): { leaseMs: number; waitMs: number } {
   const details = { store, operation: 'withLock' } as const;
   if (typeof key !== 'string' || key.length === 0 || key.length > MAX_LOCK_KEY_LENGTH) {
     throw TokenStoreError.invalidArgument(details, `the lock key must be a non-empty string of at most ${MAX_LOCK_KEY_LENGTH} characters`);
@@ -180,7 +175,13 @@ export async function runWithLease<T>(
   }
 }
 
-async function acquire(details: TokenStoreErrorDetails, key: string, leaseMs: number, waitMs: number, tryAcquire: TryAcquire): Promise<Lease> {
+async function acquire(
+  details: TokenStoreErrorDetails,
+  key: string,
+  leaseMs: number,
+  waitMs: number,
+  tryAcquire: TryAcquire,
+): Promise<Lease> {
   const giveUpAt = Date.now() + waitMs;
   for (let attempt = 0; ; attempt++) {
     const lease = await tryAcquire(key, leaseMs);

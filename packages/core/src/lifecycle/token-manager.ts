@@ -279,7 +279,8 @@ export class TokenManager {
     let probe: OAuthToken;
     const given = OAuthToken.isToken(reference);
     if (typeof reference === 'string') {
-      if (reference === '') throw invalidCall(operation === 'fetch' ? 'fetch' : 'getAccessToken', `${operation} needs a non-empty user name`);
+      if (reference === '')
+        throw invalidCall(operation === 'fetch' ? 'fetch' : 'getAccessToken', `${operation} needs a non-empty user name`);
       probe = new OAuthToken({ userSignature: new UserSignature(reference) });
     } else if (given) {
       reference.validate();
@@ -292,7 +293,10 @@ export class TokenManager {
     } else if (typeof reference === 'object' && reference !== null && typeof (reference as UserSignature).name === 'string') {
       probe = new OAuthToken({ userSignature: reference as UserSignature });
     } else {
-      throw invalidCall(operation === 'fetch' ? 'fetch' : 'getAccessToken', `${operation} takes a user name, a UserSignature or an OAuthToken`);
+      throw invalidCall(
+        operation === 'fetch' ? 'fetch' : 'getAccessToken',
+        `${operation} takes a user name, a UserSignature or an OAuthToken`,
+      );
     }
     const found = await this.#store.findToken(probe);
     if (found !== null) return found;
@@ -480,7 +484,12 @@ export class TokenManager {
     }
     // Only what the refresh changed: any other field written since the read above (a new refresh token from
     // a re-consent) is kept by the store's merge. The saved object then holds the whole stored token.
-    const saved = new OAuthToken({ id, accessToken: refreshed.accessToken, expiryTime: refreshed.expiryTime, apiDomain: refreshed.apiDomain });
+    const saved = new OAuthToken({
+      id,
+      accessToken: refreshed.accessToken,
+      expiryTime: refreshed.expiryTime,
+      apiDomain: refreshed.apiDomain,
+    });
     await this.#store.saveToken(saved);
     return saved;
   }
