@@ -14,7 +14,7 @@ const WORKER = join(__dirname, 'workers', 'lock-holder.ts');
 const SLACK_MS = 5000;
 
 /** The lock's key in Redis, computed here independently of the store. */
-const lockKeyOf = (prefix: string, key: string) => `{${prefix}}:lock:${createHash('sha256').update(key).digest('hex')}`;
+const lockKeyOf = (prefix: string, key: string) => `{${prefix}}:lock:${createHash('sha256').update(key, 'utf16le').digest('hex')}`;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
