@@ -1,0 +1,34 @@
+/**
+ * `crm-tokens`: the command line tool. Each command lives in `src/commands/<name>.ts` and adds itself to the
+ * program with `register(program)`. Exit codes (also in the README and `--help`):
+ *   0  done
+ *   1  the command ran and found a problem (a failed check, a verification mismatch, a failed conformance case)
+ *   2  usage error (unknown command or option, a bad store URL)
+ *   3  the store or server could not be reached or used
+ */
+import { Command } from 'commander';
+import { registerConformance } from './commands/conformance.js';
+import { registerDemo } from './commands/demo.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerMigrate } from './commands/migrate.js';
+import { registerTokens } from './commands/tokens.js';
+import { EXIT_CODES_HELP, handleFailure } from './output.js';
+
+const program = new Command('crm-tokens')
+  .description('Zoho CRM OAuth tokens in any store: a lifecycle demo, list and clean up tokens, migrate between stores, check a store.')
+  .version('0.1.0')
+  .showHelpAfterError()
+  .addHelpText('after', EXIT_CODES_HELP);
+// Usage errors exit with 2 (commander's default exit code for them is 1).
+program.exitOverride((error) => {
+  if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') process.exit(0);
+  process.exit(2);
+});
+
+registerDemo(program);
+registerTokens(program);
+registerMigrate(program);
+registerConformance(program);
+registerDoctor(program);
+
+program.parseAsync(process.argv).catch(handleFailure);

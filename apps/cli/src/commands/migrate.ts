@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** Placeholder: the `migrate` command is being written. */
+export function registerMigrate(_program: Command): void {}

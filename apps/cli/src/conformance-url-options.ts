@@ -1,0 +1,2 @@
+/** Placeholder: conformance options for a store URL (written with the conformance command). */
+export {};
