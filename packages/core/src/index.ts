@@ -13,6 +13,8 @@ export { TokenManager } from './lifecycle/token-manager.js';
 export type { HeldLock, LockingTokenStore, LockOptions, TokenLocking } from './lock.js';
 export { supportsLocking } from './lock.js';
 export { MemoryTokenStore } from './memory-store.js';
+export type { OpenTokenStoreOptions } from './open-store.js';
+export { openTokenStore, redactUrl } from './open-store.js';
 export type { TokenStore } from './store.js';
 export type { OAuthTokenFields, TokenField } from './token.js';
 export { MAX_EXPIRY_TIME, OAuthToken, redactSecret, SECRET_FIELDS, TOKEN_FIELDS, UserSignature } from './token.js';

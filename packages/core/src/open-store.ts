@@ -1,0 +1,374 @@
+import { fileURLToPath } from 'node:url';
+import { TokenStoreError } from './errors.js';
+import { MemoryTokenStore } from './memory-store.js';
+import type { TokenStore } from './store.js';
+
+/**
+ * Store URLs: one string names a store and where it keeps its tokens (`sqlite:./zohooauth.db`,
+ * `postgres://user:password@host/db?table=tokens`). Core never depends on a store package: each one is
+ * loaded by name when its URL is opened, so an application installs only the stores it uses.
+ */
+export interface OpenTokenStoreOptions {
+  /**
+   * Loads a store package by name. Default `(name) => import(name)`, which resolves from `@crm/core`'s own
+   * folder; pass `(name) => import(name)` from your module so packages resolve from your dependencies.
+   */
+  load?: (packageName: string) => Promise<unknown>;
+}
+
+const STORE = 'openTokenStore';
+
+type ParamKind = 'string' | 'integer' | 'boolean';
+
+interface Scheme {
+  /** The schemes, with their colon: `postgres:`. */
+  protocols: readonly string[];
+  /** The package to load, or null for a store in core. */
+  packageName: string | null;
+  exportName: string;
+  /** Query parameters that become store options, with how their text is read. */
+  storeParams: Readonly<Record<string, ParamKind>>;
+  /** Query parameters the driver reads from the URL the store passes on. */
+  driverParams: readonly string[];
+  /** `server`: the URL (without store parameters) goes to the store as `url`; `path`: the text after the scheme is a file path. */
+  target: 'server' | 'path' | 'none';
+  /** The option naming the file, for `path` schemes. */
+  pathOption?: string;
+  example: string;
+}
+
+const SERVER_PARAMS = { operationTimeoutMs: 'integer', maxSaveAttempts: 'integer' } as const;
+
+const SCHEMES: readonly Scheme[] = [
+  {
+    protocols: ['memory:'],
+    packageName: null,
+    exportName: 'MemoryTokenStore',
+    storeParams: {},
+    driverParams: [],
+    target: 'none',
+    example: 'memory:',
+  },
+  {
+    protocols: ['sqlite:'],
+    packageName: '@crm/store-sqlite',
+    exportName: 'SQLiteTokenStore',
+    storeParams: { table: 'string', operationTimeoutMs: 'integer', journalMode: 'string', readonly: 'boolean', createSchema: 'boolean' },
+    driverParams: [],
+    target: 'path',
+    pathOption: 'filename',
+    example: 'sqlite:./zohooauth.db',
+  },
+  {
+    protocols: ['file:'],
+    packageName: '@crm/store-file',
+    exportName: 'FileTokenStore',
+    storeParams: { operationTimeoutMs: 'integer', staleLockMs: 'integer' },
+    driverParams: [],
+    target: 'path',
+    pathOption: 'filename',
+    example: 'file:./sdk_tokens.txt',
+  },
+  {
+    protocols: ['postgres:', 'postgresql:'],
+    packageName: '@crm/store-postgres',
+    exportName: 'PostgresTokenStore',
+    storeParams: { schema: 'string', table: 'string', createSchema: 'boolean', ...SERVER_PARAMS },
+    // What pg reads from a connection string and that leaves the store's own timeouts and row handling alone.
+    driverParams: [
+      'host',
+      'port',
+      'user',
+      'password',
+      'ssl',
+      'sslmode',
+      'sslcert',
+      'sslkey',
+      'sslrootcert',
+      'sslnegotiation',
+      'uselibpqcompat',
+      'application_name',
+      'fallback_application_name',
+      'options',
+      'client_encoding',
+    ],
+    target: 'server',
+    example: 'postgres://user:password@host:5432/database',
+  },
+  {
+    protocols: ['redis:', 'rediss:'],
+    packageName: '@crm/store-redis',
+    exportName: 'RedisTokenStore',
+    storeParams: { prefix: 'string', ...SERVER_PARAMS },
+    // What ioredis reads from a URL's query (it takes any option there; these are the connection ones).
+    driverParams: ['db', 'family', 'username', 'password', 'connectionName'],
+    target: 'server',
+    example: 'redis://localhost:6379',
+  },
+  {
+    protocols: ['mysql:', 'mariadb:'],
+    packageName: '@crm/store-mysql',
+    exportName: 'MySQLTokenStore',
+    storeParams: { table: 'string', createSchema: 'boolean', ...SERVER_PARAMS },
+    // mysql2 connection and pool options that leave the store's row handling, charset and timeouts alone.
+    driverParams: [
+      'password',
+      'ssl',
+      'socketPath',
+      'localAddress',
+      'connectionLimit',
+      'maxIdle',
+      'idleTimeout',
+      'queueLimit',
+      'waitForConnections',
+      'enableKeepAlive',
+      'keepAliveInitialDelay',
+      'compress',
+      'insecureAuth',
+      'enableCleartextPlugin',
+      'flags',
+      'maxPreparedStatements',
+    ],
+    target: 'server',
+    example: 'mysql://user:password@host:3306/database',
+  },
+];
+
+const ACCEPTED = SCHEMES.map((scheme) => scheme.example).join(', ');
+
+function invalid(message: string, cause?: unknown): TokenStoreError {
+  return TokenStoreError.invalidArgument({ store: STORE, operation: 'open', cause }, message);
+}
+
+/** Query parameter names that carry a secret: redactUrl hides their values too. */
+const SECRET_PARAM = /pass|secret|token/i;
+
+/**
+ * The URL with its password (and the value of any query parameter such as `password`) replaced by `***`,
+ * otherwise as given. Safe to print or log. Text that is not a URL but holds `user:password@` loses
+ * everything between `//` and its last `@`.
+ */
+export function redactUrl(url: string): string {
+  if (typeof url !== 'string') return '';
+  const match = /^([A-Za-z][A-Za-z0-9+.-]*:)(\/\/)?(.*)$/s.exec(url);
+  if (match === null) return url;
+  const [, scheme, slashes = '', rest = ''] = match;
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = null;
+  }
+  let authority = '';
+  let tail = rest;
+  if (slashes !== '') {
+    if (parsed === null) {
+      // The parser could not tell where the password ends: hide all that could be part of it.
+      const at = rest.lastIndexOf('@');
+      if (at !== -1) return `${scheme}//***@${redactQuery(rest.slice(at + 1))}`;
+    }
+    // The URL parser ends the authority at the first `/`, `?` or `#` (and `\` in special schemes), and
+    // splits user information from the host at the authority's last `@`.
+    const end = rest.search(parsed !== null && isSpecial(parsed.protocol) ? /[/?#\\]/ : /[/?#]/);
+    authority = end === -1 ? rest : rest.slice(0, end);
+    tail = end === -1 ? '' : rest.slice(end);
+    const at = authority.lastIndexOf('@');
+    if (at !== -1) {
+      const userInfo = authority.slice(0, at);
+      const colon = userInfo.indexOf(':');
+      if (colon !== -1 && colon < userInfo.length - 1) authority = `${userInfo.slice(0, colon)}:***${authority.slice(at)}`;
+    }
+  }
+  return `${scheme}${slashes}${authority}${redactQuery(tail)}`;
+}
+
+function isSpecial(protocol: string): boolean {
+  return ['http:', 'https:', 'ws:', 'wss:', 'ftp:', 'file:'].includes(protocol);
+}
+
+/** `...?password=x&db=1#frag` -> `...?password=***&db=1#frag`. */
+function redactQuery(text: string): string {
+  const question = text.indexOf('?');
+  if (question === -1) return text;
+  const hash = text.indexOf('#', question);
+  const query = hash === -1 ? text.slice(question + 1) : text.slice(question + 1, hash);
+  const redacted = query
+    .split('&')
+    .map((pair) => {
+      const equals = pair.indexOf('=');
+      if (equals === -1) return pair;
+      let name = pair.slice(0, equals);
+      try {
+        name = decodeURIComponent(name.replace(/\+/g, ' '));
+      } catch {
+        // an undecodable name is checked as written
+      }
+      return SECRET_PARAM.test(name) && equals < pair.length - 1 ? `${pair.slice(0, equals)}=***` : pair;
+    })
+    .join('&');
+  return `${text.slice(0, question + 1)}${redacted}${hash === -1 ? '' : text.slice(hash)}`;
+}
+
+/** The store, its package and the options to construct it with, read from a URL. Throws INVALID_ARGUMENT. */
+interface StorePlan {
+  scheme: Scheme;
+  options: Record<string, unknown>;
+}
+
+function planStore(url: string): StorePlan {
+  if (typeof url !== 'string' || url.trim() === '') throw invalid(`the store URL must be a non-empty string such as ${ACCEPTED}`);
+  if (url.includes('\0')) throw invalid('the store URL must not contain NUL');
+  const protocol = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(url)?.[0].toLowerCase();
+  const scheme = protocol === undefined ? undefined : SCHEMES.find((candidate) => candidate.protocols.includes(protocol));
+  if (scheme === undefined || protocol === undefined) {
+    const named = protocol === undefined ? 'has no scheme' : `has the unknown scheme ${protocol.slice(0, 40)}`;
+    throw invalid(`the store URL ${named}; the accepted forms are ${ACCEPTED}`);
+  }
+  switch (scheme.target) {
+    case 'none':
+      if (url.length > protocol.length) throw invalid(`${protocol} takes nothing after the scheme; write ${scheme.example}`);
+      return { scheme, options: {} };
+    case 'path':
+      return { scheme, options: pathOptions(scheme, protocol, url.slice(protocol.length)) };
+    case 'server':
+      return { scheme, options: serverOptions(scheme, protocol, url) };
+  }
+}
+
+/** `sqlite:./a.db?table=t`, `sqlite::memory:`, `sqlite:///abs/a.db`, `file:sdk_tokens.txt`. */
+function pathOptions(scheme: Scheme, protocol: string, rest: string): Record<string, unknown> {
+  const question = rest.indexOf('?');
+  const written = question === -1 ? rest : rest.slice(0, question);
+  const options = storeOptions(scheme, protocol, new URLSearchParams(question === -1 ? '' : rest.slice(question + 1)));
+  let filename = written;
+  if (written.startsWith('//')) {
+    // The URL form: `sqlite:///abs/path` (empty host) or `sqlite://localhost/abs/path`, percent-encoded.
+    try {
+      filename = fileURLToPath(`file:${written}`);
+    } catch (error) {
+      throw invalid(
+        `${protocol}// must be followed by an absolute path (${protocol}///var/lib/tokens) or written without // (${scheme.example})`,
+        error,
+      );
+    }
+  }
+  if (filename === '') throw invalid(`${protocol} needs a file path, as in ${scheme.example}`);
+  return { [scheme.pathOption as string]: filename, ...options };
+}
+
+/** `postgres://...?table=t`: the store's parameters become options, the driver's stay in the URL passed on. */
+function serverOptions(scheme: Scheme, protocol: string, url: string): Record<string, unknown> {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // No cause: the parser's error keeps the URL it was given, password and all.
+    throw invalid(
+      `the store URL is not a valid ${protocol} URL; write it as ${scheme.example} (percent-encode @, :, / and # in the password)`,
+    );
+  }
+  if (!url.slice(protocol.length).startsWith('//')) throw invalid(`a ${protocol} URL starts with ${protocol}//, as in ${scheme.example}`);
+  const options = storeOptions(scheme, protocol, parsed.searchParams);
+  const storeNames = Object.keys(options);
+  if (storeNames.length === 0) return { ...options, url };
+  for (const name of storeNames) parsed.searchParams.delete(name);
+  return { ...options, url: parsed.href };
+}
+
+/** The store's own query parameters as typed options; unknown, repeated or empty parameters are refused. */
+function storeOptions(scheme: Scheme, protocol: string, params: URLSearchParams): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  const seen = new Set<string>();
+  for (const [name, value] of params) {
+    const shown = name.slice(0, 60);
+    if (seen.has(name)) throw invalid(`the store URL gives the parameter ${shown} more than once`);
+    seen.add(name);
+    const kind = Object.hasOwn(scheme.storeParams, name) ? scheme.storeParams[name] : undefined;
+    if (kind === undefined) {
+      if (scheme.driverParams.includes(name)) continue;
+      throw invalid(`${protocol} URLs take no parameter ${shown}; they take ${describeParams(scheme)}`);
+    }
+    if (value === '') throw invalid(`the parameter ${name} has no value`);
+    options[name] = readParam(name, kind, value);
+  }
+  return options;
+}
+
+function describeParams(scheme: Scheme): string {
+  const names = [...Object.keys(scheme.storeParams), ...scheme.driverParams];
+  return names.length === 0 ? 'none' : names.join(', ');
+}
+
+function readParam(name: string, kind: ParamKind, value: string): unknown {
+  switch (kind) {
+    case 'string':
+      return value;
+    case 'integer':
+      if (!/^[0-9]{1,15}$/.test(value)) throw invalid(`the parameter ${name} must be a whole number`);
+      return Number(value);
+    case 'boolean':
+      if (value === 'true' || value === '1') return true;
+      if (value === 'false' || value === '0') return false;
+      throw invalid(`the parameter ${name} must be true or false`);
+  }
+}
+
+const defaultLoad = (name: string): Promise<unknown> => import(name);
+
+/** True when `error` says that `packageName` itself is not installed (not one of its files or dependencies). */
+function isMissingPackage(error: unknown, packageName: string): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code !== 'ERR_MODULE_NOT_FOUND' && code !== 'MODULE_NOT_FOUND') return false;
+  const message = error instanceof Error ? error.message : String((error as { message?: unknown }).message);
+  return message.includes(`'${packageName}'`) || message.includes(`"${packageName}"`);
+}
+
+type StoreClass = new (options: Record<string, unknown>) => TokenStore;
+
+async function loadStoreClass(scheme: Scheme, load: (name: string) => Promise<unknown>): Promise<StoreClass> {
+  const packageName = scheme.packageName as string;
+  let loaded: unknown;
+  try {
+    loaded = await load(packageName);
+  } catch (error) {
+    if (isMissingPackage(error, packageName)) {
+      throw invalid(`${scheme.protocols[0]} URLs need ${packageName}: npm install ${packageName}`, error);
+    }
+    throw TokenStoreError.failure(
+      { store: STORE, operation: 'open', cause: error },
+      `${packageName} is installed but could not be loaded (see the cause); reinstall it with npm install ${packageName}`,
+    );
+  }
+  const found = exportOf(loaded, scheme.exportName) ?? exportOf((loaded as { default?: unknown } | null)?.default, scheme.exportName);
+  if (found === undefined) {
+    throw TokenStoreError.failure(
+      { store: STORE, operation: 'open' },
+      `${packageName} does not export ${scheme.exportName}; install a version that does with npm install ${packageName}@latest`,
+    );
+  }
+  return found;
+}
+
+function exportOf(module: unknown, name: string): StoreClass | undefined {
+  if ((typeof module !== 'object' && typeof module !== 'function') || module === null) return undefined;
+  const value = (module as Record<string, unknown>)[name];
+  return typeof value === 'function' ? (value as StoreClass) : undefined;
+}
+
+/**
+ * Opens the store a URL names: `memory:`, `sqlite:<path>` (`sqlite::memory:`, `sqlite:///abs/path`),
+ * `file:<path>` (Zoho's sdk_tokens.txt), `postgres://` or `postgresql://`, `redis://` or `rediss://`,
+ * `mysql://` or `mariadb://`. Query parameters set store options (`table`, `schema`, `prefix`,
+ * `operationTimeoutMs`, ...); the rest of the URL goes to the store's driver. The store package is loaded
+ * when needed; a missing one is INVALID_ARGUMENT naming what to install. No message holds the URL's password.
+ */
+export async function openTokenStore(url: string, options: OpenTokenStoreOptions = {}): Promise<TokenStore> {
+  if (typeof options !== 'object' || options === null) throw invalid('options must be an object');
+  const load = options.load ?? defaultLoad;
+  if (typeof load !== 'function') throw invalid('options.load must be a function');
+  const plan = planStore(url);
+  if (plan.scheme.packageName === null) return new MemoryTokenStore();
+  const StoreClass = await loadStoreClass(plan.scheme, load);
+  // A store's constructor checks its options and throws errors without secrets: they pass through.
+  return new StoreClass(plan.options);
+}
