@@ -3,9 +3,7 @@
  * Every command opens through `withStore`, which closes the store whatever happens, and shows the URL only
  * through `shownUrl` (its password replaced by `***`).
  */
-import * as core from '@crm/core';
-import type { TokenStore } from '@crm/core';
-import { TokenStoreError } from '@crm/core';
+import { openTokenStore, redactUrl, type TokenStore, TokenStoreError } from '@crm/core';
 import { Option } from 'commander';
 
 export const DEFAULT_STORE_URL = 'sqlite:./zohooauth.db';
@@ -20,16 +18,6 @@ Store URLs:
   redis://host:6379             Redis, rediss:// with TLS (?prefix=)
   memory:                       in memory, gone when the command ends`;
 
-interface OpenStoreOptions {
-  load?: (packageName: string) => Promise<unknown>;
-}
-
-/** The store-URL side of `@crm/core`, read by name so this module also loads with a core that lacks it. */
-const storeUrls = core as unknown as {
-  openTokenStore?: (url: string, options?: OpenStoreOptions) => Promise<TokenStore>;
-  redactUrl?: (url: string) => string;
-};
-
 /** `--store URL`, defaulting to `CRM_TOKEN_STORE`, then to the SQLite file in the current folder. */
 export function storeOption(): Option {
   return new Option('--store <url>', 'the token store (see "Store URLs" below)').env(STORE_ENV).default(DEFAULT_STORE_URL);
@@ -37,15 +25,7 @@ export function storeOption(): Option {
 
 /** The URL as it may be shown: its password replaced by `***`. */
 export function shownUrl(url: string): string {
-  if (storeUrls.redactUrl) return storeUrls.redactUrl(url);
-  // Until core has redactUrl: a URL that does not parse is shown without anything after its scheme.
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.href;
-  } catch {
-    return `${url.split(':')[0]}:…`;
-  }
+  return redactUrl(url);
 }
 
 export interface OpenedStore {
@@ -63,10 +43,8 @@ export async function openStore(url: string | undefined): Promise<OpenedStore> {
   if (chosen.trim() === '') {
     throw TokenStoreError.invalidArgument({ store: 'crm-tokens', operation: 'open' }, 'the store URL is empty');
   }
-  if (!storeUrls.openTokenStore) {
-    throw new Error('this version of @crm/core cannot open store URLs (openTokenStore is missing): update @crm/core');
-  }
-  const store = await storeUrls.openTokenStore(chosen, { load: (name) => import(name) });
+  // Loaded from here, so store packages resolve from this command's dependencies, not from core's folder.
+  const store = await openTokenStore(chosen, { load: (name) => import(name) });
   return { store, shownUrl: shownUrl(chosen) };
 }
 
