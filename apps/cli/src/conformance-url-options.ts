@@ -11,8 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as core from '@crm/core';
-import { MemoryTokenStore, type TokenStore, TokenStoreError } from '@crm/core';
+import { openTokenStore, type TokenStore, TokenStoreError } from '@crm/core';
 import type { ConformanceOptions } from '@crm/store-conformance';
 
 /** The base URL the worker processes read. */
@@ -121,51 +120,12 @@ export function storeUrl(location: StoreLocation): string {
   return url.href;
 }
 
-/** A URL with its password replaced by `***`: core's `redactUrl` when it has one. */
-export function redactUrl(url: string): string {
-  const fromCore = (core as unknown as { redactUrl?: (url: string) => string }).redactUrl;
-  if (fromCore) return fromCore(url);
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.href;
-  } catch {
-    return `${url.split(':')[0]}:…`;
-  }
-}
-
 /** A dynamic import from this module, so store packages resolve from the command's own dependencies. */
 const load = (name: string): Promise<unknown> => import(name);
 
-/**
- * Opens a store from its URL with core's `openTokenStore`; with a core that lacks it, from the location's
- * parts, the same way.
- */
-export async function openStoreUrl(url: string): Promise<TokenStore> {
-  const fromCore = (core as unknown as { openTokenStore?: (url: string, options: { load: typeof load }) => Promise<TokenStore> })
-    .openTokenStore;
-  if (fromCore) return fromCore(url, { load });
-  const location = parseStoreUrl(url);
-  if (location.kind === 'memory') return new MemoryTokenStore();
-  let loaded: Record<string, new (options: Record<string, unknown>) => TokenStore>;
-  try {
-    loaded = (await load(location.packageName as string)) as typeof loaded;
-  } catch {
-    throw usage(`${url.split(':')[0]}: URLs need ${location.packageName}: npm install ${location.packageName}`);
-  }
-  const defined = (options: Record<string, unknown>) => Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined));
-  switch (location.kind) {
-    case 'sqlite':
-      return new loaded.SQLiteTokenStore!(defined({ filename: location.filename, table: location.table }));
-    case 'file':
-      return new loaded.FileTokenStore!({ filename: location.filename });
-    case 'postgres':
-      return new loaded.PostgresTokenStore!(defined({ url: location.serverUrl, table: location.table, schema: location.schema }));
-    case 'mysql':
-      return new loaded.MySQLTokenStore!(defined({ url: location.serverUrl, table: location.table }));
-    default:
-      return new loaded.RedisTokenStore!(defined({ url: location.serverUrl, prefix: location.prefix }));
-  }
+/** Opens a store from its URL with core's `openTokenStore`, loading store packages from the command's dependencies. */
+export function openStoreUrl(url: string): Promise<TokenStore> {
+  return openTokenStore(url, { load });
 }
 
 const requireHere = createRequire(import.meta.url);

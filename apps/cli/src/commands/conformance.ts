@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { TokenStoreError } from '@crm/core';
+import { redactUrl, TokenStoreError } from '@crm/core';
 import {
   CONFORMANCE_GROUPS,
   type ConformanceGroup,
@@ -23,7 +23,7 @@ import {
   summaryLine,
 } from '@crm/store-conformance';
 import type { Command } from 'commander';
-import { CONFORMANCE_URL_ENV, looksLikeStoreUrl, redactUrl, urlConformanceOptions } from '../conformance-url-options.js';
+import { CONFORMANCE_URL_ENV, looksLikeStoreUrl, urlConformanceOptions } from '../conformance-url-options.js';
 import { EXIT } from '../output.js';
 
 interface ConformanceFlags {
