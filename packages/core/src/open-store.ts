@@ -286,7 +286,7 @@ function storeOptions(scheme: Scheme, protocol: string, params: URLSearchParams)
     const kind = Object.hasOwn(scheme.storeParams, name) ? scheme.storeParams[name] : undefined;
     if (kind === undefined) {
       if (scheme.driverParams.includes(name)) continue;
-      throw invalid(`${protocol} URLs take no parameter ${shown}; they take ${describeParams(scheme)}`);
+      throw invalid(`${urlKind(scheme, protocol)} takes no parameter ${shown}; it takes ${describeParams(scheme)}`);
     }
     if (value === '') throw invalid(`the parameter ${name} has no value`);
     options[name] = readParam(name, kind, value);
@@ -294,9 +294,16 @@ function storeOptions(scheme: Scheme, protocol: string, params: URLSearchParams)
   return options;
 }
 
+/** `a postgres:// URL`, `a sqlite: URL`: how messages name the URL without repeating it. */
+function urlKind(scheme: Scheme, protocol: string): string {
+  return `a ${protocol}${scheme.target === 'server' ? '//' : ''} URL`;
+}
+
 function describeParams(scheme: Scheme): string {
-  const names = [...Object.keys(scheme.storeParams), ...scheme.driverParams];
-  return names.length === 0 ? 'none' : names.join(', ');
+  const own = Object.keys(scheme.storeParams);
+  if (own.length === 0) return 'none';
+  const driver = scheme.driverParams.length === 0 ? '' : ` and the driver's ${scheme.driverParams.join(', ')}`;
+  return `the store's ${own.join(', ')}${driver}`;
 }
 
 function readParam(name: string, kind: ParamKind, value: string): unknown {
@@ -332,7 +339,7 @@ async function loadStoreClass(scheme: Scheme, load: (name: string) => Promise<un
     loaded = await load(packageName);
   } catch (error) {
     if (isMissingPackage(error, packageName)) {
-      throw invalid(`${scheme.protocols[0]} URLs need ${packageName}: npm install ${packageName}`, error);
+      throw invalid(`${urlKind(scheme, scheme.protocols[0] as string)} needs ${packageName}: npm install ${packageName}`, error);
     }
     throw TokenStoreError.failure(
       { store: STORE, operation: 'open', cause: error },
