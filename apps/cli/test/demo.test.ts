@@ -3,7 +3,17 @@ import type { OAuthToken, TokenStore } from '@crm/core';
 import { PostgresTokenStore } from '@crm/store-postgres';
 import { RedisTokenStore } from '@crm/store-redis';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
-import { dropPostgresTable, expectNoSecret, POSTGRES_URL, REDIS_URL, randomName, runCli, sampleToken, secretsOf, tempFolder } from './helpers';
+import {
+  dropPostgresTable,
+  expectNoSecret,
+  POSTGRES_URL,
+  REDIS_URL,
+  randomName,
+  runCli,
+  sampleToken,
+  secretsOf,
+  tempFolder,
+} from './helpers';
 
 const USERS = ['ana@demo.zylker.example', 'ben@demo.zylker.example', 'chloe@demo.zylker.example'];
 

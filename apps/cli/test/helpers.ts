@@ -1,8 +1,8 @@
 /** Running the built `crm-tokens` as a child process, and the stores the tests use. */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { OAuthToken, UserSignature } from '@crm/core';
@@ -89,7 +89,9 @@ export function expectNoSecret(text: string, secrets: string[]): void {
 export async function dropPostgresTable(table: string): Promise<void> {
   const storeRequire = createRequire(require.resolve('@crm/store-postgres'));
   const { Client } = storeRequire('pg') as {
-    Client: new (config: { connectionString: string }) => { connect(): Promise<void>; query(sql: string): Promise<unknown>; end(): Promise<void> };
+    Client: new (config: {
+      connectionString: string;
+    }) => { connect(): Promise<void>; query(sql: string): Promise<unknown>; end(): Promise<void> };
   };
   const client = new Client({ connectionString: POSTGRES_URL });
   await client.connect();

@@ -3,7 +3,7 @@
  * store: grant exchange, an API call, expiry, one refresh shared by concurrent callers, revocation.
  */
 import { type AccountsEmulator, startAccountsEmulator } from '@crm/accounts-emulator';
-import { OAuthToken, type TokenStore, TokenManager, UserSignature } from '@crm/core';
+import { OAuthToken, TokenManager, type TokenStore, UserSignature } from '@crm/core';
 import type { Command } from 'commander';
 import { STORE_URL_HELP, storeOption, withStore } from '../store.js';
 import { sortTokens, tokenTable } from '../table.js';
