@@ -177,6 +177,11 @@ export function redactUrl(url: string): string {
       const userInfo = authority.slice(0, at);
       const colon = userInfo.indexOf(':');
       if (colon !== -1 && colon < userInfo.length - 1) authority = `${userInfo.slice(0, colon)}:***${authority.slice(at)}`;
+    } else if (authority.includes(':') && tail.includes('@')) {
+      // `user:12/ab@host` parses as host `user`, port 12: a password holding an unencoded `/`, `?` or `#`.
+      // Hide everything up to the last `@` (a port and path too, when the `@` was only in the query).
+      const colon = authority.indexOf(':');
+      return `${scheme}//${authority.slice(0, colon)}:***${rest.slice(rest.lastIndexOf('@'))}`;
     }
   }
   return `${scheme}${slashes}${authority}${redactQuery(tail)}`;

@@ -342,6 +342,19 @@ describe('redactUrl', () => {
     expect(shown).toBe('postgres://***@db:port/crm');
   });
 
+  it.each([
+    [`postgres://crm:1234/${PASSWORD}@db/crm`, 'postgres://crm:***@db/crm'],
+    [`redis://crm:99?${PASSWORD}@cache:6379`, 'redis://crm:***@cache:6379'],
+    [`mysql://root:7#${PASSWORD}@db/crm`, 'mysql://root:***@db/crm'],
+  ])('hides a password that holds an unencoded /, ? or #: %s', (url, shown) => {
+    // The URL parser reads these as a host and a numeric port: what follows could be the password.
+    expect(redactUrl(url)).toBe(shown);
+  });
+
+  it('may hide more than the password, never less: an @ in the query of a URL with a port', () => {
+    expect(redactUrl('postgres://db:5432/crm?application_name=ops@example')).toBe('postgres://db:***@example');
+  });
+
   it('returns an empty string for what is not a string', () => {
     expect(redactUrl(undefined as unknown as string)).toBe('');
   });
