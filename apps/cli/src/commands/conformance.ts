@@ -205,7 +205,7 @@ async function runAll(flags: ConformanceFlags): Promise<number> {
 export function registerConformance(program: Command): void {
   program
     .command('conformance')
-    .description('run the @crm/store-conformance suite on a store URL or on a module exporting conformance options')
+    .description('Run the @crm/store-conformance suite on a store URL or on a module exporting conformance options')
     .argument('[target]', 'a store URL (each case runs on fresh storage of its kind) or the path of an options module')
     .option('--filter <text>', 'only the cases whose id or title contains the text')
     .option('--skip <groups>', 'switch off these groups too (comma-separated)')
