@@ -325,6 +325,26 @@ function readParam(name: string, kind: ParamKind, value: string): unknown {
   }
 }
 
+/** What a store URL names, read without loading or opening anything. */
+export interface StoreUrlTarget {
+  /** The package that holds the store, or null for `memory:` (in `@crm/core`). */
+  packageName: string | null;
+  /** The store class: `SQLiteTokenStore`, `PostgresTokenStore`, ... */
+  storeName: string;
+  /**
+   * The options `openTokenStore` gives the store's constructor: `filename`, or `url` without the store's
+   * parameters, plus those parameters typed (`table`, `operationTimeoutMs`, ...). A `url` may hold a
+   * password: show `redactUrl` of the URL instead.
+   */
+  options: Record<string, unknown>;
+}
+
+/** Reads a store URL as `openTokenStore` does, without loading or opening anything; refuses it the same way. */
+export function parseStoreUrl(url: string): StoreUrlTarget {
+  const plan = planStore(url);
+  return { packageName: plan.scheme.packageName, storeName: plan.scheme.exportName, options: plan.options };
+}
+
 const defaultLoad = (name: string): Promise<unknown> => import(name);
 
 /** True when `error` says that `packageName` itself is not installed (not one of its files or dependencies). */

@@ -1,7 +1,16 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { inspect, promisify } from 'node:util';
-import { MemoryTokenStore, OAuthToken, openTokenStore, redactUrl, type TokenStore, TokenStoreError, UserSignature } from '../src/index';
+import {
+  MemoryTokenStore,
+  OAuthToken,
+  openTokenStore,
+  parseStoreUrl,
+  redactUrl,
+  type TokenStore,
+  TokenStoreError,
+  UserSignature,
+} from '../src/index';
 
 // Core depends on no store package, so the mapping from URL to store options is observed through `load`:
 // it hands back a module whose store classes are MemoryTokenStore subclasses keeping the options they got.
@@ -311,6 +320,33 @@ describe('openTokenStore: loading the store package', () => {
     await expect(openTokenStore('postgres://db/crm?table=x-y', { load: async () => ({ PostgresTokenStore: Refusing }) })).rejects.toBe(
       refusedByStore,
     );
+  });
+});
+
+describe('parseStoreUrl', () => {
+  it('reads a URL as openTokenStore does, loading nothing', () => {
+    expect(parseStoreUrl(`postgres://crm:${PASSWORD}@db/crm?table=tokens&sslmode=require`)).toEqual({
+      packageName: '@crm/store-postgres',
+      storeName: 'PostgresTokenStore',
+      options: { url: `postgres://crm:${PASSWORD}@db/crm?sslmode=require`, table: 'tokens' },
+    });
+    expect(parseStoreUrl('sqlite::memory:?table=t')).toEqual({
+      packageName: '@crm/store-sqlite',
+      storeName: 'SQLiteTokenStore',
+      options: { filename: ':memory:', table: 't' },
+    });
+    expect(parseStoreUrl('memory:')).toEqual({ packageName: null, storeName: 'MemoryTokenStore', options: {} });
+  });
+
+  it('refuses what openTokenStore refuses, without the password', () => {
+    expect(() => parseStoreUrl(`redis://:${PASSWORD}@cache?table=x`)).toThrow(/takes no parameter table/);
+    try {
+      parseStoreUrl(`postgres://crm:${PASSWORD}@db:port/crm`);
+    } catch (error) {
+      expect(TokenStoreError.is(error) && error.code).toBe('INVALID_ARGUMENT');
+      expect(inspect(error)).not.toContain(PASSWORD);
+    }
+    expect.assertions(3);
   });
 });
 
