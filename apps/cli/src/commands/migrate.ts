@@ -33,7 +33,7 @@ export function differingFields(a: OAuthToken, b: OAuthToken): TokenField[] {
 const LOOKUP_NAMES = { userName: 'user name', accessToken: 'access token', grantToken: 'grant token', refreshToken: 'refresh token' };
 
 /** The URL with `createSchema=false` for the stores that would otherwise create or alter their table on open. */
-function withoutSchemaChanges(url: string): string {
+export function withoutSchemaChanges(url: string): string {
   const { kind } = parseStoreUrl(url);
   if (kind !== 'sqlite' && kind !== 'postgres' && kind !== 'mysql') return url;
   if (/[?&]createSchema=/.test(url)) return url;
