@@ -1,5 +1,5 @@
 /** Running the built `crm-tokens` as a child process, and the stores the tests use. */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -100,4 +100,34 @@ export async function dropPostgresTable(table: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+/** `script` (util-linux) runs a command on a pseudo-terminal, so stdin is a terminal for it. */
+export const HAS_SCRIPT = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
+
+/** Runs `crm-tokens args` on a pseudo-terminal and types `answer` once `prompt` shows. */
+export function runOnTerminal(args: string[], prompt: string, answer: string): Promise<CliResult> {
+  const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+  const command = [process.execPath, CLI, ...args].map(quote).join(' ');
+  return new Promise((done, fail) => {
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: tmpdir(), stdio: 'pipe' });
+    let stdout = '';
+    let answered = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`crm-tokens ${args.join(' ')} on a terminal did not end\n${stdout}`));
+    }, 30000);
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      if (!answered && stdout.includes(prompt)) {
+        answered = true;
+        child.stdin.write(answer);
+      }
+    });
+    child.on('error', fail);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, stdout, stderr: '' });
+    });
+  });
 }

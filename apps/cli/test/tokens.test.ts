@@ -2,7 +2,18 @@ import { join } from 'node:path';
 import type { OAuthToken, TokenStore } from '@crm/core';
 import { PostgresTokenStore } from '@crm/store-postgres';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
-import { dropPostgresTable, expectNoSecret, POSTGRES_URL, randomName, runCli, sampleToken, secretsOf, tempFolder } from './helpers';
+import {
+  dropPostgresTable,
+  expectNoSecret,
+  HAS_SCRIPT,
+  POSTGRES_URL,
+  randomName,
+  runCli,
+  runOnTerminal,
+  sampleToken,
+  secretsOf,
+  tempFolder,
+} from './helpers';
 
 const JSON_KEYS = [
   'id',
@@ -146,6 +157,19 @@ function describeTokenCommands(name: string, setup: () => Promise<{ url: string;
       expect(result.code).toBe(2);
       expect(result.stderr).toContain('pass --yes');
       expect(await userNames(store)).toEqual(['ana@zylker.com', 'ben@zylker.com', 'chloe@zylker.com']);
+    });
+
+    // Needs `script` (util-linux) for a pseudo-terminal.
+    (HAS_SCRIPT ? test : test.skip)('purge on a terminal asks first: y deletes, anything else deletes nothing', async () => {
+      const declined = await runOnTerminal(['purge', '--store', url], 'Delete 3 tokens? [y/N]', 'n\n');
+      expect(declined.code).toBe(0);
+      expect(declined.stdout).toContain('Nothing deleted.');
+      expect(await userNames(store)).toEqual(['ana@zylker.com', 'ben@zylker.com', 'chloe@zylker.com']);
+
+      const accepted = await runOnTerminal(['purge', '--expired', '--store', url], 'Delete 1 expired token? [y/N]', 'y\n');
+      expect(accepted.code).toBe(0);
+      expect(accepted.stdout).toContain('Deleted 1 expired token from');
+      expect(await userNames(store)).toEqual(['ana@zylker.com', 'chloe@zylker.com']);
     });
 
     test('purge --expired --yes deletes the expired token, purge --yes all of them', async () => {
