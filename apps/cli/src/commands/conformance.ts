@@ -3,6 +3,7 @@
  * of the URL's kind) or on a module exporting conformance options, as `crm-store-conformance` does;
  * `--all` runs it on every built-in store and prints one table.
  */
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
@@ -84,23 +85,31 @@ async function preflight(options: ConformanceOptions): Promise<void> {
   }
 }
 
-/** A TypeScript options module needs tsx: registered from the module's own project, as the suite's workers find it. */
-async function registerTypeScript(modulePath: string): Promise<void> {
-  if (!/\.[cm]?tsx?$/.test(modulePath)) return;
-  let api: string;
+/** Set in the command's own child process that runs a TypeScript options module with tsx loaded. */
+const TSX_LOADED_ENV = 'CRM_TOKENS_TSX_LOADED';
+
+/**
+ * A TypeScript options module needs tsx: the command runs itself again with `--import tsx`, tsx resolved from
+ * the module's own project (as the suite's worker processes find it), and exits with that run's code.
+ */
+function runWithTypeScript(modulePath: string): Promise<number> | null {
+  if (!/\.[cm]?tsx?$/.test(modulePath) || process.env[TSX_LOADED_ENV] === '1') return null;
+  let loader: string;
   try {
-    api = createRequire(modulePath).resolve('tsx/esm/api');
+    loader = pathToFileURL(createRequire(modulePath).resolve('tsx')).href;
   } catch {
     throw usage(`${modulePath} is TypeScript: install tsx in its project (npm install --save-dev tsx), or run a .js or .mjs module`);
   }
-  const { register } = (await import(pathToFileURL(api).href)) as { register(): unknown };
-  register();
+  const child = spawn(process.execPath, [...process.execArgv, '--import', loader, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [TSX_LOADED_ENV]: '1' },
+  });
+  return new Promise((done) => child.on('close', (code) => done(code ?? EXIT.problem)));
 }
 
 async function loadModuleOptions(target: string): Promise<ConformanceOptions> {
   const modulePath = resolve(target);
   if (!existsSync(modulePath)) throw usage(`${target} is neither a store URL nor an existing module file`);
-  await registerTypeScript(modulePath);
   try {
     return await loadOptions(modulePath);
   } catch (error) {
@@ -118,6 +127,8 @@ async function runOne(target: string, flags: ConformanceFlags): Promise<number> 
     process.env[CONFORMANCE_URL_ENV] = target;
     await preflight(options);
   } else {
+    const typescript = runWithTypeScript(resolve(target));
+    if (typescript !== null) return typescript;
     options = narrow(await loadModuleOptions(target), flags);
     shown = target;
   }

@@ -1,0 +1,75 @@
+/** `crm-tokens conformance` as users run it: the built command in a process of its own, on URLs and modules. */
+import { resolve } from 'node:path';
+import { runCli } from './helpers';
+
+const repository = resolve(__dirname, '../../..');
+
+test('a sqlite: URL runs the selected cases on temporary files and prints a row per case and the summary', async () => {
+  const result = await runCli(['conformance', 'sqlite:./never-created.db', '--filter', 'merge/']);
+  expect(result.code).toBe(0);
+  expect(result.stdout).toMatch(/^conformance: sqlite:\.\/never-created\.db$/m);
+  expect(result.stdout).toMatch(/^PASSED\s+merge\/find-returns-same-object\s+\d+ ms$/m);
+  expect(result.stdout).toContain('switched off: faults (no injectFault option)');
+  expect(result.stdout).toMatch(/^5 passed, 0 failed, 0 skipped$/m);
+});
+
+test('on a URL, worker processes open the same storage through the built options module', async () => {
+  const result = await runCli(['conformance', 'sqlite:tokens.db', '--filter', 'locking/processes-counter'], { timeoutMs: 60000 });
+  expect(result.code).toBe(0);
+  expect(result.stdout).toMatch(/^PASSED\s+locking\/processes-counter\s+\d+ ms$/m);
+  expect(result.stdout).toMatch(/^1 passed, 0 failed, 0 skipped$/m);
+});
+
+test('--json prints the report on stdout and the rows on stderr', async () => {
+  const result = await runCli(['conformance', 'memory:', '--filter', 'merge/find-returns', '--json']);
+  expect(result.code).toBe(0);
+  const report = JSON.parse(result.stdout) as { passed: number; failed: number; skippedGroups: string[] };
+  expect(report).toMatchObject({ passed: 1, failed: 0 });
+  expect(report.skippedGroups).toContain('processes');
+  expect(result.stderr).toMatch(/^PASSED\s+merge\/find-returns-same-object/m);
+});
+
+test('a module path is loaded as crm-store-conformance loads it, JavaScript or TypeScript', async () => {
+  const javascript = await runCli(['conformance', resolve(repository, 'packages/store-conformance/test/fixtures/cli/memory.mjs'), '--filter', 'merge/']);
+  expect(javascript.code).toBe(0);
+  expect(javascript.stdout).toMatch(/^5 passed, 0 failed, 0 skipped$/m);
+  const typescript = await runCli(['conformance', resolve(repository, 'docs/examples/json-file-store.conformance.ts'), '--filter', 'upsert/insert-keeps']);
+  expect(typescript.code).toBe(0);
+  expect(typescript.stdout).toMatch(/^PASSED\s+upsert\/insert-keeps-given-id/m);
+});
+
+test('a bad URL, a missing module, an unknown group and a filter that matches nothing are usage errors (exit 2)', async () => {
+  const badScheme = await runCli(['conformance', 'nosuch://host/db']);
+  expect(badScheme.code).toBe(2);
+  expect(badScheme.stderr).toContain('unknown store URL scheme nosuch:');
+  const badParameter = await runCli(['conformance', 'postgres://postgres:hunter2secret@127.0.0.1:5432/test?tabel=x', '--filter', 'merge/']);
+  expect(badParameter.code).toBe(2);
+  expect(badParameter.stderr + badParameter.stdout).not.toContain('hunter2secret');
+  expect((await runCli(['conformance', './no-such-options.mjs'])).code).toBe(2);
+  expect((await runCli(['conformance', 'memory:', '--skip', 'nonsense'])).code).toBe(2);
+  expect((await runCli(['conformance', 'memory:', '--filter', 'no case has this'])).code).toBe(2);
+  expect((await runCli(['conformance'])).code).toBe(2);
+});
+
+test('an unreachable server exits 3 without its password', async () => {
+  const result = await runCli(['conformance', 'postgres://postgres:hunter2secret@127.0.0.1:1/test', '--filter', 'merge/']);
+  expect(result.code).toBe(3);
+  expect(result.stderr + result.stdout).not.toContain('hunter2secret');
+});
+
+test('--all prints one table of every built-in store; a server that cannot be reached is a row naming its variable', async () => {
+  const result = await runCli(['conformance', '--all', '--filter', 'merge/find-returns-same-object'], {
+    env: { REDIS_URL: 'redis://:hunter2secret@127.0.0.1:1' },
+    timeoutMs: 90000,
+  });
+  expect(result.stdout).toContain('Conformance of the built-in stores');
+  for (const store of ['MemoryTokenStore (reference)', 'SQLiteTokenStore', 'FileTokenStore', 'PostgresTokenStore', 'MySQLTokenStore']) {
+    expect(result.stdout).toMatch(new RegExp(`^${store.replace(/[()]/g, '\\$&')}\\s+1\\s+0\\s+0\\s+[\\d.]+$`, 'm'));
+  }
+  expect(result.stdout).toMatch(/^RedisTokenStore\s+-\s+-\s+-\s+[\d.]+$/m);
+  expect(result.stdout).toMatch(/RedisTokenStore: not reachable at redis:\/\/:\*\*\*@127\.0\.0\.1:1.*set REDIS_URL/);
+  expect(result.stdout).not.toContain('hunter2secret');
+  expect(result.stdout).toMatch(/^5 passed, 0 failed$/m);
+  // No case failed, but a server could not be reached.
+  expect(result.code).toBe(3);
+});
