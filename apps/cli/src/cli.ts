@@ -25,6 +25,14 @@ program.exitOverride((error) => {
   process.exit(2);
 });
 
+// Output piped into a reader that stops early (`crm-tokens list | head`): stop quietly, as other tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
+}
+
 registerDemo(program);
 registerTokens(program);
 registerMigrate(program);
