@@ -79,7 +79,8 @@ export function parseStoreUrl(url: string): StoreLocation {
   if (kind === 'sqlite' || kind === 'file') {
     const [rest = '', query = ''] = url.slice(scheme!.length).split('?', 2);
     const filename = rest.startsWith('//') ? rest.slice(2) : rest;
-    if (filename === '') throw usage(`a ${scheme} URL needs a file name, such as ${kind === 'sqlite' ? 'sqlite:./zohooauth.db' : 'file:./sdk_tokens.txt'}`);
+    if (filename === '')
+      throw usage(`a ${scheme} URL needs a file name, such as ${kind === 'sqlite' ? 'sqlite:./zohooauth.db' : 'file:./sdk_tokens.txt'}`);
     const params = new URLSearchParams(query);
     const table = params.get('table') ?? undefined;
     return { kind, packageName, filename, ...(kind === 'sqlite' && table !== undefined ? { table } : {}) };
@@ -160,7 +161,10 @@ interface MySqlConnection {
 
 /** A connection of its own to the MySQL server of `serverUrl`, through the store's `mysql2`. */
 export async function mysqlConnect(serverUrl: string, timeoutMs = 5000): Promise<MySqlConnection> {
-  const mysql = loadDriver<{ createConnection(options: Record<string, unknown>): Promise<MySqlConnection> }>('@crm/store-mysql', 'mysql2/promise');
+  const mysql = loadDriver<{ createConnection(options: Record<string, unknown>): Promise<MySqlConnection> }>(
+    '@crm/store-mysql',
+    'mysql2/promise',
+  );
   const url = new URL(serverUrl);
   const connection = await mysql.createConnection({
     host: url.hostname || 'localhost',

@@ -30,10 +30,20 @@ test('--json prints the report on stdout and the rows on stderr', async () => {
 });
 
 test('a module path is loaded as crm-store-conformance loads it, JavaScript or TypeScript', async () => {
-  const javascript = await runCli(['conformance', resolve(repository, 'packages/store-conformance/test/fixtures/cli/memory.mjs'), '--filter', 'merge/']);
+  const javascript = await runCli([
+    'conformance',
+    resolve(repository, 'packages/store-conformance/test/fixtures/cli/memory.mjs'),
+    '--filter',
+    'merge/',
+  ]);
   expect(javascript.code).toBe(0);
   expect(javascript.stdout).toMatch(/^5 passed, 0 failed, 0 skipped$/m);
-  const typescript = await runCli(['conformance', resolve(repository, 'docs/examples/json-file-store.conformance.ts'), '--filter', 'upsert/insert-keeps']);
+  const typescript = await runCli([
+    'conformance',
+    resolve(repository, 'docs/examples/json-file-store.conformance.ts'),
+    '--filter',
+    'upsert/insert-keeps',
+  ]);
   expect(typescript.code).toBe(0);
   expect(typescript.stdout).toMatch(/^PASSED\s+upsert\/insert-keeps-given-id/m);
 });

@@ -6,8 +6,14 @@ import { PostgresTokenStore } from '@crm/store-postgres';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
 import { dropPostgresTable, expectNoSecret, POSTGRES_URL, randomName, runCli, sampleToken, secretsOf, tempFolder } from './helpers';
 
-type PgClient = { connect(): Promise<void>; query(sql: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>; end(): Promise<void> };
-const pg = createRequire(require.resolve('@crm/store-postgres'))('pg') as { Client: new (options: { connectionString: string }) => PgClient };
+type PgClient = {
+  connect(): Promise<void>;
+  query(sql: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>;
+  end(): Promise<void>;
+};
+const pg = createRequire(require.resolve('@crm/store-postgres'))('pg') as {
+  Client: new (options: { connectionString: string }) => PgClient;
+};
 
 async function pgQuery(sql: string, values: unknown[] = []): Promise<Record<string, unknown>[]> {
   const client = new pg.Client({ connectionString: POSTGRES_URL });
@@ -75,7 +81,9 @@ test('PostgreSQL: schema, table grants, and unidentifiable rows written behind t
     expect(result.stdout).toContain(`ok    schema          table public.${table} with Zoho's columns and a unique user name index`);
     expect(result.stdout).toMatch(/^ok {4}permissions {5}\S+ has SELECT, INSERT, UPDATE, DELETE on the table$/m);
     expect(result.stdout).toMatch(/^ok {4}tokens {10}3 stored$/m);
-    expect(result.stdout).toMatch(/^warn {2}unidentifiable {2}1 without a user name or any access, refresh or grant token \(orphan0001\)$/m);
+    expect(result.stdout).toMatch(
+      /^warn {2}unidentifiable {2}1 without a user name or any access, refresh or grant token \(orphan0001\)$/m,
+    );
     expectNoSecret(result.stdout + result.stderr, secretsOf(tokens));
   } finally {
     await dropPostgresTable(table);

@@ -6,7 +6,17 @@ import type { OAuthToken, TokenStore } from '@crm/core';
 import { PostgresTokenStore } from '@crm/store-postgres';
 import { RedisTokenStore } from '@crm/store-redis';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
-import { dropPostgresTable, expectNoSecret, POSTGRES_URL, REDIS_URL, randomName, runCli, sampleToken, secretsOf, tempFolder } from './helpers';
+import {
+  dropPostgresTable,
+  expectNoSecret,
+  POSTGRES_URL,
+  REDIS_URL,
+  randomName,
+  runCli,
+  sampleToken,
+  secretsOf,
+  tempFolder,
+} from './helpers';
 
 const MYSQL_URL = process.env.MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
@@ -26,7 +36,18 @@ async function readAll(store: TokenStore): Promise<OAuthToken[]> {
 function writeZohoFile(filename: string, tokens: OAuthToken[]): void {
   const header = 'id,user_name,client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,redirect_url,api_domain';
   const lines = tokens.map((token) =>
-    [token.id, token.userSignature?.name, token.clientId, token.clientSecret, token.refreshToken, token.accessToken, token.grantToken, token.expiryTime, token.redirectUrl, token.apiDomain]
+    [
+      token.id,
+      token.userSignature?.name,
+      token.clientId,
+      token.clientSecret,
+      token.refreshToken,
+      token.accessToken,
+      token.grantToken,
+      token.expiryTime,
+      token.redirectUrl,
+      token.apiDomain,
+    ]
       .map((value) => (value === null || value === undefined ? '' : String(value)))
       .join(','),
   );
@@ -41,7 +62,11 @@ function withId(token: OAuthToken, id: string): OAuthToken {
 test("from Zoho's sdk_tokens.txt into PostgreSQL: every token with its id, verified; a second run copies nothing", async () => {
   const folder = tempFolder();
   const table = randomName('crm_migrate');
-  const tokens = [withId(sampleToken('ana@zylker.com:1'), '1'), withId(sampleToken('bo@zylker.com:1', { expiryTime: null }), '2'), withId(sampleToken('cy@zylker.com:1'), '3')];
+  const tokens = [
+    withId(sampleToken('ana@zylker.com:1'), '1'),
+    withId(sampleToken('bo@zylker.com:1', { expiryTime: null }), '2'),
+    withId(sampleToken('cy@zylker.com:1'), '3'),
+  ];
   tokens[1]!.accessToken = null;
   tokens[1]!.grantToken = null;
   try {
@@ -82,7 +107,16 @@ test("from Zoho's MySQL table (DBStore's layout and its numeric ids) into Redis"
     for (const token of tokens) {
       const row = fieldsOf(token);
       await connection.query(`INSERT INTO ${table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [
-        row.id, row.userSignature, row.clientId, row.clientSecret, row.refreshToken, row.accessToken, row.grantToken, String(row.expiryTime), row.redirectUrl, row.apiDomain,
+        row.id,
+        row.userSignature,
+        row.clientId,
+        row.clientSecret,
+        row.refreshToken,
+        row.accessToken,
+        row.grantToken,
+        String(row.expiryTime),
+        row.redirectUrl,
+        row.apiDomain,
       ]);
     }
     const result = await runCli(['migrate', '--from', `${MYSQL_URL}?table=${table}`, '--to', `${REDIS_URL}?prefix=${prefix}`]);
@@ -134,11 +168,20 @@ test('a PostgreSQL dry run into a table that does not exist yet creates nothing'
   const table = randomName('crm_migrate');
   try {
     writeZohoFile(join(folder.path, 'sdk_tokens.txt'), [withId(sampleToken('ana@zylker.com:3'), '1')]);
-    const result = await runCli(['migrate', '--from', `file:${join(folder.path, 'sdk_tokens.txt')}`, '--to', `${POSTGRES_URL}?table=${table}`, '--dry-run']);
+    const result = await runCli([
+      'migrate',
+      '--from',
+      `file:${join(folder.path, 'sdk_tokens.txt')}`,
+      '--to',
+      `${POSTGRES_URL}?table=${table}`,
+      '--dry-run',
+    ]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/would copy 1, 0 already there/);
     const pg = createRequire(require.resolve('@crm/store-postgres'))('pg') as {
-      Client: new (options: { connectionString: string }) => { connect(): Promise<void>; query(sql: string, values: unknown[]): Promise<{ rows: unknown[] }>; end(): Promise<void> };
+      Client: new (options: {
+        connectionString: string;
+      }) => { connect(): Promise<void>; query(sql: string, values: unknown[]): Promise<{ rows: unknown[] }>; end(): Promise<void> };
     };
     const client = new pg.Client({ connectionString: POSTGRES_URL });
     await client.connect();
@@ -170,10 +213,18 @@ test('conflicts are reported by id and left alone: the same user under another i
     const before = byId(await target.getTokens());
     await target.close();
 
-    const result = await runCli(['migrate', '--from', `sqlite:${join(folder.path, 'source.db')}`, '--to', `sqlite:${join(folder.path, 'target.db')}`]);
+    const result = await runCli([
+      'migrate',
+      '--from',
+      `sqlite:${join(folder.path, 'source.db')}`,
+      '--to',
+      `sqlite:${join(folder.path, 'target.db')}`,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stdout).toContain(`conflict: token ${sameUser.id} has the user name of target token ${targetUser.id}; not overwritten`);
-    expect(result.stdout).toMatch(new RegExp(`conflict: token ${sameId.id} is in the target with other values \\(.*accessToken.*\\); not overwritten`));
+    expect(result.stdout).toMatch(
+      new RegExp(`conflict: token ${sameId.id} is in the target with other values \\(.*accessToken.*\\); not overwritten`),
+    );
     expect(result.stdout).toMatch(/^1 copied, 0 already there, 2 conflicts$/m);
     const after = await readAll(new SQLiteTokenStore({ filename: join(folder.path, 'target.db') }));
     expect(byId(after)).toEqual([...before, fieldsOf(fresh)].sort((a, b) => String(a.id).localeCompare(String(b.id))));
@@ -187,7 +238,13 @@ test('usage errors exit 2 and change nothing: a missing option, a source file th
   const folder = tempFolder();
   try {
     expect((await runCli(['migrate', '--from', 'memory:'])).code).toBe(2);
-    const missing = await runCli(['migrate', '--from', `sqlite:${join(folder.path, 'none.db')}`, '--to', `sqlite:${join(folder.path, 'target.db')}`]);
+    const missing = await runCli([
+      'migrate',
+      '--from',
+      `sqlite:${join(folder.path, 'none.db')}`,
+      '--to',
+      `sqlite:${join(folder.path, 'target.db')}`,
+    ]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('does not exist');
     expect(existsSync(join(folder.path, 'none.db'))).toBe(false);

@@ -202,7 +202,8 @@ async function runAll(flags: ConformanceFlags): Promise<number> {
     console.log(`\nConformance of the built-in stores\n${line(header)}\n${widths.map((width) => '-'.repeat(width)).join('  ')}`);
     for (const values of cells) console.log(line(values));
     for (const row of rows) {
-      for (const result of row.report?.results ?? []) if (result.status === 'failed') console.log(`  ${row.name}: FAILED ${result.id}: ${result.error}`);
+      for (const result of row.report?.results ?? [])
+        if (result.status === 'failed') console.log(`  ${row.name}: FAILED ${result.id}: ${result.error}`);
       for (const group of row.report?.skippedGroups ?? [])
         console.log(`  ${row.name}: ${group} switched off (${row.report?.skipReasons[group] ?? 'by its options'})`);
       if (row.problem) console.log(`  ${row.name}: ${row.problem}`);

@@ -9,7 +9,15 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:
 import { dirname } from 'node:path';
 import { redactUrl, supportsLocking, type TokenStore, TokenStoreError } from '@crm/core';
 import type { Command } from 'commander';
-import { loadDriver, mysqlConnect, openStoreUrl, parseStoreUrl, pgConnect, redisConnect, type StoreLocation } from '../conformance-url-options.js';
+import {
+  loadDriver,
+  mysqlConnect,
+  openStoreUrl,
+  parseStoreUrl,
+  pgConnect,
+  redisConnect,
+  type StoreLocation,
+} from '../conformance-url-options.js';
 import { EXIT } from '../output.js';
 import { storeOption } from '../store.js';
 import { withoutSchemaChanges } from './migrate.js';
@@ -29,7 +37,17 @@ interface Probe {
   storagePresent: boolean;
 }
 
-const ZOHO_COLUMNS = ['id', 'user_name', 'client_id', 'client_secret', 'refresh_token', 'access_token', 'grant_token', 'expiry_time', 'redirect_url'];
+const ZOHO_COLUMNS = [
+  'id',
+  'user_name',
+  'client_id',
+  'client_secret',
+  'refresh_token',
+  'access_token',
+  'grant_token',
+  'expiry_time',
+  'redirect_url',
+];
 const PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
 
 const ms = (started: number) => `${Math.round(performance.now() - started)} ms`;
@@ -52,7 +70,13 @@ function fileChecks(filename: string): Check[] {
   const checks: Check[] =
     (mode & 0o077) === 0
       ? [{ status: 'ok', name: 'permissions', detail: `mode ${shown}: only its owner can read it` }]
-      : [{ status: 'warn', name: 'permissions', detail: `mode ${shown}: readable by group or others, and it holds secrets; run chmod 600 ${filename}` }];
+      : [
+          {
+            status: 'warn',
+            name: 'permissions',
+            detail: `mode ${shown}: readable by group or others, and it holds secrets; run chmod 600 ${filename}`,
+          },
+        ];
   try {
     accessSync(filename, constants.R_OK | constants.W_OK);
   } catch {
@@ -64,7 +88,11 @@ function fileChecks(filename: string): Check[] {
 /** A file the store has not created yet: fine when its folder exists (the first save creates it). */
 function absentFile(filename: string): Probe {
   if (!existsSync(dirname(filename))) {
-    return { reachable: false, storagePresent: false, checks: [{ status: 'fail', name: 'connectivity', detail: `the folder ${dirname(filename)} does not exist` }] };
+    return {
+      reachable: false,
+      storagePresent: false,
+      checks: [{ status: 'fail', name: 'connectivity', detail: `the folder ${dirname(filename)} does not exist` }],
+    };
   }
   return {
     reachable: true,
@@ -86,24 +114,36 @@ function probeSqlite(location: StoreLocation): Probe {
   if (!existsSync(filename)) return absentFile(filename);
   const table = location.table ?? 'oauthtoken';
   const started = performance.now();
-  const Database = loadDriver<new (file: string, options: Record<string, unknown>) => SqliteDatabase>('@crm/store-sqlite', 'better-sqlite3');
+  const Database = loadDriver<new (file: string, options: Record<string, unknown>) => SqliteDatabase>(
+    '@crm/store-sqlite',
+    'better-sqlite3',
+  );
   let database: SqliteDatabase;
   try {
     database = new Database(filename, { readonly: true, fileMustExist: true });
     database.prepare('SELECT count(*) FROM sqlite_master').all();
   } catch (error) {
-    return { reachable: false, storagePresent: false, checks: [{ status: 'fail', name: 'connectivity', detail: `cannot open ${filename}: ${describe(error, '')}` }] };
+    return {
+      reachable: false,
+      storagePresent: false,
+      checks: [{ status: 'fail', name: 'connectivity', detail: `cannot open ${filename}: ${describe(error, '')}` }],
+    };
   }
   const checks: Check[] = [{ status: 'ok', name: 'connectivity', detail: `opened ${filename} in ${ms(started)}` }];
   try {
-    const columns = database.prepare('SELECT name FROM pragma_table_info(?)').all(table).map((row) => String(row.name));
+    const columns = database
+      .prepare('SELECT name FROM pragma_table_info(?)')
+      .all(table)
+      .map((row) => String(row.name));
     if (columns.length === 0) {
       checks.push({ status: 'warn', name: 'schema', detail: `no table ${table} yet; the store creates it when it opens` });
       checks.push(...fileChecks(filename));
       return { reachable: true, storagePresent: false, checks };
     }
     const uniqueUser = database
-      .prepare("SELECT il.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii WHERE il.\"unique\" = 1 AND ii.name = 'user_name'")
+      .prepare(
+        'SELECT il.name FROM pragma_index_list(?) il, pragma_index_info(il.name) ii WHERE il."unique" = 1 AND ii.name = \'user_name\'',
+      )
       .all(table);
     checks.push(columnCheck(table, columns, uniqueUser.length > 0, 'the store adds it when it opens'));
   } finally {
@@ -124,7 +164,8 @@ function columnCheck(table: string, columns: string[], uniqueUserName: boolean, 
   return { status: 'ok', name: 'schema', detail: `table ${table} with Zoho's columns and a unique user name index` };
 }
 
-const FILE_HEADER = /^id,(user_name|user_mail),client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,(redirect_url|redirect_uri)(,api_domain)?$/;
+const FILE_HEADER =
+  /^id,(user_name|user_mail),client_id,client_secret,refresh_token,access_token,grant_token,expiry_time,(redirect_url|redirect_uri)(,api_domain)?$/;
 
 function probeFile(location: StoreLocation): Probe {
   const filename = location.filename as string;
@@ -134,12 +175,17 @@ function probeFile(location: StoreLocation): Probe {
   try {
     text = readFileSync(filename, 'utf8');
   } catch (error) {
-    return { reachable: false, storagePresent: false, checks: [{ status: 'fail', name: 'connectivity', detail: `cannot read ${filename}: ${describe(error, '')}` }] };
+    return {
+      reachable: false,
+      storagePresent: false,
+      checks: [{ status: 'fail', name: 'connectivity', detail: `cannot read ${filename}: ${describe(error, '')}` }],
+    };
   }
   const checks: Check[] = [{ status: 'ok', name: 'connectivity', detail: `read ${filename} in ${ms(started)}` }];
   const header = (text.replace(/^\uFEFF/, '').split('\n')[0] ?? '').replace(/\r$/, '');
   if (text.trim() === '') checks.push({ status: 'ok', name: 'schema', detail: 'the file is empty; the first save writes the header' });
-  else if (FILE_HEADER.test(header)) checks.push({ status: 'ok', name: 'schema', detail: `Zoho's CSV header (${header.split(',').length} columns)` });
+  else if (FILE_HEADER.test(header))
+    checks.push({ status: 'ok', name: 'schema', detail: `Zoho's CSV header (${header.split(',').length} columns)` });
   else checks.push({ status: 'fail', name: 'schema', detail: "the first line is not Zoho's CSV header (id,user_name,client_id,...)" });
   checks.push(...fileChecks(filename));
   return { reachable: true, storagePresent: true, checks };
@@ -182,11 +228,16 @@ async function probePostgres(location: StoreLocation): Promise<Probe> {
       [schema, table],
     );
     checks.push(columnCheck(`${schema}.${table}`, columns, unique.rows.length > 0, 'the store adds it on first use, or run migrate()'));
-    const granted = await client.query('SELECT p AS privilege, has_table_privilege(current_user, $1, p) AS granted FROM unnest($2::text[]) AS p', [
-      qualified,
-      PRIVILEGES,
-    ]);
-    checks.push(grantCheck(await currentPgUser(client), granted.rows.filter((row) => !row.granted).map((row) => String(row.privilege))));
+    const granted = await client.query(
+      'SELECT p AS privilege, has_table_privilege(current_user, $1, p) AS granted FROM unnest($2::text[]) AS p',
+      [qualified, PRIVILEGES],
+    );
+    checks.push(
+      grantCheck(
+        await currentPgUser(client),
+        granted.rows.filter((row) => !row.granted).map((row) => String(row.privilege)),
+      ),
+    );
   } finally {
     await client.end().catch(() => {});
   }
@@ -250,10 +301,17 @@ async function probeMysql(location: StoreLocation): Promise<Probe> {
       [db, table],
     );
     const check = columnCheck(`${db}.${table}`, names, unique.length > 0, "Zoho's DBStore layout; migrate() adds it");
-    const narrow = columns.filter((column) => column.type === 'varchar' && ['access_token', 'refresh_token'].includes(String(column.name).toLowerCase()));
+    const narrow = columns.filter(
+      (column) => column.type === 'varchar' && ['access_token', 'refresh_token'].includes(String(column.name).toLowerCase()),
+    );
     if (check.status === 'warn' && narrow.length > 0) check.detail += `; tokens limited to ${narrow[0]?.size} characters`;
     checks.push(check);
-    checks.push(grantCheck(String(user), PRIVILEGES.filter((privilege) => !privileges.has(privilege))));
+    checks.push(
+      grantCheck(
+        String(user),
+        PRIVILEGES.filter((privilege) => !privileges.has(privilege)),
+      ),
+    );
   } finally {
     await connection.end().catch(() => {});
   }
@@ -303,7 +361,11 @@ async function probe(location: StoreLocation): Promise<Probe> {
     case 'redis':
       return probeRedis(location);
   }
-  return { reachable: true, storagePresent: false, checks: [{ status: 'ok', name: 'connectivity', detail: 'in this process: nothing outlives the command' }] };
+  return {
+    reachable: true,
+    storagePresent: false,
+    checks: [{ status: 'ok', name: 'connectivity', detail: 'in this process: nothing outlives the command' }],
+  };
 }
 
 /** Counts through the store itself: it reads the tokens exactly as an application would. */
@@ -312,7 +374,8 @@ async function tokenChecks(store: TokenStore): Promise<Check[]> {
   try {
     tokens = await store.getTokens();
   } catch (error) {
-    if (TokenStoreError.is(error) && error.code !== 'BACKEND_UNAVAILABLE') return [{ status: 'fail', name: 'tokens', detail: error.message }];
+    if (TokenStoreError.is(error) && error.code !== 'BACKEND_UNAVAILABLE')
+      return [{ status: 'fail', name: 'tokens', detail: error.message }];
     throw error;
   }
   const now = Date.now();
@@ -321,14 +384,26 @@ async function tokenChecks(store: TokenStore): Promise<Check[]> {
   const unidentifiable = tokens.filter(
     (token) => token.userSignature === null && token.accessToken === null && token.refreshToken === null && token.grantToken === null,
   );
-  const ids = (list: typeof tokens) => list.slice(0, 10).map((token) => token.id).join(', ') + (list.length > 10 ? ', ...' : '');
+  const ids = (list: typeof tokens) =>
+    list
+      .slice(0, 10)
+      .map((token) => token.id)
+      .join(', ') + (list.length > 10 ? ', ...' : '');
   return [
     { status: 'ok', name: 'tokens', detail: `${tokens.length} stored` },
     dead.length > 0
-      ? { status: 'warn', name: 'expired', detail: `${expired.length} expired; ${dead.length} of them have no refresh token and cannot be refreshed (${ids(dead)})` }
+      ? {
+          status: 'warn',
+          name: 'expired',
+          detail: `${expired.length} expired; ${dead.length} of them have no refresh token and cannot be refreshed (${ids(dead)})`,
+        }
       : { status: 'ok', name: 'expired', detail: `${expired.length} with an expired access token (refreshed on next use)` },
     unidentifiable.length > 0
-      ? { status: 'warn', name: 'unidentifiable', detail: `${unidentifiable.length} without a user name or any access, refresh or grant token (${ids(unidentifiable)})` }
+      ? {
+          status: 'warn',
+          name: 'unidentifiable',
+          detail: `${unidentifiable.length} without a user name or any access, refresh or grant token (${ids(unidentifiable)})`,
+        }
       : { status: 'ok', name: 'unidentifiable', detail: '0 without a user name or any access, refresh or grant token' },
   ];
 }

@@ -76,13 +76,18 @@ function plan(sourceTokens: OAuthToken[], targetTokens: OAuthToken[]): PlannedTo
   const copies: OAuthToken[] = [];
   return sourceTokens.map((token): PlannedToken => {
     const id = token.id as string;
-    if (seen.has(id)) return { token, outcome: 'conflict', reason: `token ${id} appears more than once in the source; the first was taken` };
+    if (seen.has(id))
+      return { token, outcome: 'conflict', reason: `token ${id} appears more than once in the source; the first was taken` };
     seen.add(id);
     const stored = targetById.get(id);
     if (stored) {
       const fields = differingFields(token, stored);
       if (fields.length === 0) return { token, outcome: 'already' };
-      return { token, outcome: 'conflict', reason: `token ${id} is in the target with other values (${fields.join(', ')}); not overwritten` };
+      return {
+        token,
+        outcome: 'conflict',
+        reason: `token ${id} is in the target with other values (${fields.join(', ')}); not overwritten`,
+      };
     }
     if (token.accessToken === null && token.refreshToken === null && token.grantToken === null) {
       return { token, outcome: 'unstorable', reason: `token ${id} has no access, refresh or grant token: a store refuses it` };
@@ -187,7 +192,8 @@ async function migrate(flags: MigrateFlags): Promise<number> {
     for (const { token } of expected) {
       const stored = await target.findTokenById(token.id as string);
       if (stored === null) {
-        if (!failures.some((failure) => failure.startsWith(`token ${token.id}`))) mismatches.push(`token ${token.id} is missing in the target`);
+        if (!failures.some((failure) => failure.startsWith(`token ${token.id}`)))
+          mismatches.push(`token ${token.id} is missing in the target`);
         continue;
       }
       const fields = differingFields(token, stored);
