@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openTokenStore, type TokenStore, TokenStoreError } from '@crm/core';
+import { openTokenStore, parseStoreUrl as parseCoreStoreUrl, type TokenStore, TokenStoreError } from '@crm/core';
 import type { ConformanceOptions } from '@crm/store-conformance';
 
 /** The base URL the worker processes read. */
@@ -33,76 +33,41 @@ export interface StoreLocation {
   serverUrl?: string;
 }
 
-const PACKAGES: Record<StoreKind, string | null> = {
-  memory: null,
-  sqlite: '@crm/store-sqlite',
-  file: '@crm/store-file',
-  postgres: '@crm/store-postgres',
-  mysql: '@crm/store-mysql',
-  redis: '@crm/store-redis',
+/** Core's store names, by the kind the commands branch on. */
+const KINDS: Record<string, StoreKind> = {
+  MemoryTokenStore: 'memory',
+  SQLiteTokenStore: 'sqlite',
+  FileTokenStore: 'file',
+  PostgresTokenStore: 'postgres',
+  MySQLTokenStore: 'mysql',
+  RedisTokenStore: 'redis',
 };
-
-const SCHEMES: Record<string, StoreKind> = {
-  'memory:': 'memory',
-  'sqlite:': 'sqlite',
-  'file:': 'file',
-  'postgres:': 'postgres',
-  'postgresql:': 'postgres',
-  'mysql:': 'mysql',
-  'mariadb:': 'mysql',
-  'redis:': 'redis',
-  'rediss:': 'redis',
-};
-
-const DETAILS = { store: 'crm-tokens', operation: 'open' } as const;
-
-function usage(message: string): TokenStoreError {
-  return TokenStoreError.invalidArgument(DETAILS, message);
-}
 
 /** True when `text` starts like a store URL (`scheme:`), as opposed to a module path. */
 export function looksLikeStoreUrl(text: string): boolean {
   return /^[A-Za-z][A-Za-z0-9+.-]*:/.test(text) && !/^[A-Za-z]:[\\/]/.test(text);
 }
 
-/** What a store URL names. A URL this command cannot use is INVALID_ARGUMENT, its text never repeated whole. */
+/**
+ * What a store URL names, read by core's `parseStoreUrl` (the same rules as `openTokenStore`: unknown or
+ * repeated parameters refused, typed values checked). A URL it refuses is its INVALID_ARGUMENT, which never
+ * repeats the URL whole.
+ */
 export function parseStoreUrl(url: string): StoreLocation {
-  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:/.exec(url)?.[0].toLowerCase();
-  const kind = scheme === undefined ? undefined : SCHEMES[scheme];
-  if (kind === undefined) {
-    throw usage(
-      `unknown store URL scheme ${scheme ?? '(none)'}; use sqlite:, file:, postgres://, mysql://, redis://, rediss:// or memory:`,
+  const target = parseCoreStoreUrl(url);
+  const kind = KINDS[target.storeName];
+  if (kind === undefined)
+    throw TokenStoreError.invalidArgument(
+      { store: 'crm-tokens', operation: 'open' },
+      `${target.storeName} is not a store this command knows`,
     );
-  }
-  const packageName = PACKAGES[kind];
-  if (kind === 'memory') return { kind, packageName };
-  if (kind === 'sqlite' || kind === 'file') {
-    const [rest = '', query = ''] = url.slice(scheme!.length).split('?', 2);
-    const filename = rest.startsWith('//') ? rest.slice(2) : rest;
-    if (filename === '')
-      throw usage(`a ${scheme} URL needs a file name, such as ${kind === 'sqlite' ? 'sqlite:./zohooauth.db' : 'file:./sdk_tokens.txt'}`);
-    const params = new URLSearchParams(query);
-    const table = params.get('table') ?? undefined;
-    return { kind, packageName, filename, ...(kind === 'sqlite' && table !== undefined ? { table } : {}) };
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw usage(`the ${scheme}// URL does not parse`);
-  }
-  const take = (name: string) => {
-    const value = parsed.searchParams.get(name) ?? undefined;
-    parsed.searchParams.delete(name);
-    return value;
-  };
-  const location: StoreLocation = { kind, packageName };
-  if (kind === 'postgres') {
-    location.table = take('table');
-    location.schema = take('schema');
-  } else if (kind === 'mysql') location.table = take('table');
-  else location.prefix = take('prefix');
-  location.serverUrl = parsed.href;
+  const options = target.options as { filename?: string; table?: string; schema?: string; prefix?: string; url?: string };
+  const location: StoreLocation = { kind, packageName: target.packageName };
+  if (options.filename !== undefined) location.filename = options.filename;
+  if (options.table !== undefined) location.table = options.table;
+  if (options.schema !== undefined) location.schema = options.schema;
+  if (options.prefix !== undefined) location.prefix = options.prefix;
+  if (options.url !== undefined) location.serverUrl = options.url;
   return location;
 }
 

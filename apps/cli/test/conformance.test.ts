@@ -51,7 +51,7 @@ test('a module path is loaded as crm-store-conformance loads it, JavaScript or T
 test('a bad URL, a missing module, an unknown group and a filter that matches nothing are usage errors (exit 2)', async () => {
   const badScheme = await runCli(['conformance', 'nosuch://host/db']);
   expect(badScheme.code).toBe(2);
-  expect(badScheme.stderr).toContain('unknown store URL scheme nosuch:');
+  expect(badScheme.stderr).toContain('the store URL has the unknown scheme nosuch:');
   const badParameter = await runCli(['conformance', 'postgres://postgres:hunter2secret@127.0.0.1:5432/test?tabel=x', '--filter', 'merge/']);
   expect(badParameter.code).toBe(2);
   expect(badParameter.stderr + badParameter.stdout).not.toContain('hunter2secret');
