@@ -1,4 +1,6 @@
-const base = require('../../jest.base.cjs');
-
-// Sources import siblings as `./x.js` (NodeNext); under jest those are the .ts files.
-module.exports = { ...base, moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' } };
+module.exports = {
+  ...require('../../jest.base.cjs'),
+  // Finds the servers (or starts throwaway ones) once for all test files; tests read POSTGRES_URL, REDIS_URL, MYSQL_URL.
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
+};
