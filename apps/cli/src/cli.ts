@@ -13,12 +13,16 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerMigrate } from './commands/migrate.js';
 import { registerTokens } from './commands/tokens.js';
 import { EXIT_CODES_HELP, handleFailure } from './output.js';
+import { redactText } from './redact.js';
 
 const program = new Command('crm-tokens')
   .description('Zoho CRM OAuth tokens in any store: a lifecycle demo, list and clean up tokens, migrate between stores, check a store.')
   .version('0.1.0')
   .showHelpAfterError()
   .addHelpText('after', EXIT_CODES_HELP);
+// commander's usage errors quote arguments (`unknown command 'postgres://app:pw@db/crm'`): no password shown.
+// Set before the commands are added, which copy it (commander's copyInheritedSettings).
+program.configureOutput({ outputError: (text, write) => write(redactText(text, process.argv)) });
 // Usage errors exit with 2 (commander's default exit code for them is 1).
 program.exitOverride((error) => {
   if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') process.exit(0);

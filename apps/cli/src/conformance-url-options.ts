@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openTokenStore, parseStoreUrl as parseCoreStoreUrl, type TokenStore, TokenStoreError } from '@crm/core';
 import type { ConformanceOptions } from '@crm/store-conformance';
+import { redactText } from './redact.js';
 
 /** The base URL the worker processes read. */
 export const CONFORMANCE_URL_ENV = 'CRM_CONFORMANCE_URL';
@@ -29,8 +30,10 @@ export interface StoreLocation {
   table?: string;
   schema?: string;
   prefix?: string;
-  /** PostgreSQL, MySQL, Redis: the URL without the parameters that are ours (table, schema, prefix). */
+  /** PostgreSQL, MySQL, Redis: the URL without the store's parameters (table, schema, prefix, operationTimeoutMs...). */
   serverUrl?: string;
+  /** The store's other parameters as written in the URL (`operationTimeoutMs`, `journalMode`, ...), kept by `storeUrl`. */
+  params?: Record<string, string>;
 }
 
 /** Core's store names, by the kind the commands branch on. */
@@ -68,30 +71,68 @@ export function parseStoreUrl(url: string): StoreLocation {
   if (options.schema !== undefined) location.schema = options.schema;
   if (options.prefix !== undefined) location.prefix = options.prefix;
   if (options.url !== undefined) location.serverUrl = options.url;
+  const located = new Set(['filename', 'table', 'schema', 'prefix', 'url']);
+  const params = Object.entries(target.options).filter(([name]) => !located.has(name));
+  if (params.length > 0) location.params = Object.fromEntries(params.map(([name, value]) => [name, String(value)]));
   return location;
 }
 
-/** The URL of a location, the inverse of `parseStoreUrl`. */
+/** The URL of a location, the inverse of `parseStoreUrl`: its file, table, schema or prefix, and every other store parameter. */
 export function storeUrl(location: StoreLocation): string {
   if (location.kind === 'memory') return 'memory:';
+  const named = { table: location.table, schema: location.schema, prefix: location.prefix, ...location.params };
+  const params = Object.entries(named).filter((entry): entry is [string, string] => entry[1] !== undefined);
   if (location.kind === 'sqlite' || location.kind === 'file') {
-    const query = location.table === undefined ? '' : `?table=${encodeURIComponent(location.table)}`;
-    return `${location.kind}:${location.filename}${query}`;
+    const query = new URLSearchParams(params).toString();
+    return `${location.kind}:${location.filename}${query === '' ? '' : `?${query}`}`;
   }
   const url = new URL(location.serverUrl as string);
-  for (const name of ['table', 'schema', 'prefix'] as const) {
-    const value = location[name];
-    if (value !== undefined) url.searchParams.set(name, value);
-  }
+  for (const [name, value] of params) url.searchParams.set(name, value);
   return url.href;
 }
 
 /** A dynamic import from this module, so store packages resolve from the command's own dependencies. */
 const load = (name: string): Promise<unknown> => import(name);
 
-/** Opens a store from its URL with core's `openTokenStore`, loading store packages from the command's dependencies. */
-export function openStoreUrl(url: string): Promise<TokenStore> {
-  return openTokenStore(url, { load });
+/**
+ * Opens a store from its URL with core's `openTokenStore`, loading store packages from the command's
+ * dependencies. A driver that refuses an option of the URL when the store is made (mysql2's `?ssl=foo`)
+ * throws its own error: that is a bad URL, INVALID_ARGUMENT (exit 2), its message without the URL's password.
+ */
+export async function openStoreUrl(url: string): Promise<TokenStore> {
+  try {
+    return await openTokenStore(url, { load });
+  } catch (error) {
+    if (TokenStoreError.is(error)) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw TokenStoreError.invalidArgument(
+      { store: 'crm-tokens', operation: 'open' },
+      `the store URL's options were refused when opening it: ${redactText(hidePassword(message, url), [url])}`,
+    );
+  }
+}
+
+/** `text` without the URL's password, should a driver ever quote it. */
+function hidePassword(text: string, url: string): string {
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    return password.length > 0 ? text.split(password).join('***') : text;
+  } catch {
+    return text;
+  }
+}
+
+/** Refuses, as openTokenStore would, a location whose store package is not installed (INVALID_ARGUMENT, exit 2). */
+export function checkStorePackage(location: StoreLocation): void {
+  if (location.packageName === null) return;
+  try {
+    requireHere.resolve(location.packageName);
+  } catch {
+    throw TokenStoreError.invalidArgument(
+      { store: 'crm-tokens', operation: 'open' },
+      `a ${location.kind} store URL needs ${location.packageName}: npm install ${location.packageName}`,
+    );
+  }
 }
 
 const requireHere = createRequire(import.meta.url);

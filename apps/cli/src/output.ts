@@ -10,8 +10,23 @@ Exit codes:
   2  usage error (unknown command or option, a bad store URL)
   3  the store or its server could not be reached or used`;
 
+/** A failure the command words itself, with the exit code it ends with. Its message holds no secret. */
+export class CommandFailure extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'CommandFailure';
+  }
+}
+
 /** Prints an error without secrets (TokenStoreError messages hold none) and exits with its code. */
 export function handleFailure(error: unknown): never {
+  if (error instanceof CommandFailure) {
+    console.error(`crm-tokens: ${error.message}`);
+    process.exit(error.exitCode);
+  }
   if (TokenStoreError.is(error)) {
     console.error(`crm-tokens: ${error.message}`);
     process.exit(error.code === 'INVALID_ARGUMENT' ? EXIT.usage : EXIT.unavailable);

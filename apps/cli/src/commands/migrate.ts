@@ -14,6 +14,7 @@ import type { Command } from 'commander';
 import { openStoreUrl, parseStoreUrl } from '../conformance-url-options.js';
 import { EXIT } from '../output.js';
 import { startProgress } from '../progress.js';
+import { readOnlyUrl } from '../store.js';
 
 interface MigrateFlags {
   from: string;
@@ -31,14 +32,6 @@ export function differingFields(a: OAuthToken, b: OAuthToken): TokenField[] {
 }
 
 const LOOKUP_NAMES = { userName: 'user name', accessToken: 'access token', grantToken: 'grant token', refreshToken: 'refresh token' };
-
-/** The URL with `createSchema=false` for the stores that would otherwise create or alter their table on open. */
-export function withoutSchemaChanges(url: string): string {
-  const { kind } = parseStoreUrl(url);
-  if (kind !== 'sqlite' && kind !== 'postgres' && kind !== 'mysql') return url;
-  if (/[?&]createSchema=/.test(url)) return url;
-  return `${url}${url.includes('?') ? '&' : '?'}createSchema=false`;
-}
 
 /** A file store whose file is missing: nothing to read, and opening SQLite would create the file. */
 function missingFile(url: string): string | null {
@@ -120,12 +113,13 @@ async function migrate(flags: MigrateFlags): Promise<number> {
   let source: TokenStore | null = null;
   let target: TokenStore | null = null;
   try {
-    source = await openStoreUrl(withoutSchemaChanges(flags.from));
+    // Read-only: nothing created or altered, and a SQLite file keeps its journal mode.
+    source = await openStoreUrl(readOnlyUrl(flags.from));
     const sourceTokens = await source.getTokens();
     let targetTokens: OAuthToken[] = [];
     if (!targetAbsent) {
       try {
-        target = await openStoreUrl(withoutSchemaChanges(flags.to));
+        target = await openStoreUrl(readOnlyUrl(flags.to));
         targetTokens = await target.getTokens();
       } catch (error) {
         if (!isMissingTable(error)) throw error;
@@ -156,6 +150,7 @@ async function migrate(flags: MigrateFlags): Promise<number> {
     const failures: string[] = [];
     let copied = 0;
     const progress = startProgress('copying', copies.length);
+    let outage: TokenStoreError | null = null;
     try {
       for (const { token } of copies) {
         const copy = token.clone();
@@ -163,7 +158,10 @@ async function migrate(flags: MigrateFlags): Promise<number> {
           await target.saveToken(copy);
         } catch (error) {
           // A store that cannot be reached ends the run; a token it refuses is reported, and the rest go on.
-          if (TokenStoreError.is(error) && error.code === 'BACKEND_UNAVAILABLE') throw error;
+          if (TokenStoreError.is(error) && error.code === 'BACKEND_UNAVAILABLE') {
+            outage = error;
+            break;
+          }
           failures.push(`token ${token.id}: ${TokenStoreError.is(error) ? error.message : 'the save failed'}`);
           progress.step(`${token.id} failed`);
           continue;
@@ -174,6 +172,15 @@ async function migrate(flags: MigrateFlags): Promise<number> {
       }
     } finally {
       progress.stop();
+    }
+    if (outage !== null) {
+      // Cut off midway: say how far it got. Saves keep ids and a rerun skips what is already there.
+      for (const failure of failures) console.log(`failed: ${failure}`);
+      console.error(`crm-tokens: ${outage.message}`);
+      console.log(
+        `${copied} of ${copies.length} copied; the target is partly migrated; run the same command again to finish`,
+      );
+      return EXIT.unavailable;
     }
     for (const failure of failures) console.log(`failed: ${failure}`);
     console.log(
@@ -233,7 +240,8 @@ Every token is saved into the target with its own id, after a plan made from bot
 Afterwards the target is read back: the token count, and every migrated token field by field. The source is
 never changed (its table is neither created nor altered). A progress bar shows on a terminal, plain lines
 otherwise. Output names tokens by id only; no secret is printed.
-Exit code 0: everything copied or already there and verified; 1: a conflict, a failed save or a mismatch.`,
+Exit code 0: everything copied or already there and verified; 1: a conflict, a failed save or a mismatch;
+3: a store could not be reached (cut off midway, it says how many were copied: run the same command again).`,
     )
     .action(async (flags: MigrateFlags) => {
       process.exit(await migrate(flags));

@@ -1,19 +1,36 @@
 /** `list`, `show ID`, `rm ID`, `purge`: looking after the tokens of one store. */
+import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline/promises';
-import type { OAuthToken, TokenStore } from '@crm/core';
+import { type OAuthToken, supportsLocking, type TokenStore } from '@crm/core';
 import type { Command } from 'commander';
-import { EXIT } from '../output.js';
+import { CommandFailure, EXIT } from '../output.js';
 import { STORE_URL_HELP, storeOption, withStore } from '../store.js';
 import { shownToken, sortTokens, tokenDetails, tokenTable } from '../table.js';
+import { cannotBeUsed } from '../usable.js';
+import { differingFields } from './migrate.js';
 
 interface ListOptions {
   store: string;
   expired?: boolean;
+  accessExpired?: boolean;
   json?: boolean;
   reveal?: boolean;
 }
 
-const EXPIRED_HELP = 'only tokens whose access token has expired or has no known expiry (their refresh token may still work)';
+const EXPIRED_HELP =
+  'only tokens that cannot be used any more: no refresh token and no grant token, and the access token expired';
+const ACCESS_EXPIRED_HELP =
+  'only tokens whose access token has expired or has no known expiry (most still have a working refresh token)';
+
+/** The tokens `--expired` or `--access-expired` select, and what to call them. */
+function selection(options: { expired?: boolean; accessExpired?: boolean }, now: number) {
+  if (options.expired && options.accessExpired) throw new CommandFailure('give --expired or --access-expired, not both', EXIT.usage);
+  if (options.expired) return { keep: (token: OAuthToken) => cannotBeUsed(token, now), kind: 'expired token' };
+  if (options.accessExpired) return { keep: (token: OAuthToken) => token.isExpired(now), kind: 'token with an expired access token' };
+  return { keep: () => true, kind: 'token' };
+}
+
+const plural = (n: number, noun: string) => (n === 1 ? noun : noun.replace('token', 'tokens'));
 
 export function registerTokens(program: Command): void {
   program
@@ -21,6 +38,7 @@ export function registerTokens(program: Command): void {
     .description('List the stored tokens, secrets redacted')
     .addOption(storeOption())
     .option('--expired', EXPIRED_HELP)
+    .option('--access-expired', ACCESS_EXPIRED_HELP)
     .option('--json', 'print a JSON array of tokens, for scripts')
     .option('--reveal', 'show secrets (client secret, access, refresh and grant tokens) whole')
     .addHelpText(
@@ -30,35 +48,45 @@ Examples:
   crm-tokens list
   crm-tokens list --expired --store postgres://app@db.internal/crm
   CRM_TOKEN_STORE=redis://127.0.0.1:6379 crm-tokens list --json
+
+--expired: tokens nothing can use any more (no refresh or grant token, access token expired), the ones
+purge --expired deletes. A token whose access token expired but which has a refresh token is refreshed on
+next use: --access-expired lists those too.
+The store is only read: a missing table, key prefix or file is an error (exit 3), never created.
 ${STORE_URL_HELP}`,
     )
     .action(async (options: ListOptions) => {
-      await withStore(options.store, async ({ store, shownUrl }) => {
-        const now = Date.now();
-        const all = sortTokens(await store.getTokens());
-        const tokens = options.expired ? all.filter((token) => token.isExpired(now)) : all;
-        if (options.json) {
-          console.log(
-            JSON.stringify(
-              tokens.map((token) => shownToken(token, { reveal: options.reveal, now })),
-              null,
-              2,
-            ),
-          );
-          return;
-        }
-        const kind = options.expired ? 'expired tokens' : 'tokens';
-        if (tokens.length === 0) {
-          console.log(`No ${kind} in ${shownUrl}.`);
-          return;
-        }
-        console.log(tokenTable(tokens, { reveal: options.reveal, now }));
-        const expired = tokens.filter((token) => token.isExpired(now)).length;
-        const summary = options.expired
-          ? `${count(tokens.length, 'expired token')}`
-          : `${count(tokens.length, 'token')} (${expired} expired)`;
-        console.log(`${summary} in ${shownUrl}.`);
-      });
+      const now = Date.now();
+      const { keep, kind } = selection(options, now);
+      await withStore(
+        options.store,
+        async ({ store, shownUrl }) => {
+          const tokens = sortTokens(await store.getTokens()).filter(keep);
+          if (options.json) {
+            console.log(
+              JSON.stringify(
+                tokens.map((token) => shownToken(token, { reveal: options.reveal, now })),
+                null,
+                2,
+              ),
+            );
+            return;
+          }
+          if (tokens.length === 0) {
+            console.log(`No ${plural(2, kind)} in ${shownUrl}.`);
+            return;
+          }
+          console.log(tokenTable(tokens, { reveal: options.reveal, now }));
+          const accessExpired = tokens.filter((token) => token.isExpired(now)).length;
+          const unusable = tokens.filter((token) => cannotBeUsed(token, now)).length;
+          const summary =
+            kind === 'token'
+              ? `${count(tokens.length, 'token')} (${accessExpired} with an expired access token, ${unusable} that cannot be used any more)`
+              : count(tokens.length, kind);
+          console.log(`${summary} in ${shownUrl}.`);
+        },
+        'read',
+      );
     });
 
   program
@@ -79,12 +107,16 @@ Exit code 1 when no token has that id.
 ${STORE_URL_HELP}`,
     )
     .action(async (id: string, options: ListOptions) => {
-      await withStore(options.store, async ({ store, shownUrl }) => {
-        const token = await findById(store, id, shownUrl);
-        if (!token) return;
-        if (options.json) console.log(JSON.stringify(shownToken(token, { reveal: options.reveal }), null, 2));
-        else console.log(tokenDetails(token, { reveal: options.reveal }));
-      });
+      await withStore(
+        options.store,
+        async ({ store, shownUrl }) => {
+          const token = await findById(store, id, shownUrl);
+          if (!token) return;
+          if (options.json) console.log(JSON.stringify(shownToken(token, { reveal: options.reveal }), null, 2));
+          else console.log(tokenDetails(token, { reveal: options.reveal }));
+        },
+        'read',
+      );
     });
 
   program
@@ -104,12 +136,16 @@ Exit code 1 when no token has that id.
 ${STORE_URL_HELP}`,
     )
     .action(async (id: string, options: { store: string }) => {
-      await withStore(options.store, async ({ store, shownUrl }) => {
-        const token = await findById(store, id, shownUrl);
-        if (!token) return;
-        await store.deleteToken(id);
-        console.log(`Deleted token ${id}${token.userName ? ` (${token.userName})` : ''} from ${shownUrl}.`);
-      });
+      await withStore(
+        options.store,
+        async ({ store, shownUrl }) => {
+          const token = await findById(store, id, shownUrl);
+          if (!token) return;
+          await store.deleteToken(id);
+          console.log(`Deleted token ${id}${token.userName ? ` (${token.userName})` : ''} from ${shownUrl}.`);
+        },
+        'write',
+      );
     });
 
   program
@@ -117,6 +153,7 @@ ${STORE_URL_HELP}`,
     .description('Delete every token, or every expired one, after asking')
     .addOption(storeOption())
     .option('--expired', `delete ${EXPIRED_HELP}`)
+    .option('--access-expired', `delete ${ACCESS_EXPIRED_HELP}`)
     .option('-y, --yes', 'delete without asking (needed when stdin is not a terminal)')
     .addHelpText(
       'after',
@@ -127,31 +164,41 @@ Examples:
 
 On a terminal purge asks "Delete N tokens? [y/N]" first. Without a terminal (a script, a pipe) it deletes
 nothing and exits with 2 unless --yes is given. Tokens are deleted from the store only, not revoked at Zoho.
+--expired deletes the tokens nothing can use any more (no refresh or grant token, access token expired), as
+list --expired shows them; --access-expired every token whose access token expired, refreshable or not.
+Each token is read again just before it is deleted, under the lock TokenManager refreshes it under: one
+changed since it was counted (refreshed meanwhile, say) is kept and reported.
 ${STORE_URL_HELP}`,
     )
-    .action(async (options: { store: string; expired?: boolean; yes?: boolean }) => {
+    .action(async (options: { store: string; expired?: boolean; accessExpired?: boolean; yes?: boolean }) => {
+      const { keep, kind } = selection(options, Date.now());
       if (!options.yes && !process.stdin.isTTY) {
         console.error('crm-tokens: purge deletes tokens; stdin is not a terminal to ask on, so pass --yes to confirm. Nothing deleted.');
         process.exitCode = EXIT.usage;
         return;
       }
-      await withStore(options.store, async ({ store, shownUrl }) => {
-        const all = await store.getTokens();
-        const now = Date.now();
-        const doomed = options.expired ? all.filter((token) => token.isExpired(now)) : all;
-        const kind = options.expired ? 'expired token' : 'token';
-        if (doomed.length === 0) {
-          console.log(`No ${kind}s in ${shownUrl}: nothing deleted.`);
-          return;
-        }
-        if (!options.yes && !(await confirm(`Store: ${shownUrl}\nDelete ${count(doomed.length, kind)}? [y/N] `))) {
-          console.log('Nothing deleted.');
-          return;
-        }
-        // By id, so exactly the tokens counted are deleted, not one saved meanwhile.
-        await deleteAll(store, doomed);
-        console.log(`Deleted ${count(doomed.length, kind)} from ${shownUrl}.`);
-      });
+      await withStore(
+        options.store,
+        async ({ store, shownUrl }) => {
+          const doomed = (await store.getTokens()).filter(keep);
+          if (doomed.length === 0) {
+            console.log(`No ${plural(2, kind)} in ${shownUrl}: nothing deleted.`);
+            return;
+          }
+          if (!options.yes && !(await confirm(`Store: ${shownUrl}\nDelete ${count(doomed.length, kind)}? [y/N] `))) {
+            console.log('Nothing deleted.');
+            return;
+          }
+          const { deleted, changed } = await deleteUnchanged(store, doomed);
+          console.log(`Deleted ${count(deleted, kind)} from ${shownUrl}.`);
+          if (changed.length > 0) {
+            console.log(
+              `Kept ${count(changed.length, 'token')} changed since ${changed.length === 1 ? 'it was' : 'they were'} counted (refreshed or saved meanwhile): ${changed.join(', ')}`,
+            );
+          }
+        },
+        'write',
+      );
     });
 }
 
@@ -165,12 +212,41 @@ async function findById(store: TokenStore, id: string, shownUrl: string): Promis
   return token;
 }
 
-async function deleteAll(store: TokenStore, tokens: OAuthToken[]): Promise<void> {
-  const ids = tokens.map((token) => token.id).filter((id): id is string => id !== null);
+/**
+ * Deletes each token only if it is still as it was counted, by id: one refreshed or saved while the prompt
+ * waited is kept. The check and the delete run under the lock `TokenManager` refreshes a token under
+ * (`refresh:<id>`), where the store has locks, so no refresh can land between them.
+ */
+async function deleteUnchanged(store: TokenStore, tokens: OAuthToken[]): Promise<{ deleted: number; changed: string[] }> {
+  let deleted = 0;
+  const changed: string[] = [];
+  const deleteOne = async (counted: OAuthToken) => {
+    const id = counted.id as string;
+    const work = async (confirmLock?: () => Promise<void>) => {
+      const current = await store.findTokenById(id);
+      if (current === null) return;
+      if (differingFields(counted, current).length > 0) {
+        changed.push(id);
+        return;
+      }
+      await confirmLock?.();
+      await store.deleteToken(id);
+      deleted++;
+    };
+    if (supportsLocking(store)) await store.withLock(refreshLockKey(id), (lock) => work(() => lock.confirm()));
+    else await work();
+  };
   // A few at a time: fast on server stores, without opening more connections than a pool has.
-  for (let start = 0; start < ids.length; start += 8) {
-    await Promise.all(ids.slice(start, start + 8).map((id) => store.deleteToken(id)));
+  for (let start = 0; start < tokens.length; start += 8) {
+    await Promise.all(tokens.slice(start, start + 8).map(deleteOne));
   }
+  return { deleted, changed };
+}
+
+/** The lock key `TokenManager` refreshes a token under (ids too long for a key are hashed). */
+function refreshLockKey(id: string): string {
+  const key = `refresh:${id}`;
+  return key.length <= 512 ? key : `refresh:sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
 
 async function confirm(question: string): Promise<boolean> {
@@ -183,6 +259,7 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
+/** `1 token`, `2 tokens with an expired access token`. */
 function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+  return `${n} ${plural(n, noun)}`;
 }
