@@ -20,6 +20,14 @@ const STORE = 'openTokenStore';
 
 type ParamKind = 'string' | 'integer' | 'boolean';
 
+/**
+ * Checks the text of a driver parameter and returns the text to pass on: the same, or text the driver reads
+ * as the user meant (pg reads `ssl=false` as on, `ssl=0` as off). Throws INVALID_ARGUMENT. The driver reads
+ * the value its own way, often with no check at all (ioredis runs `SELECT NaN`, mysql2 ignores an unknown
+ * flag): only values known to mean something pass.
+ */
+type DriverParam = (value: string, name: string) => string;
+
 interface Scheme {
   /** The schemes, with their colon: `postgres:`. */
   protocols: readonly string[];
@@ -28,8 +36,10 @@ interface Scheme {
   exportName: string;
   /** Query parameters that become store options, with how their text is read. */
   storeParams: Readonly<Record<string, ParamKind>>;
-  /** Query parameters the driver reads from the URL the store passes on. */
-  driverParams: readonly string[];
+  /** Query parameters the driver reads from the URL the store passes on, with their checks. */
+  driverParams: Readonly<Record<string, DriverParam>>;
+  /** Checks the parameters against each other and the rest of the URL (`/5?db=3`). */
+  checkServerUrl?: (url: URL, protocol: string, driverValues: ReadonlyMap<string, string>) => void;
   /** `server`: the URL (without store parameters) goes to the store as `url`; `path`: the text after the scheme is a file path. */
   target: 'server' | 'path' | 'none';
   /** The option naming the file, for `path` schemes. */
@@ -39,13 +49,217 @@ interface Scheme {
 
 const SERVER_PARAMS = { operationTimeoutMs: 'integer', maxSaveAttempts: 'integer' } as const;
 
+/** The longest delay a Node.js timer keeps: a longer one fires at once. */
+const MAX_TIMER_MS = 2147483647;
+/** Redis has 16 databases unless configured otherwise; a number past this is a typo, not a setup. */
+const MAX_REDIS_DB = 65535;
+
+const text: DriverParam = (value) => value;
+
+function wholeNumber(min: number, max: number): DriverParam {
+  return (value, name) => {
+    if (!/^[0-9]{1,10}$/.test(value) || Number(value) < min || Number(value) > max) {
+      throw invalid(`the parameter ${name} must be a whole number from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+function oneOf(...values: string[]): DriverParam {
+  return (value, name) => {
+    if (!values.includes(value)) throw invalid(`the parameter ${name} must be one of ${values.join(', ')}`);
+    return value;
+  };
+}
+
+/** true/false or 1/0, which the store or driver reads as the same switch. */
+const onOff: DriverParam = (value, name) => {
+  if (!['true', 'false', '1', '0'].includes(value)) throw invalid(`the parameter ${name} must be true or false (or 1 or 0)`);
+  return value;
+};
+
+/** Set in the URL's user:password part; a query copy is read differently by each driver, or not at all. */
+const CREDENTIAL_PARAMS: Readonly<Record<string, string>> = { user: 'a user', username: 'a user', password: 'a password' };
+
+const PG_DRIVER_PARAMS: Record<string, DriverParam> = {
+  host: text,
+  port: wholeNumber(1, 65535),
+  // pg-connection-string turns true and 1 into on, 0 into off, and leaves any other text, which reads as on.
+  ssl: (value, name) => (onOff(value, name) === 'false' ? '0' : value),
+  sslmode: oneOf('disable', 'prefer', 'require', 'verify-ca', 'verify-full', 'no-verify'),
+  sslcert: text,
+  sslkey: text,
+  sslrootcert: text,
+  sslnegotiation: oneOf('postgres', 'direct'),
+  // pg reads only the text true as on.
+  uselibpqcompat: (value, name) => {
+    if (value !== 'true' && value !== 'false') throw invalid(`the parameter ${name} must be true or false`);
+    return value;
+  },
+  application_name: text,
+  fallback_application_name: text,
+  options: text,
+  client_encoding: text,
+};
+
+/** pg reads a query host or port over the URL's own without a word: one of them would be ignored. */
+function checkPostgresUrl(url: URL, protocol: string, driverValues: ReadonlyMap<string, string>): void {
+  if (url.hostname !== '' && driverValues.has('host')) {
+    throw invalid(
+      `the store URL gives the host twice, in the URL and as host=; give it once (${protocol}///database?host=/var/run/postgresql for a socket)`,
+    );
+  }
+  if (url.port !== '' && driverValues.has('port'))
+    throw invalid('the store URL gives the port twice, in the URL and as port=; give it once');
+  const sslOff = driverValues.get('ssl') === '0' || driverValues.get('sslmode') === 'disable';
+  if (driverValues.get('sslnegotiation') === 'direct' && sslOff) {
+    throw invalid('sslnegotiation=direct needs SSL: drop ssl=0 or sslmode=disable, or use sslnegotiation=postgres');
+  }
+  if (driverValues.get('uselibpqcompat') === 'true' && driverValues.get('sslmode') === 'verify-ca' && !driverValues.has('sslrootcert')) {
+    throw invalid('sslmode=verify-ca needs sslrootcert, the certificate of the authority to trust (or use sslmode=verify-full)');
+  }
+}
+
+const REDIS_DRIVER_PARAMS: Record<string, DriverParam> = {
+  db: wholeNumber(0, MAX_REDIS_DB),
+  family: oneOf('0', '4', '6'),
+  // Redis refuses a client name with spaces, newlines or other special characters.
+  connectionName: (value, name) => {
+    if (!/^[!-~]+$/.test(value)) throw invalid(`the parameter ${name} must be printable characters without spaces (ASCII ! to ~)`);
+    return value;
+  },
+};
+
+/** ioredis reads the path as the database number (parseInt, so `/abc` selects NaN) and prefers it to `db=`. */
+function checkRedisUrl(url: URL, protocol: string, driverValues: ReadonlyMap<string, string>): void {
+  if (url.pathname === '' || url.pathname === '/') return;
+  const path = /^\/([0-9]{1,5})$/.exec(url.pathname)?.[1];
+  if (path === undefined || Number(path) > MAX_REDIS_DB) {
+    throw invalid(
+      `the path of a ${protocol}// URL is the database number, a whole number from 0 to ${MAX_REDIS_DB} (${protocol}//host:6379/2)`,
+    );
+  }
+  const db = driverValues.get('db');
+  if (db !== undefined) throw invalid(`the store URL gives the database number twice, as /${path} and as db=${db}; give it once`);
+}
+
+/** mysql2's SSL profiles, by name (ssl_profiles.js). */
+const MYSQL_SSL_PROFILES = ['Amazon RDS'];
+const TLS_VERSIONS = ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'];
+/** What an `ssl` object in a URL may set: no private key or passphrase, which a URL would show. */
+const MYSQL_SSL_KEYS: Readonly<Record<string, (value: unknown) => boolean>> = {
+  rejectUnauthorized: (value) => typeof value === 'boolean',
+  verifyIdentity: (value) => typeof value === 'boolean',
+  minVersion: (value) => TLS_VERSIONS.includes(value as string),
+  maxVersion: (value) => TLS_VERSIONS.includes(value as string),
+  ca: (value) => typeof value === 'string' && value !== '',
+  servername: (value) => typeof value === 'string' && value !== '',
+};
+const MYSQL_SSL_RULES: Readonly<Record<string, string>> = {
+  rejectUnauthorized: 'true or false',
+  verifyIdentity: 'true or false',
+  minVersion: `one of ${TLS_VERSIONS.join(', ')}`,
+  maxVersion: `one of ${TLS_VERSIONS.join(', ')}`,
+  ca: 'a certificate in PEM text',
+  servername: 'a host name',
+};
+
+/** The store reads the value as JSON when it can, else as text: a profile name, `false` or an options object. */
+const mysqlSsl: DriverParam = (value, name) => {
+  if (value === 'false' || MYSQL_SSL_PROFILES.includes(value)) return value;
+  let options: unknown;
+  try {
+    options = JSON.parse(value);
+  } catch {
+    options = undefined;
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalid(
+      `the parameter ${name} must be the profile name ${MYSQL_SSL_PROFILES.join(', ')}, false or a JSON object such as {"rejectUnauthorized":true}`,
+    );
+  }
+  for (const [key, setting] of Object.entries(options)) {
+    const check = Object.hasOwn(MYSQL_SSL_KEYS, key) ? MYSQL_SSL_KEYS[key] : undefined;
+    if (check === undefined) {
+      throw invalid(
+        `${name} takes no ${key.slice(0, 40)}; it takes ${Object.keys(MYSQL_SSL_KEYS).join(', ')} (for a client key, pass a pool of your own)`,
+      );
+    }
+    if (!check(setting)) throw invalid(`${name}: ${key} must be ${MYSQL_SSL_RULES[key]}`);
+  }
+  return value;
+};
+
+/** mysql2's client flags (constants/client.js): it skips a name it does not know, so a typo would change nothing. */
+const MYSQL_CLIENT_FLAGS = [
+  'LONG_PASSWORD',
+  'FOUND_ROWS',
+  'LONG_FLAG',
+  'CONNECT_WITH_DB',
+  'NO_SCHEMA',
+  'COMPRESS',
+  'ODBC',
+  'LOCAL_FILES',
+  'IGNORE_SPACE',
+  'PROTOCOL_41',
+  'INTERACTIVE',
+  'SSL',
+  'IGNORE_SIGPIPE',
+  'TRANSACTIONS',
+  'RESERVED',
+  'SECURE_CONNECTION',
+  'MULTI_STATEMENTS',
+  'MULTI_RESULTS',
+  'PS_MULTI_RESULTS',
+  'PLUGIN_AUTH',
+  'CONNECT_ATTRS',
+  'PLUGIN_AUTH_LENENC_CLIENT_DATA',
+  'CAN_HANDLE_EXPIRED_PASSWORDS',
+  'SESSION_TRACK',
+  'CLIENT_QUERY_ATTRIBUTES',
+  'SSL_VERIFY_SERVER_CERT',
+  'REMEMBER_OPTIONS',
+  'MULTI_FACTOR_AUTHENTICATION',
+];
+
+/** `FOUND_ROWS,-COMPRESS`: names mysql2 adds, or with `-` removes, read as it reads them. */
+const mysqlFlags: DriverParam = (value, name) => {
+  for (const written of value.toUpperCase().split(/\s*,+\s*/)) {
+    const flag = written.startsWith('-') ? written.slice(1) : written;
+    if (flag !== '' && !MYSQL_CLIENT_FLAGS.includes(flag)) {
+      throw invalid(
+        `${name}: ${flag.slice(0, 40)} is not a MySQL client flag; write names such as FOUND_ROWS or -FOUND_ROWS, separated by commas`,
+      );
+    }
+  }
+  return value;
+};
+
+const MYSQL_DRIVER_PARAMS: Record<string, DriverParam> = {
+  ssl: mysqlSsl,
+  socketPath: text,
+  localAddress: text,
+  connectionLimit: wholeNumber(1, MAX_TIMER_MS),
+  maxIdle: wholeNumber(0, MAX_TIMER_MS),
+  idleTimeout: wholeNumber(0, MAX_TIMER_MS),
+  queueLimit: wholeNumber(0, MAX_TIMER_MS),
+  waitForConnections: onOff,
+  enableKeepAlive: onOff,
+  keepAliveInitialDelay: wholeNumber(0, MAX_TIMER_MS),
+  compress: onOff,
+  insecureAuth: onOff,
+  enableCleartextPlugin: onOff,
+  flags: mysqlFlags,
+  maxPreparedStatements: wholeNumber(1, MAX_TIMER_MS),
+};
+
 const SCHEMES: readonly Scheme[] = [
   {
     protocols: ['memory:'],
     packageName: null,
     exportName: 'MemoryTokenStore',
     storeParams: {},
-    driverParams: [],
+    driverParams: {},
     target: 'none',
     example: 'memory:',
   },
@@ -54,7 +268,7 @@ const SCHEMES: readonly Scheme[] = [
     packageName: '@crm/store-sqlite',
     exportName: 'SQLiteTokenStore',
     storeParams: { table: 'string', operationTimeoutMs: 'integer', journalMode: 'string', readonly: 'boolean', createSchema: 'boolean' },
-    driverParams: [],
+    driverParams: {},
     target: 'path',
     pathOption: 'filename',
     example: 'sqlite:./zohooauth.db',
@@ -64,7 +278,7 @@ const SCHEMES: readonly Scheme[] = [
     packageName: '@crm/store-file',
     exportName: 'FileTokenStore',
     storeParams: { operationTimeoutMs: 'integer', staleLockMs: 'integer' },
-    driverParams: [],
+    driverParams: {},
     target: 'path',
     pathOption: 'filename',
     example: 'file:./sdk_tokens.txt',
@@ -75,23 +289,8 @@ const SCHEMES: readonly Scheme[] = [
     exportName: 'PostgresTokenStore',
     storeParams: { schema: 'string', table: 'string', createSchema: 'boolean', ...SERVER_PARAMS },
     // What pg reads from a connection string and that leaves the store's own timeouts and row handling alone.
-    driverParams: [
-      'host',
-      'port',
-      'user',
-      'password',
-      'ssl',
-      'sslmode',
-      'sslcert',
-      'sslkey',
-      'sslrootcert',
-      'sslnegotiation',
-      'uselibpqcompat',
-      'application_name',
-      'fallback_application_name',
-      'options',
-      'client_encoding',
-    ],
+    driverParams: PG_DRIVER_PARAMS,
+    checkServerUrl: checkPostgresUrl,
     target: 'server',
     example: 'postgres://user:password@host:5432/database',
   },
@@ -101,7 +300,8 @@ const SCHEMES: readonly Scheme[] = [
     exportName: 'RedisTokenStore',
     storeParams: { prefix: 'string', ...SERVER_PARAMS },
     // What ioredis reads from a URL's query (it takes any option there; these are the connection ones).
-    driverParams: ['db', 'family', 'username', 'password', 'connectionName'],
+    driverParams: REDIS_DRIVER_PARAMS,
+    checkServerUrl: checkRedisUrl,
     target: 'server',
     example: 'redis://localhost:6379',
   },
@@ -111,24 +311,7 @@ const SCHEMES: readonly Scheme[] = [
     exportName: 'MySQLTokenStore',
     storeParams: { table: 'string', createSchema: 'boolean', ...SERVER_PARAMS },
     // mysql2 connection and pool options that leave the store's row handling, charset and timeouts alone.
-    driverParams: [
-      'password',
-      'ssl',
-      'socketPath',
-      'localAddress',
-      'connectionLimit',
-      'maxIdle',
-      'idleTimeout',
-      'queueLimit',
-      'waitForConnections',
-      'enableKeepAlive',
-      'keepAliveInitialDelay',
-      'compress',
-      'insecureAuth',
-      'enableCleartextPlugin',
-      'flags',
-      'maxPreparedStatements',
-    ],
+    driverParams: MYSQL_DRIVER_PARAMS,
     target: 'server',
     example: 'mysql://user:password@host:3306/database',
   },
@@ -273,15 +456,27 @@ function serverOptions(scheme: Scheme, protocol: string, url: string): Record<st
     );
   }
   if (!url.slice(protocol.length).startsWith('//')) throw invalid(`a ${protocol} URL starts with ${protocol}//, as in ${scheme.example}`);
-  const options = storeOptions(scheme, protocol, parsed.searchParams);
+  const driverValues = new Map<string, string>();
+  const options = storeOptions(scheme, protocol, parsed.searchParams, driverValues);
+  scheme.checkServerUrl?.(parsed, protocol, driverValues);
   const storeNames = Object.keys(options);
-  if (storeNames.length === 0) return { ...options, url };
+  const rewritten = [...driverValues].filter(([name, value]) => parsed.searchParams.get(name) !== value);
+  if (storeNames.length === 0 && rewritten.length === 0) return { ...options, url };
   for (const name of storeNames) parsed.searchParams.delete(name);
+  for (const [name, value] of rewritten) parsed.searchParams.set(name, value);
   return { ...options, url: parsed.href };
 }
 
-/** The store's own query parameters as typed options; unknown, repeated or empty parameters are refused. */
-function storeOptions(scheme: Scheme, protocol: string, params: URLSearchParams): Record<string, unknown> {
+/**
+ * The store's own query parameters as typed options; the driver's, checked, go into `driverValues` as they are
+ * to be passed on. Unknown, repeated or empty parameters, and credentials, are refused.
+ */
+function storeOptions(
+  scheme: Scheme,
+  protocol: string,
+  params: URLSearchParams,
+  driverValues = new Map<string, string>(),
+): Record<string, unknown> {
   const options: Record<string, unknown> = {};
   const seen = new Set<string>();
   for (const [name, value] of params) {
@@ -289,12 +484,18 @@ function storeOptions(scheme: Scheme, protocol: string, params: URLSearchParams)
     if (seen.has(name)) throw invalid(`the store URL gives the parameter ${shown} more than once`);
     seen.add(name);
     const kind = Object.hasOwn(scheme.storeParams, name) ? scheme.storeParams[name] : undefined;
-    if (kind === undefined) {
-      if (scheme.driverParams.includes(name)) continue;
+    const driverParam = Object.hasOwn(scheme.driverParams, name) ? scheme.driverParams[name] : undefined;
+    if (kind === undefined && driverParam === undefined) {
+      if (scheme.target === 'server' && Object.hasOwn(CREDENTIAL_PARAMS, name)) {
+        throw invalid(
+          `the store URL gives ${CREDENTIAL_PARAMS[name]} as the query parameter ${name}; put it in the URL's user:password part, percent-encoded, as in ${scheme.example}`,
+        );
+      }
       throw invalid(`${urlKind(scheme, protocol)} takes no parameter ${shown}; it takes ${describeParams(scheme)}`);
     }
     if (value === '') throw invalid(`the parameter ${name} has no value`);
-    options[name] = readParam(name, kind, value);
+    if (kind !== undefined) options[name] = readParam(name, kind, value);
+    else if (driverParam !== undefined) driverValues.set(name, driverParam(value, name));
   }
   return options;
 }
@@ -307,7 +508,8 @@ function urlKind(scheme: Scheme, protocol: string): string {
 function describeParams(scheme: Scheme): string {
   const own = Object.keys(scheme.storeParams);
   if (own.length === 0) return 'none';
-  const driver = scheme.driverParams.length === 0 ? '' : ` and the driver's ${scheme.driverParams.join(', ')}`;
+  const driverNames = Object.keys(scheme.driverParams);
+  const driver = driverNames.length === 0 ? '' : ` and the driver's ${driverNames.join(', ')}`;
   return `the store's ${own.join(', ')}${driver}`;
 }
 

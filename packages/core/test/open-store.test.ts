@@ -395,3 +395,117 @@ describe('redactUrl', () => {
     expect(redactUrl(undefined as unknown as string)).toBe('');
   });
 });
+
+describe('openTokenStore: credentials belong in the URL', () => {
+  // A driver reads a query password in its own way (mysql2 not at all, ioredis only without user information,
+  // pg over the URL's own): one place for credentials, the user:password part, leaves nothing to guess.
+  it.each([
+    `mysql://root@db/crm?password=${PASSWORD}`,
+    `mariadb://root@db/crm?user=crm`,
+    `postgres://crm@db/crm?password=${PASSWORD}`,
+    `postgres://crm:${PASSWORD}@db/crm?user=other`,
+    `redis://default@cache?password=${PASSWORD}`,
+    `rediss://cache?username=crm`,
+  ])('%s is refused, naming the user:password part', async (url) => {
+    const { load, loaded } = storeModules();
+    const error = await refusal(openTokenStore(url, { load }));
+    expect(error.message).toMatch(/gives (a user|a password|the user|the password)|as a query parameter/);
+    expect(error.message).toMatch(/in the URL's user:password part/);
+    expect(loaded).toEqual([]);
+  });
+});
+
+describe('openTokenStore: redis database number', () => {
+  it.each([
+    ['redis://cache:6379/0', undefined],
+    ['redis://cache:6379/15', undefined],
+    ['redis://cache:6379?db=3', '3'],
+    ['redis://cache:6379/?db=0', '0'],
+  ])('%s is taken', async (url, db) => {
+    const { options } = await opened(url);
+    expect(new URL(options.url as string).searchParams.get('db') ?? undefined).toBe(db);
+  });
+
+  it.each([
+    ['redis://cache:6379?db=abc', /db must be a whole number from 0 to 65535/],
+    ['redis://cache:6379?db=-1', /db must be a whole number from 0 to 65535/],
+    ['redis://cache:6379?db=1.5', /db must be a whole number from 0 to 65535/],
+    ['redis://cache:6379?db=65536', /db must be a whole number from 0 to 65535/],
+    ['redis://cache:6379?db=', /parameter db has no value/],
+    ['redis://cache:6379/abc', /the path of a redis:\/\/ URL is the database number, a whole number from 0 to 65535/],
+    ['redis://cache:6379/5/tokens', /the path of a redis:\/\/ URL is the database number/],
+    ['redis://cache:6379/99999', /the path of a redis:\/\/ URL is the database number/],
+    ['rediss://cache:6379/5?db=3', /gives the database number twice, as \/5 and as db=3; give it once/],
+    ['redis://cache:6379/5?db=5', /gives the database number twice/],
+  ])('%s is refused (%s)', async (url, message) => {
+    const { load, loaded } = storeModules();
+    expect((await refusal(openTokenStore(url, { load }))).message).toMatch(message);
+    expect(loaded).toEqual([]);
+  });
+});
+
+describe('openTokenStore: driver parameter values', () => {
+  it.each([
+    'mysql://root@db/crm?ssl=Amazon%20RDS',
+    'mysql://root@db/crm?ssl=%7B%22rejectUnauthorized%22%3Atrue%7D',
+    'mysql://root@db/crm?ssl={"rejectUnauthorized":false,"verifyIdentity":true,"minVersion":"TLSv1.2"}',
+    'mysql://root@db/crm?ssl={}',
+    'mysql://root@db/crm?ssl=false',
+    'mysql://root@db/crm?connectionLimit=4&maxIdle=0&idleTimeout=60000&queueLimit=0&maxPreparedStatements=100',
+    'mysql://root@db/crm?waitForConnections=false&enableKeepAlive=1&keepAliveInitialDelay=0&compress=true',
+    'mysql://root@db/crm?insecureAuth=0&enableCleartextPlugin=true&socketPath=/run/mysqld/mysqld.sock&localAddress=10.0.0.2',
+    'mysql://root@db/crm?flags=-FOUND_ROWS,multi_statements',
+    'postgres:///crm?host=/var/run/postgresql',
+    'postgres://crm@db/crm?port=5433',
+    'postgres://crm@db/crm?ssl=true&sslmode=verify-full&sslrootcert=/etc/ca.pem&sslcert=/etc/c.pem&sslkey=/etc/k.pem',
+    'postgres://crm@db/crm?ssl=0&sslnegotiation=postgres&uselibpqcompat=true&sslmode=require',
+    'postgres://crm@db/crm?sslmode=no-verify&sslnegotiation=direct',
+    'postgres://crm@db/crm?application_name=crm&fallback_application_name=x&options=-c%20search_path%3Dcrm&client_encoding=UTF8',
+    'redis://cache?family=6&connectionName=crm-tokens',
+  ])('%s passes on as written', async (url) => {
+    const { options } = await opened(url);
+    expect(new URL(options.url as string).searchParams.toString()).toBe(new URL(url).searchParams.toString());
+  });
+
+  it('passes ssl=false on to pg as 0, which it reads as off (it reads the text false as on)', async () => {
+    expect((await opened('postgres://crm@db/crm?ssl=false')).options.url).toBe('postgres://crm@db/crm?ssl=0');
+  });
+
+  it.each([
+    ['mysql://root@db/crm?ssl=foo', /ssl must be the profile name Amazon RDS, false or a JSON object/],
+    ['mysql://root@db/crm?ssl=true', /ssl must be the profile name Amazon RDS, false or a JSON object/],
+    ['mysql://root@db/crm?ssl={"rejectUnauthorized":"no"}', /ssl: rejectUnauthorized must be true or false/],
+    ['mysql://root@db/crm?ssl={"minVersion":"TLSv9"}', /ssl: minVersion must be one of TLSv1, TLSv1.1, TLSv1.2, TLSv1.3/],
+    ['mysql://root@db/crm?ssl={"key":"-----BEGIN"}', /ssl takes no key; it takes rejectUnauthorized, verifyIdentity/],
+    ['mysql://root@db/crm?ssl=[1]', /ssl must be the profile name Amazon RDS, false or a JSON object/],
+    ['mysql://root@db/crm?connectionLimit=0', /connectionLimit must be a whole number from 1 to 2147483647/],
+    ['mysql://root@db/crm?connectionLimit=many', /connectionLimit must be a whole number/],
+    ['mysql://root@db/crm?idleTimeout=3000000000', /idleTimeout must be a whole number from 0 to 2147483647/],
+    ['mysql://root@db/crm?queueLimit=-1', /queueLimit must be a whole number/],
+    ['mysql://root@db/crm?waitForConnections=no', /waitForConnections must be true or false \(or 1 or 0\)/],
+    ['mysql://root@db/crm?compress=False', /compress must be true or false/],
+    ['mysql://root@db/crm?flags=FOUND_ROW', /flags: FOUND_ROW is not a MySQL client flag/],
+    ['mysql://root@db/crm?socketPath=', /parameter socketPath has no value/],
+    ['postgres://crm@db/crm?port=abc', /port must be a whole number from 1 to 65535/],
+    ['postgres://crm@db:5432/crm?port=5433', /gives the port twice, in the URL and as port=; give it once/],
+    ['postgres://crm@db/crm?host=other', /gives the host twice, in the URL and as host=; give it once/],
+    ['postgres://crm@db/crm?ssl=yes', /ssl must be true or false \(or 1 or 0\)/],
+    ['postgres://crm@db/crm?sslmode=required', /sslmode must be one of disable, prefer, require, verify-ca, verify-full, no-verify/],
+    ['postgres://crm@db/crm?sslnegotiation=tls', /sslnegotiation must be one of postgres, direct/],
+    ['postgres://crm@db/crm?sslnegotiation=direct&sslmode=disable', /sslnegotiation=direct needs SSL/],
+    ['postgres://crm@db/crm?sslnegotiation=direct&ssl=0', /sslnegotiation=direct needs SSL/],
+    ['postgres://crm@db/crm?uselibpqcompat=yes', /uselibpqcompat must be true or false/],
+    ['postgres://crm@db/crm?uselibpqcompat=true&sslmode=verify-ca', /sslmode=verify-ca needs sslrootcert/],
+    ['redis://cache?family=5', /family must be one of 0, 4, 6/],
+    ['redis://cache?connectionName=crm%20tokens', /connectionName must be printable characters without spaces/],
+  ])('%s is refused (%s) without loading a package', async (url, message) => {
+    const { load, loaded } = storeModules();
+    expect((await refusal(openTokenStore(url, { load }))).message).toMatch(message);
+    expect(loaded).toEqual([]);
+  });
+
+  it('never repeats a refused value that may be secret', async () => {
+    const error = await refusal(openTokenStore(`mysql://root@db/crm?ssl={"passphrase":"${PASSWORD}"}`, { load: storeModules().load }));
+    expect(error.message).toMatch(/ssl takes no passphrase/);
+  });
+});

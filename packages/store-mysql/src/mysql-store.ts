@@ -84,6 +84,8 @@ function isCallbackPool(pool: Pool | CallbackPool): pool is CallbackPool {
   return typeof (pool as CallbackPool).promise === 'function';
 }
 
+const URL_PART_OPTIONS = ['user', 'password', 'host', 'port', 'database'];
+
 /**
  * Pool settings from `mysql://user:password@host:port/database?option=value`. Missing parts take Zoho
  * DBStore's defaults (root, empty password, localhost, 3306, zohooauth); query options go to mysql2 as they are.
@@ -91,6 +93,13 @@ function isCallbackPool(pool: Pool | CallbackPool): pool is CallbackPool {
 function poolConfigFromUrl(url: URL): PoolOptions {
   const config: Record<string, unknown> = {};
   for (const [name, value] of url.searchParams) {
+    // The URL's own parts set these below: a query copy would be dropped without a word.
+    if (URL_PART_OPTIONS.includes(name)) {
+      throw TokenStoreError.invalidArgument(
+        { store: STORE_NAME, operation: 'open' },
+        `url: give the ${name} in the URL itself (mysql://user:password@host:port/database), not as a query parameter`,
+      );
+    }
     try {
       config[name] = JSON.parse(value);
     } catch {
