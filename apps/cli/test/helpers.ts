@@ -72,6 +72,12 @@ export function sampleToken(user: string, options: { expiryTime?: number | null 
   });
 }
 
+/** A token nothing can use any more: no refresh or grant token, its access token expired an hour ago. */
+export function unusableToken(user: string): OAuthToken {
+  const token = sampleToken(user, { expiryTime: Date.now() - 3_600_000 });
+  return new OAuthToken({ ...token.toFields(), userSignature: token.userSignature, refreshToken: null, grantToken: null });
+}
+
 /** Every secret of these tokens, none null. */
 export function secretsOf(tokens: OAuthToken[]): string[] {
   return tokens.flatMap((token) =>
@@ -105,8 +111,13 @@ export async function dropPostgresTable(table: string): Promise<void> {
 /** `script` (util-linux) runs a command on a pseudo-terminal, so stdin is a terminal for it. */
 export const HAS_SCRIPT = spawnSync('script', ['--version'], { stdio: 'ignore' }).status === 0;
 
-/** Runs `crm-tokens args` on a pseudo-terminal and types `answer` once `prompt` shows. */
-export function runOnTerminal(args: string[], prompt: string, answer: string): Promise<CliResult> {
+/** Runs `crm-tokens args` on a pseudo-terminal and types `answer` once `prompt` shows (after `beforeAnswer`, if given). */
+export function runOnTerminal(
+  args: string[],
+  prompt: string,
+  answer: string,
+  beforeAnswer: () => Promise<void> = async () => {},
+): Promise<CliResult> {
   const quote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   const command = [process.execPath, CLI, ...args].map(quote).join(' ');
   return new Promise((done, fail) => {
@@ -121,7 +132,13 @@ export function runOnTerminal(args: string[], prompt: string, answer: string): P
       stdout += chunk;
       if (!answered && stdout.includes(prompt)) {
         answered = true;
-        child.stdin.write(answer);
+        beforeAnswer().then(
+          () => child.stdin.write(answer),
+          (error: unknown) => {
+            child.kill('SIGKILL');
+            fail(error);
+          },
+        );
       }
     });
     child.on('error', fail);
