@@ -8,7 +8,7 @@ Exit codes:
   0  done
   1  the command ran and found a problem (a failed check or case, a verification mismatch)
   2  usage error (unknown command or option, a bad store URL)
-  3  the store or its server could not be reached or used`;
+  3  the store or its server could not be reached or used, or its table, key prefix or file is not there`;
 
 /** A failure the command words itself, with the exit code it ends with. Its message holds no secret. */
 export class CommandFailure extends Error {

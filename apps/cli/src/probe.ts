@@ -6,14 +6,7 @@
  */
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import {
-  checkStorePackage,
-  loadDriver,
-  mysqlConnect,
-  pgConnect,
-  redisConnect,
-  type StoreLocation,
-} from './conformance-url-options.js';
+import { checkStorePackage, loadDriver, mysqlConnect, pgConnect, redisConnect, type StoreLocation } from './conformance-url-options.js';
 
 export type Status = 'ok' | 'warn' | 'fail';
 
@@ -362,4 +355,3 @@ export async function probe(location: StoreLocation): Promise<Probe> {
     checks: [{ status: 'ok', name: 'connectivity', detail: 'in this process: nothing outlives the command' }],
   };
 }
-

@@ -1,6 +1,8 @@
 /** `crm-tokens conformance` as users run it: the built command in a process of its own, on URLs and modules. */
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
-import { runCli } from './helpers';
+import { POSTGRES_URL, REDIS_URL, runCli } from './helpers';
 
 const repository = resolve(__dirname, '../../..');
 
@@ -82,4 +84,38 @@ test('--all prints one table of every built-in store; a server that cannot be re
   expect(result.stdout).toMatch(/^5 passed, 0 failed$/m);
   // No case failed, but a server could not be reached.
   expect(result.code).toBe(3);
+});
+
+test("each case's URL keeps the store parameters of the base URL, replacing only the file, table or prefix", async () => {
+  // The built options module, as the suite's worker processes load it.
+  const script = `
+    import { urlConformanceOptions } from ${JSON.stringify(resolve(__dirname, '../dist/conformance-url-options.js'))};
+    const shared = [];
+    for (const base of process.argv.slice(1)) {
+      const options = urlConformanceOptions(base);
+      const store = await options.create();
+      shared.push({ url: options.share(store), operationTimeoutMs: store.operationTimeoutMs ?? null, maxSaveAttempts: store.maxSaveAttempts ?? null });
+      await store.close();
+      await options.destroy(store);
+    }
+    console.log(JSON.stringify(shared));`;
+  const bases = [
+    'sqlite:./x.db?journalMode=DELETE&operationTimeoutMs=1500',
+    `${POSTGRES_URL}?operationTimeoutMs=1500&maxSaveAttempts=2&schema=public`,
+    `${REDIS_URL}?prefix=cli-conf&operationTimeoutMs=1500`,
+  ];
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script, ...bases], { encoding: 'utf8', cwd: tmpdir() });
+  expect(result.stderr).toBe('');
+  const [sqlite, postgres, redis] = JSON.parse(result.stdout) as {
+    url: string;
+    operationTimeoutMs: number | null;
+    maxSaveAttempts: number | null;
+  }[];
+  expect(sqlite?.url).toMatch(/^sqlite:\/.*\/tokens\.db\?journalMode=DELETE&operationTimeoutMs=1500$/);
+  expect(postgres?.url).toMatch(/[?&]table=crm_conformance_\w+/);
+  expect(postgres?.url).toContain('schema=public');
+  expect(postgres).toMatchObject({ operationTimeoutMs: 1500, maxSaveAttempts: 2 });
+  expect(new URL(postgres?.url as string).searchParams.get('operationTimeoutMs')).toBe('1500');
+  expect(redis?.url).toMatch(/[?&]prefix=cli-conf%3A\w+/);
+  expect(redis?.operationTimeoutMs).toBe(1500);
 });

@@ -1,10 +1,21 @@
 /** `crm-tokens doctor` as users run it, on real stores: one line per check, nothing changed, exit codes. */
-import { chmodSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { PostgresTokenStore } from '@crm/store-postgres';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
-import { dropPostgresTable, expectNoSecret, POSTGRES_URL, randomName, runCli, sampleToken, secretsOf, tempFolder } from './helpers';
+import {
+  dropPostgresTable,
+  expectNoSecret,
+  POSTGRES_URL,
+  randomName,
+  runCli,
+  sampleToken,
+  secretsOf,
+  tempFolder,
+  unusableToken,
+} from './helpers';
 
 type PgClient = {
   connect(): Promise<void>;
@@ -113,4 +124,73 @@ test('an unreachable server exits 3, and its password appears nowhere', async ()
 
 test('a bad store URL is a usage error (exit 2)', async () => {
   expect((await runCli(['doctor', '--store', 'nosuch://x'])).code).toBe(2);
+});
+
+test('expired counts every expired access token; only tokens with no refresh or grant token cannot be used any more', async () => {
+  const folder = tempFolder();
+  const filename = join(folder.path, 'zohooauth.db');
+  try {
+    const store = new SQLiteTokenStore({ filename });
+    await store.saveToken(sampleToken('refreshable@zylker.com', { expiryTime: Date.now() - 60_000 }));
+    await store.saveToken(unusableToken('dead@zylker.com'));
+    await store.close();
+    chmodSync(filename, 0o600);
+    const result = await runCli(['doctor', '--store', `sqlite:${filename}`]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^warn {2}expired {9}2 with an expired access token; 1 of them have no refresh or grant token and cannot be used any more \(\w+\); crm-tokens purge --expired deletes those$/m,
+    );
+  } finally {
+    folder.remove();
+  }
+});
+
+test('a SQLite file is only read: its journal mode and bytes stay as they were', async () => {
+  const folder = tempFolder();
+  const filename = join(folder.path, 'zohooauth.db');
+  try {
+    const store = new SQLiteTokenStore({ filename, journalMode: 'DELETE' });
+    await store.saveToken(sampleToken('ana@zylker.com'));
+    await store.close();
+    const before = readFileSync(filename);
+    // Byte 18 of a SQLite file: 1 for a rollback journal, 2 once it is switched to WAL.
+    expect(before[18]).toBe(1);
+    const result = await runCli(['doctor', '--store', `sqlite:${filename}`]);
+    expect(result.stdout).toMatch(/^ok {4}tokens {10}1 stored$/m);
+    expect(readFileSync(filename).equals(before)).toBe(true);
+    expect(existsSync(`${filename}-wal`)).toBe(false);
+  } finally {
+    folder.remove();
+  }
+});
+
+test('a store package that is not installed is a usage error (exit 2) naming what to install', async () => {
+  // The built command in a folder of its own whose dependencies lack @crm/store-postgres.
+  const folder = tempFolder();
+  try {
+    const app = join(folder.path, 'app');
+    cpSync(resolve(__dirname, '../bin'), join(app, 'bin'), { recursive: true });
+    cpSync(resolve(__dirname, '../dist'), join(app, 'dist'), { recursive: true });
+    cpSync(resolve(__dirname, '../package.json'), join(app, 'package.json'));
+    const modules = resolve(__dirname, '../node_modules');
+    mkdirSync(join(app, 'node_modules', '@crm'), { recursive: true });
+    for (const name of ['commander', 'cli-table3', 'cli-progress']) symlinkSync(join(modules, name), join(app, 'node_modules', name));
+    for (const name of readdirSync(join(modules, '@crm')).filter((entry) => entry !== 'store-postgres')) {
+      symlinkSync(join(modules, '@crm', name), join(app, 'node_modules', '@crm', name));
+    }
+    const result = spawnSync(
+      process.execPath,
+      [join(app, 'bin/crm-tokens.js'), 'doctor', '--store', 'postgres://app:Pw0rdSecret@127.0.0.1:1/x'],
+      {
+        encoding: 'utf8',
+        // Without the test runner's NODE_PATH, which reaches every package of the workspace.
+        env: { PATH: process.env.PATH },
+      },
+    );
+    expect(result.stderr).toContain('npm install @crm/store-postgres');
+    expect(result.status).toBe(2);
+    expect(result.stdout + result.stderr).not.toContain('Pw0rdSecret');
+  } finally {
+    folder.remove();
+  }
 });

@@ -1,6 +1,7 @@
 /** `crm-tokens migrate` as users run it, between real stores: ids kept, idempotent, verified, conflicts left alone. */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { OAuthToken, TokenStore } from '@crm/core';
 import { PostgresTokenStore } from '@crm/store-postgres';
@@ -259,4 +260,99 @@ test('an unreachable target exits 3 without its password', async () => {
   const result = await runCli(['migrate', '--from', 'memory:', '--to', 'postgres://postgres:hunter2secret@127.0.0.1:1/test']);
   expect(result.code).toBe(3);
   expect(result.stdout + result.stderr).not.toContain('hunter2secret');
+});
+
+test('a dry run leaves the SQLite source and target as they were (journal mode and bytes)', async () => {
+  const folder = tempFolder();
+  try {
+    const files = { source: join(folder.path, 'source.db'), target: join(folder.path, 'target.db') };
+    for (const [name, filename] of Object.entries(files)) {
+      const store = new SQLiteTokenStore({ filename, journalMode: 'DELETE' });
+      await store.saveToken(sampleToken(`${name}@zylker.com`));
+      await store.close();
+    }
+    const before = { source: readFileSync(files.source), target: readFileSync(files.target) };
+    // Byte 18 of a SQLite file: 1 for a rollback journal, 2 once it is switched to WAL.
+    expect([before.source[18], before.target[18]]).toEqual([1, 1]);
+    const dryRun = await runCli(['migrate', '--from', `sqlite:${files.source}`, '--to', `sqlite:${files.target}`, '--dry-run']);
+    expect(dryRun.stdout).toMatch(/^dry run, nothing written: would copy 1, 0 already there, 0 conflicts$/m);
+    expect(readFileSync(files.source).equals(before.source)).toBe(true);
+    expect(readFileSync(files.target).equals(before.target)).toBe(true);
+
+    // The real run writes into the target only: the source stays as it was.
+    const copy = await runCli(['migrate', '--from', `sqlite:${files.source}`, '--to', `sqlite:${files.target}`]);
+    expect(copy.code).toBe(0);
+    expect(readFileSync(files.source).equals(before.source)).toBe(true);
+  } finally {
+    folder.remove();
+  }
+});
+
+/** A TCP proxy to Redis that cuts every connection and stops listening once clients have sent `limit` bytes. */
+async function cuttingProxy(limit: number): Promise<{ url: string; close: () => void }> {
+  const upstreamUrl = new URL(REDIS_URL);
+  let seen = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(upstreamUrl.port || 6379), upstreamUrl.hostname);
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('data', (chunk) => {
+      seen += chunk.length;
+      if (seen > limit) {
+        for (const socket of sockets) socket.destroy();
+        server.close();
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => client.write(chunk));
+    client.on('error', () => {});
+    upstream.on('error', () => {});
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  const url = new URL(REDIS_URL);
+  url.host = `127.0.0.1:${port}`;
+  return {
+    url: url.href.replace(/\/$/, ''),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
+test('a run cut off by an outage says how many were copied and exits 3; running it again finishes', async () => {
+  const folder = tempFolder();
+  const prefix = randomName('cli-cut');
+  const tokens = Array.from({ length: 60 }, (_, index) => withId(sampleToken(`user${index}@zylker.com`), String(index + 1)));
+  const proxy = await cuttingProxy(12_000);
+  try {
+    const file = join(folder.path, 'sdk_tokens.txt');
+    writeZohoFile(file, tokens);
+    const cut = await runCli(['migrate', '--from', `file:${file}`, '--to', `${proxy.url}?prefix=${prefix}&operationTimeoutMs=2000`], {
+      timeoutMs: 60000,
+    });
+    expect(cut.code).toBe(3);
+    expect(cut.stderr).toContain('crm-tokens: RedisTokenStore.saveToken:');
+    const summary = /^(\d+) of 60 copied; the target is partly migrated; run the same command again to finish$/m.exec(cut.stdout);
+    expect(summary).not.toBeNull();
+    const copied = Number(summary?.[1]);
+    const target = new RedisTokenStore({ url: REDIS_URL, prefix });
+    expect((await target.getTokens()).length).toBe(copied);
+
+    const finish = await runCli(['migrate', '--from', `file:${file}`, '--to', `${REDIS_URL}?prefix=${prefix}`]);
+    expect(finish.code).toBe(0);
+    expect(finish.stdout).toContain(`${60 - copied} copied, ${copied} already there, 0 conflicts`);
+    expect((await target.getTokens()).length).toBe(60);
+    await target.deleteTokens();
+    await target.close();
+    expectNoSecret(cut.stdout + cut.stderr + finish.stdout + finish.stderr, secretsOf(tokens));
+  } finally {
+    proxy.close();
+    folder.remove();
+  }
 });

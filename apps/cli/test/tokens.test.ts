@@ -428,7 +428,10 @@ describe("commander's usage errors", () => {
   test.each([
     [[url], "unknown command 'postgres://app:***@db.internal:5432/crm'"],
     [['list', `--stor=${url}`], "unknown option '--stor=postgres://app:***@db.internal:5432/crm'"],
-    [['migrate', `--from=${url}`, '--to', 'memory:', '--too=redis://u:Sup3rSecret@127.0.0.1:6379'], "unknown option '--too=redis://***@127.0.0.1:6379'"],
+    [
+      ['migrate', `--from=${url}`, '--to', 'memory:', '--too=redis://u:Sup3rSecret@127.0.0.1:6379'],
+      "unknown option '--too=redis://***@127.0.0.1:6379'",
+    ],
     [['doctor', '--sotre', url], "unknown option '--sotre'"],
     [['postgres://app:Sup3r Se"cret@db.internal/crm'], "unknown command 'postgres://app:***@db.internal/crm'"],
   ])('crm-tokens %j shows no password (exit 2)', async (args, message) => {

@@ -177,9 +177,7 @@ async function migrate(flags: MigrateFlags): Promise<number> {
       // Cut off midway: say how far it got. Saves keep ids and a rerun skips what is already there.
       for (const failure of failures) console.log(`failed: ${failure}`);
       console.error(`crm-tokens: ${outage.message}`);
-      console.log(
-        `${copied} of ${copies.length} copied; the target is partly migrated; run the same command again to finish`,
-      );
+      console.log(`${copied} of ${copies.length} copied; the target is partly migrated; run the same command again to finish`);
       return EXIT.unavailable;
     }
     for (const failure of failures) console.log(`failed: ${failure}`);

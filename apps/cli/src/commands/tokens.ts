@@ -17,10 +17,8 @@ interface ListOptions {
   reveal?: boolean;
 }
 
-const EXPIRED_HELP =
-  'only tokens that cannot be used any more: no refresh token and no grant token, and the access token expired';
-const ACCESS_EXPIRED_HELP =
-  'only tokens whose access token has expired or has no known expiry (most still have a working refresh token)';
+const EXPIRED_HELP = 'only tokens that cannot be used any more: no refresh token and no grant token, and the access token expired';
+const ACCESS_EXPIRED_HELP = 'only tokens whose access token has expired or has no known expiry (most still have a working refresh token)';
 
 /** The tokens `--expired` or `--access-expired` select, and what to call them. */
 function selection(options: { expired?: boolean; accessExpired?: boolean }, now: number) {
