@@ -323,8 +323,10 @@ async function probeRedis(location: StoreLocation): Promise<Probe> {
       return { reachable: true, storagePresent: true, checks };
     }
     if (type === 'none') {
-      checks.push({ status: 'warn', name: 'schema', detail: `no keys under the prefix ${prefix} yet; the first save creates them` });
-      return { reachable: true, storagePresent: false, checks };
+      // Redis keeps no keys for a store without tokens: an empty store and a mistyped prefix look the same, and
+      // nothing would be created by reading it. It is an empty store; doctor warns.
+      checks.push({ status: 'warn', name: 'schema', detail: `no keys under the prefix ${prefix}: an empty store, or a mistyped prefix` });
+      return { reachable: true, storagePresent: true, checks };
     }
     checks.push({ status: 'fail', name: 'schema', detail: `{${prefix}}:ids is a ${type}, not the sorted set the store keeps its ids in` });
     return { reachable: true, storagePresent: false, checks };

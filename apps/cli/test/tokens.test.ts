@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { OAuthToken, TokenStore } from '@crm/core';
 import { PostgresTokenStore } from '@crm/store-postgres';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
+import { redisConnect } from '../src/conformance-url-options';
 import {
   dropPostgresTable,
   expectNoSecret,
@@ -395,11 +396,19 @@ describe('crm-tokens list, show, rm, purge never create storage', () => {
     }
   });
 
-  test('a Redis prefix with no keys is an error (exit 3)', async () => {
-    const prefix = randomName('cli-typo');
+  test('a Redis prefix with no keys is an empty store (Redis keeps nothing for one), and reading it creates nothing', async () => {
+    const prefix = randomName('cli-empty');
     const result = await runCli(['list', '--store', `${REDIS_URL}?prefix=${prefix}`]);
-    expect(result.code).toBe(3);
-    expect(result.stderr).toContain(`no keys under the prefix ${prefix}`);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('No tokens');
+    const doctor = await runCli(['doctor', '--store', `${REDIS_URL}?prefix=${prefix}`]);
+    expect(doctor.stdout).toContain(`no keys under the prefix ${prefix}: an empty store, or a mistyped prefix`);
+    const client = await redisConnect(REDIS_URL);
+    try {
+      expect(await client.call('KEYS', `{${prefix}}*`)).toEqual([]);
+    } finally {
+      await client.quit();
+    }
   });
 
   test('list and show read a SQLite file without changing it (its journal mode stays)', async () => {
