@@ -3,7 +3,7 @@
  * whole suite runs on the encrypted store. Structural types keep this package free of the suite.
  */
 import type { TokenStore } from '@crm/core';
-import { EncryptedTokenStore, encryptedStore } from './encrypted-store.js';
+import { type EncryptedTokenStore, encryptedStore } from './encrypted-store.js';
 import { type EncryptionOptions, maxPlaintextBytes } from './seal.js';
 
 const SEALED_COLUMNS = ['client_secret', 'access_token', 'refresh_token', 'grant_token'];

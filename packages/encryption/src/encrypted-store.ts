@@ -6,7 +6,7 @@
 import {
   type HeldLock,
   type LockOptions,
-  OAuthToken,
+  type OAuthToken,
   supportsLocking,
   type TokenStore,
   TokenStoreError,

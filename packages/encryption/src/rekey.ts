@@ -24,8 +24,8 @@ export interface RekeyProgress {
 }
 
 export interface RekeyOptions extends Partial<EncryptionOptions> {
-  /** Called after each token. */
-  onProgress?: (progress: RekeyProgress) => void;
+  /** Called after each token; a returned promise is awaited before the next one (to pace a run). */
+  onProgress?: (progress: RekeyProgress) => void | Promise<void>;
   /** The per-token lock's lease and wait (the store's defaults otherwise). */
   lock?: LockOptions;
   /** Stops after the current token; a later run carries on. */
@@ -142,7 +142,7 @@ export async function rekey(store: TokenStore, options: RekeyOptions = {}): Prom
     if (outcome === 'resealed') report.resealed++;
     else if (outcome === 'current') report.current++;
     else if (outcome === 'gone') report.gone++;
-    options.onProgress?.({ done: ++done, total: tokens.length, tokenId: id, outcome });
+    await options.onProgress?.({ done: ++done, total: tokens.length, tokenId: id, outcome });
   }
   report.after = countKeys(await inner.getTokens());
   return report;

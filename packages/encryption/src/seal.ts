@@ -79,7 +79,8 @@ export class Keyring {
   constructor(options: EncryptionOptions) {
     if (typeof options !== 'object' || options === null) throw bad('encryption options must be an object of keys and activeKeyId');
     const { keys, activeKeyId, plaintext = 'read' } = options;
-    if (typeof keys !== 'object' || keys === null || Object.keys(keys).length === 0) throw bad('keys must map at least one key id to a key');
+    if (typeof keys !== 'object' || keys === null || Object.keys(keys).length === 0)
+      throw bad('keys must map at least one key id to a key');
     for (const [id, input] of Object.entries(keys)) {
       if (!KEY_ID.test(id)) throw bad('a key id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -');
       this.byId.set(id, derive(id, input));
@@ -136,7 +137,8 @@ export class Keyring {
     if (parts.length !== 5 || !parts.slice(2).every((part) => BASE64URL.test(part))) throw corrupt('is not a well-formed sealed value');
     const [, keyId, iv, ciphertext, tag] = parts as [string, string, string, string, string];
     const key = this.byId.get(keyId);
-    if (key === undefined) throw corrupt(`is sealed with key ${KEY_ID.test(keyId) ? keyId : '(invalid id)'}, which this store was not given`);
+    if (key === undefined)
+      throw corrupt(`is sealed with key ${KEY_ID.test(keyId) ? keyId : '(invalid id)'}, which this store was not given`);
     const ivBytes = Buffer.from(iv, 'base64url');
     const tagBytes = Buffer.from(tag, 'base64url');
     if (ivBytes.length !== IV_BYTES || tagBytes.length !== TAG_BYTES) throw corrupt('is not a well-formed sealed value');
@@ -170,7 +172,16 @@ const base64urlLength = (bytes: number) => Math.ceil((bytes * 4) / 3);
 
 /** The length, in characters, of a value of `plaintextBytes` UTF-8 bytes sealed under `keyId`. */
 export function sealedLength(plaintextBytes: number, keyId: string): number {
-  return SEALED_PREFIX.length + keyId.length + 1 + base64urlLength(IV_BYTES) + 1 + base64urlLength(plaintextBytes) + 1 + base64urlLength(TAG_BYTES);
+  return (
+    SEALED_PREFIX.length +
+    keyId.length +
+    1 +
+    base64urlLength(IV_BYTES) +
+    1 +
+    base64urlLength(plaintextBytes) +
+    1 +
+    base64urlLength(TAG_BYTES)
+  );
 }
 
 /** The longest plaintext, in UTF-8 bytes, whose sealed value under `keyId` fits a column of `columnLimit` characters. */

@@ -38,7 +38,10 @@ async function expectStoreError(work: () => unknown, code: string): Promise<Toke
 // The whole suite on the reference store, wrapped (in one process: the memory store is not shared).
 describeTokenStore(
   'encryptedStore(MemoryTokenStore)',
-  encryptedConformanceOptions({ create: () => new MemoryTokenStore(), sharedAcrossProcesses: false }, { keys: { k1: K1 }, activeKeyId: 'k1' }) as never,
+  encryptedConformanceOptions(
+    { create: () => new MemoryTokenStore(), sharedAcrossProcesses: false },
+    { keys: { k1: K1 }, activeKeyId: 'k1' },
+  ) as never,
 );
 
 describe('sealing', () => {
