@@ -17,7 +17,6 @@ export interface WrappableConformanceOptions<Store extends TokenStore> {
   share?(store: Store): unknown | Promise<unknown>;
   openShared?(description: unknown): Store | Promise<Store>;
   valueLimits?: Partial<Record<string, number>>;
-  [option: string]: unknown;
 }
 
 /**
@@ -25,14 +24,17 @@ export interface WrappableConformanceOptions<Store extends TokenStore> {
  * plaintext whose sealed value fits. The encryption options must be the same in every process (worker
  * processes load the options module and call `openShared`).
  */
-export function encryptedConformanceOptions<Store extends TokenStore>(
-  options: WrappableConformanceOptions<Store>,
+// biome-ignore lint/suspicious/noExplicitAny: any store's options; the store type is read from `create`.
+export function encryptedConformanceOptions<Options extends WrappableConformanceOptions<any>>(
+  options: Options,
   encryption: EncryptionOptions,
-): WrappableConformanceOptions<EncryptedTokenStore> {
+): Omit<Options, keyof WrappableConformanceOptions<TokenStore>> & WrappableConformanceOptions<EncryptedTokenStore> {
+  type Store = Awaited<ReturnType<Options['create']>>;
   const wrap = async (store: Store | Promise<Store>) => encryptedStore(await store, encryption);
   const inner = (store: EncryptedTokenStore) => store.inner as Store;
   const { create, destroy, reopen, injectFault, share, openShared, valueLimits, ...rest } = options;
   const wrapped: WrappableConformanceOptions<EncryptedTokenStore> = { ...rest, create: () => wrap(create()) };
+  const result = wrapped as Omit<Options, keyof WrappableConformanceOptions<TokenStore>> & WrappableConformanceOptions<EncryptedTokenStore>;
   if (destroy) wrapped.destroy = (store) => destroy(inner(store));
   if (reopen) wrapped.reopen = (store) => wrap(reopen(inner(store)));
   if (injectFault) wrapped.injectFault = (store) => injectFault(inner(store));
@@ -46,5 +48,5 @@ export function encryptedConformanceOptions<Store extends TokenStore>(
       ]),
     );
   }
-  return wrapped;
+  return result;
 }

@@ -77,7 +77,7 @@ describe('sealing', () => {
     const copy = a.clone();
     copy.id = null;
     await again.saveToken(copy);
-    const rawCopy = (await again.inner.findTokenById(copy.id as string)) as OAuthToken;
+    const rawCopy = (await again.inner.findTokenById(String(copy.id))) as OAuthToken;
     for (const field of ['accessToken', 'refreshToken', 'grantToken'] as const) expect(rawCopy[field]).toBe(rawA[field]);
 
     expect((await store.findToken(new OAuthToken({ accessToken: a.accessToken })))?.id).toBe(a.id);
@@ -246,7 +246,11 @@ describe('rotation', () => {
     expect(first.stopped).toBe(true);
     expect(first.resealed).toBe(1);
     const progress: string[] = [];
-    const second = await rekey(rotated, { onProgress: (step) => progress.push(`${step.done}/${step.total} ${step.outcome}`) });
+    const second = await rekey(rotated, {
+      onProgress: (step) => {
+        progress.push(`${step.done}/${step.total} ${step.outcome}`);
+      },
+    });
     expect(second.before).toEqual(first.after);
     expect(second.after).toEqual({ k2: 16 });
     expect(second.resealed + second.current).toBe(4);
