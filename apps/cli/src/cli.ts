@@ -11,6 +11,7 @@ import { registerConformance } from './commands/conformance.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerMigrate } from './commands/migrate.js';
+import { registerRekey } from './commands/rekey.js';
 import { registerTokens } from './commands/tokens.js';
 import { EXIT_CODES_HELP, handleFailure } from './output.js';
 import { redactText } from './redact.js';
@@ -42,5 +43,6 @@ registerTokens(program);
 registerMigrate(program);
 registerConformance(program);
 registerDoctor(program);
+registerRekey(program);
 
 program.parseAsync(process.argv).catch(handleFailure);

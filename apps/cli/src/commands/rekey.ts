@@ -51,7 +51,7 @@ async function runRekey(flags: { store: string }): Promise<number> {
       ...encryption,
       onProgress: ({ total, tokenId, outcome }) => {
         progress ??= startProgress('rekey', total);
-        progress.step(`${tokenId} ${outcome === 'current' ? 'already current' : outcome}`);
+        progress.step(`${tokenId} ${outcome === 'current' ? 'already current' : outcome === 'resealed' ? 're-sealed' : outcome}`);
       },
     }).finally(() => (progress as ReturnType<typeof startProgress> | null)?.stop());
     console.log(`before: sealed values per key: ${shownCounts(report.before)}`);
