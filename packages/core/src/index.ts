@@ -9,7 +9,7 @@ export { accountsUrlFor, DATA_CENTERS } from './lifecycle/data-centers.js';
 export type { OAuthErrorCode, OAuthErrorDetails, OAuthOperation } from './lifecycle/oauth-error.js';
 export { OAUTH_ERROR_CODES, OAuthError } from './lifecycle/oauth-error.js';
 export type { TokenManagerOptions, TokenReference } from './lifecycle/token-manager.js';
-export { TokenManager } from './lifecycle/token-manager.js';
+export { refreshLockKey, TokenManager } from './lifecycle/token-manager.js';
 export type { HeldLock, LockingTokenStore, LockOptions, TokenLocking } from './lock.js';
 export { supportsLocking } from './lock.js';
 export { MemoryTokenStore } from './memory-store.js';

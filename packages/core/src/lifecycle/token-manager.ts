@@ -113,8 +113,12 @@ function checkStore(value: unknown): TokenStore {
   return value as TokenStore;
 }
 
-/** The lock key of a token's lifecycle; ids longer than a key allows are hashed. */
-function refreshLockKey(id: string): string {
+/**
+ * The lock key of a token's lifecycle: `refresh:<id>`, or `refresh:sha256:<hex>` when that would be longer
+ * than a lock key may be. TokenManager refreshes and deletes (revoke) a token under it; anything else that
+ * rewrites or deletes a stored token by id (rekey, purge) takes the same lock.
+ */
+export function refreshLockKey(id: string): string {
   const key = `refresh:${id}`;
   return key.length <= MAX_LOCK_KEY_LENGTH ? key : `refresh:sha256:${sha256(id)}`;
 }
@@ -225,14 +229,19 @@ export class TokenManager {
     });
   }
 
-  /** Revokes the token's refresh token at the accounts server, then deletes the token from the store. */
+  /**
+   * Revokes the token's refresh token at the accounts server, then deletes the token from the store, under
+   * the token's lock where the store has one: a rewrite by id under that lock (a refresh, a rekey) then never
+   * lands just after the delete and brings the token back.
+   */
   async revoke(id: string): Promise<void> {
     if (typeof id !== 'string' || id === '') throw invalidCall('revoke', 'revoke takes a token id as a non-empty string');
     const token = await this.#store.findTokenById(id);
     if (token === null) throw new OAuthError('NO_TOKEN', 'the store holds no token with this id', { operation: 'revoke' });
     const secret = token.refreshToken ?? token.accessToken;
     if (secret !== null) await this.#accounts.revokeToken(secret);
-    await this.#store.deleteToken(id);
+    if (supportsLocking(this.#store)) await this.#store.withLock(refreshLockKey(id), () => this.#store.deleteToken(id), this.#lock);
+    else await this.#store.deleteToken(id);
   }
 
   toString(): string {

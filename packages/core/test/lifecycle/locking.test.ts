@@ -3,7 +3,15 @@
  * leases, on MemoryTokenStore (which offers the lock) and on a store without the capability.
  * Two managers on one store stand for two processes: they share the store, nothing else.
  */
-import { type MemoryTokenStore, OAuthError, OAuthToken, supportsLocking, type TokenStore, TokenStoreError } from '../../src/index';
+import {
+  type MemoryTokenStore,
+  OAuthError,
+  OAuthToken,
+  refreshLockKey,
+  supportsLocking,
+  type TokenStore,
+  TokenStoreError,
+} from '../../src/index';
 import { HOUR, rejectionOf, type Setup, setup } from './helpers';
 
 /** A store without the lock capability: MemoryTokenStore's six methods only. */
@@ -143,6 +151,33 @@ it('a holder that lost its lease during the refresh writes nothing and returns i
   expect(response.status).toBe(200);
   releaseContender();
   await contender;
+});
+
+describe('revoke and the lock', () => {
+  it('deletes under the token\'s lock: a rewrite by id under that lock (a rekey, a refresh) never brings it back', async () => {
+    const token = await env.signIn();
+    const id = token.id as string;
+    let revoked: Promise<void> = Promise.resolve();
+    // Another process holds the token's lock: it re-reads the token, revoke starts meanwhile, then it saves by id.
+    await env.store.withLock(refreshLockKey(id), async () => {
+      const reread = (await env.store.findTokenById(id)) as OAuthToken;
+      revoked = env.manager().revoke(id);
+      while (env.emulator.counts().revocations === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await env.store.findTokenById(id)).not.toBeNull(); // the delete waits for the lock
+      await env.store.saveToken(new OAuthToken({ id, accessToken: reread.accessToken as string }));
+    });
+    await revoked;
+    expect(await env.store.findTokenById(id)).toBeNull();
+    expect(await env.store.getTokens()).toEqual([]);
+  });
+
+  it('refreshLockKey is refresh:<id>, hashed when that would pass the longest lock key', () => {
+    expect(refreshLockKey('abc')).toBe('refresh:abc');
+    expect(refreshLockKey('x'.repeat(504))).toBe(`refresh:${'x'.repeat(504)}`);
+    expect(refreshLockKey('x'.repeat(505))).toMatch(/^refresh:sha256:[0-9a-f]{64}$/);
+    expect(refreshLockKey('x'.repeat(505))).not.toBe(refreshLockKey('x'.repeat(506)));
+  });
 });
 
 describe('without the lock capability', () => {
