@@ -3,6 +3,8 @@
  * wrapped store only ever sees sealed values; its own find rules still work because lookup fields are sealed
  * deterministically. The rules themselves are core's (`lookupKey`, `fillAbsentFields`, `copyStoredFields`).
  */
+
+import { inspect } from 'node:util';
 import {
   type HeldLock,
   type LockOptions,
@@ -17,11 +19,19 @@ import { type EncryptionOptions, Keyring, SEALED_FIELDS, SEALED_PREFIX, type Sea
 
 const NAME = 'EncryptedTokenStore';
 
+/** Each store's keys, out of reach of `util.inspect`, `JSON.stringify` and callers; `rekey` reads them here. */
+const KEYRINGS = new WeakMap<EncryptedTokenStore, Keyring>();
+
+/** @internal the keys of an encrypted store, for `rekey`. */
+export function keyringOf(store: EncryptedTokenStore): Keyring {
+  return KEYRINGS.get(store) as Keyring;
+}
+
 export class EncryptedTokenStore implements TokenStore {
   /** The wrapped store, which holds sealed values only. */
   readonly inner: TokenStore;
-  /** @internal the checked keys, shared with `rekey`. */
-  readonly keyring: Keyring;
+  /** The checked keys (also in KEYRINGS, for `rekey`). */
+  readonly #keyring: Keyring;
   /** Present when the wrapped store has it: the same lock, keyed the same way. */
   declare readonly withLock?: <T>(key: string, work: (lock: HeldLock) => Promise<T>, options?: LockOptions) => Promise<T>;
   /** Present when the wrapped store has it. */
@@ -33,7 +43,8 @@ export class EncryptedTokenStore implements TokenStore {
       throw TokenStoreError.invalidArgument({ store: NAME, operation: 'open' }, 'expected a TokenStore to wrap');
     }
     this.inner = store;
-    this.keyring = new Keyring(options);
+    this.#keyring = new Keyring(options);
+    KEYRINGS.set(this, this.#keyring);
     if (supportsLocking(store)) {
       this.withLock = (key, work, lockOptions) => {
         if (this.closed) return Promise.reject(TokenStoreError.closed({ store: NAME, operation: 'withLock' }));
@@ -108,20 +119,24 @@ export class EncryptedTokenStore implements TokenStore {
     const field = key !== null && key.field !== 'userName' ? key.field : null;
     const others = field === null ? [] : this.otherForms(field, key!.value);
     if (onlyWhenOthers && others.length === 0) return null;
+    const fresh = probe.clone();
     if (await this.inner.findToken(probe)) return { token: probe, active: true };
     for (const other of others) {
-      const retry = probe.clone();
+      const retry = fresh.clone();
       retry[field!] = other;
       if (await this.inner.findToken(retry)) return { token: retry, active: false };
     }
+    // A rekey in another process may have moved the value to the active key after the first probe (it only
+    // ever moves values that way), so every older form missed: the active form once more.
+    if (others.length > 0 && (await this.inner.findToken(fresh))) return { token: fresh, active: true };
     return null;
   }
 
   /** The lookup value under every key but the active one, then as stored plaintext (if plaintext is read). */
   private otherForms(field: SealedField, value: string): string[] {
-    const forms = this.keyring.keys.slice(1).map((key) => this.keyring.seal(field, value, key));
+    const forms = this.#keyring.keyIds.slice(1).map((keyId) => this.#keyring.seal(field, value, keyId));
     // A value that looks sealed is never looked up as plaintext: it would find the token whose ciphertext it is.
-    if (this.keyring.plaintext === 'read' && !value.startsWith(SEALED_PREFIX)) forms.push(value);
+    if (this.#keyring.plaintext === 'read' && !value.startsWith(SEALED_PREFIX)) forms.push(value);
     return forms;
   }
 
@@ -130,7 +145,7 @@ export class EncryptedTokenStore implements TokenStore {
     const sealed = token.clone();
     for (const field of SEALED_FIELDS) {
       const value = token[field];
-      if (value !== null) sealed[field] = this.keyring.seal(field, value);
+      if (value !== null) sealed[field] = this.#keyring.seal(field, value);
     }
     return sealed;
   }
@@ -140,14 +155,28 @@ export class EncryptedTokenStore implements TokenStore {
     const opened = stored.clone();
     for (const field of SEALED_FIELDS) {
       const value = stored[field];
-      if (value !== null) opened[field] = this.keyring.open(field, value, { tokenId: stored.id, operation });
+      if (value !== null) opened[field] = this.#keyring.open(field, value, { tokenId: stored.id, operation });
     }
     return opened;
+  }
+
+  /** The wrapped store's class and the key ids: never a key. */
+  toJSON(): { store: string; inner: string; activeKeyId: string; keyIds: string[]; plaintext: 'read' | 'refuse' } {
+    return { store: NAME, inner: innerName(this.inner), ...this.#keyring.toJSON() };
+  }
+
+  [inspect.custom](): string {
+    const ring = this.#keyring;
+    return `${NAME} { inner: ${innerName(this.inner)}, activeKeyId: '${ring.activeKeyId}', keyIds: [${ring.keyIds.map((id) => `'${id}'`).join(', ')}], plaintext: '${ring.plaintext}' }`;
   }
 
   private checkOpen(operation: TokenStoreOperation): void {
     if (this.closed) throw TokenStoreError.closed({ store: NAME, operation });
   }
+}
+
+function innerName(store: TokenStore): string {
+  return (store as object).constructor?.name ?? 'TokenStore';
 }
 
 /**

@@ -1,13 +1,13 @@
 /**
  * `rekey(store, options)`: re-seals every token's secrets under the active key. It works on the wrapped
  * (inner) store, so it sees the sealed values themselves. Each token is re-read and rewritten under the
- * store's lock `refresh:<id>`, the lock TokenManager takes to refresh that token, and only the fields still
- * under another key (or in plaintext) are written: a refresh in any process never interleaves with it.
+ * store's lock `refreshLockKey(id)`, the lock TokenManager takes to refresh or revoke that token, and only the
+ * fields still under another key (or in plaintext) are written: a refresh in any process never interleaves with it.
  * Stopping half-way is fine: a token already under the active key is left alone, so running it again
  * finishes the job, and a run with nothing left to do writes nothing.
  */
-import { type LockOptions, OAuthToken, supportsLocking, type TokenStore, TokenStoreError } from '@crm/core';
-import { EncryptedTokenStore } from './encrypted-store.js';
+import { type LockOptions, OAuthToken, refreshLockKey, supportsLocking, TOKEN_FIELDS, type TokenStore, TokenStoreError } from '@crm/core';
+import { EncryptedTokenStore, keyringOf } from './encrypted-store.js';
 import { type EncryptionOptions, Keyring, SEALED_FIELDS, type SealedField, sealedKeyId } from './seal.js';
 
 /** Sealed values per key id; `plaintext` counts values not sealed at all. */
@@ -43,7 +43,7 @@ export interface RekeyReport {
   resealed: number;
   /** Tokens already wholly under the active key: left alone. */
   current: number;
-  /** Tokens deleted by someone else before their turn came. */
+  /** Tokens deleted by someone else before (or while) their turn came; none is brought back. */
   gone: number;
   /** Tokens that could not be re-sealed, by id, with why (never a value). */
   failed: Array<{ tokenId: string; reason: string }>;
@@ -51,18 +51,18 @@ export interface RekeyReport {
   stopped: boolean;
 }
 
-/** Counts the stored sealed values per key id. */
+/** Counts the stored sealed values per key id (an object without a prototype: any id read from storage counts). */
 export function countKeys(tokens: OAuthToken[]): KeyCounts {
-  const counts: KeyCounts = {};
+  const counts = new Map<string, number>();
   for (const token of tokens) {
     for (const field of SEALED_FIELDS) {
       const value = token[field];
       if (value === null) continue;
       const keyId = sealedKeyId(value) ?? 'plaintext';
-      counts[keyId] = (counts[keyId] ?? 0) + 1;
+      counts.set(keyId, (counts.get(keyId) ?? 0) + 1);
     }
   }
-  return counts;
+  return Object.assign(Object.create(null) as KeyCounts, Object.fromEntries(counts));
 }
 
 /**
@@ -74,12 +74,12 @@ export async function rekey(store: TokenStore, options: RekeyOptions = {}): Prom
   let keyring: Keyring;
   if (store instanceof EncryptedTokenStore) {
     inner = store.inner;
-    keyring = options.keys === undefined ? store.keyring : new Keyring(options as EncryptionOptions);
+    keyring = options.keys === undefined ? keyringOf(store) : new Keyring(options as EncryptionOptions);
   } else {
     inner = store;
     keyring = new Keyring(options as EncryptionOptions);
   }
-  const activeKeyId = keyring.active.id;
+  const activeKeyId = keyring.activeKeyId;
   const stale = (token: OAuthToken): SealedField[] =>
     SEALED_FIELDS.filter((field) => token[field] !== null && sealedKeyId(token[field] as string) !== activeKeyId);
 
@@ -114,6 +114,15 @@ export async function rekey(store: TokenStore, options: RekeyOptions = {}): Prom
     }
     await confirm();
     await inner.saveToken(update);
+    // A delete that does not take the lock can land between the re-read and the save; the save then finds no
+    // token by id and inserts one holding only the fields written here, or updates another token that the find
+    // rules match. A save never clears a field, so a field the re-read held that the stored result lacks means
+    // the token was deleted: the inserted one is deleted again, and the token counts as gone.
+    if (update.id !== id) return 'gone';
+    if (TOKEN_FIELDS.some((field) => stored[field] !== null && update[field] === null)) {
+      await inner.deleteToken(id);
+      return 'gone';
+    }
     return 'resealed';
   };
 
@@ -130,7 +139,7 @@ export async function rekey(store: TokenStore, options: RekeyOptions = {}): Prom
     } else {
       try {
         outcome = supportsLocking(inner)
-          ? await inner.withLock(`refresh:${id}`, (lock) => reseal(id, () => lock.confirm()), options.lock)
+          ? await inner.withLock(refreshLockKey(id), (lock) => reseal(id, () => lock.confirm()), options.lock)
           : await reseal(id, async () => {});
       } catch (error) {
         // A store that cannot be reached ends the run (nothing is half-written: each token is one save).

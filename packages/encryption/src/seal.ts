@@ -2,7 +2,17 @@
  * The sealed value: `v1.<keyId>.<iv>.<ciphertext>.<tag>`, the last three base64url. AES-256-GCM from
  * node:crypto; docs/ENCRYPTION.md explains the construction and what it leaks.
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, KeyObject, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  KeyObject,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
+import { inspect } from 'node:util';
 import { TokenStoreError, type TokenStoreOperation } from '@crm/core';
 
 export const SEALED_PREFIX = 'v1.';
@@ -11,6 +21,8 @@ const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 /** Key ids go into the sealed value, the CLI's `id:base64` list and error messages: a short, plain name. */
 const KEY_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Names that mean something else on a plain object: refused as key ids so no lookup or count trips on them. */
+const RESERVED_KEY_IDS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
@@ -37,11 +49,32 @@ export interface EncryptionOptions {
   plaintext?: 'read' | 'refuse';
 }
 
-/** One key, split into the two subkeys it is used as (never the key itself). */
-interface DerivedKey {
-  id: string;
-  encryption: Buffer;
-  synthesis: Buffer;
+/**
+ * One key, split into the two subkeys it is used as (never the key itself). The subkeys are KeyObjects, which
+ * neither `util.inspect` nor `JSON.stringify` show the bytes of; the key shows its id only.
+ */
+class DerivedKey {
+  readonly id: string;
+  readonly encryption: KeyObject;
+  readonly synthesis: KeyObject;
+
+  constructor(id: string, key: Buffer) {
+    this.id = id;
+    // Separate subkeys for encryption and for the synthetic IV: the key itself is never used twice. The key id is
+    // in the info, so even equal key bytes under two ids would never share a subkey (and so never a GCM nonce).
+    const subkey = (purpose: string) =>
+      createSecretKey(Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `crm-encryption v1 ${purpose}\u0000${id}`, KEY_BYTES)));
+    this.encryption = subkey('aes-256-gcm');
+    this.synthesis = subkey('synthetic-iv');
+  }
+
+  toJSON(): { id: string } {
+    return { id: this.id };
+  }
+
+  [inspect.custom](): string {
+    return `DerivedKey { id: '${this.id}' }`;
+  }
 }
 
 const CONFIG = { store: 'EncryptedTokenStore', operation: 'open' } as const;
@@ -61,57 +94,85 @@ function keyBytes(id: string, input: unknown): Buffer {
   return bytes;
 }
 
-function derive(id: string, input: unknown): DerivedKey {
-  const key = keyBytes(id, input);
-  // Separate subkeys for encryption and for the synthetic IV: the key itself is never used twice.
-  const subkey = (purpose: string) => Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), `crm-encryption v1 ${purpose}`, KEY_BYTES));
-  return { id, encryption: subkey('aes-256-gcm'), synthesis: subkey('synthetic-iv') };
-}
-
 const encode = (bytes: Buffer) => bytes.toString('base64url');
 
-/** The keys of one store: checked once, at construction. */
+/** Decodes one base64url part of a sealed value, or null when it is not the canonical encoding of its bytes. */
+function decodeCanonical(text: string): Buffer | null {
+  const bytes = Buffer.from(text, 'base64url');
+  return encode(bytes) === text ? bytes : null;
+}
+
+/**
+ * The keys of one store: checked once, at construction. `util.inspect` and `JSON.stringify` show the key ids
+ * only, never a key or a subkey.
+ */
 export class Keyring {
-  readonly active: DerivedKey;
   readonly plaintext: 'read' | 'refuse';
-  private readonly byId = new Map<string, DerivedKey>();
+  readonly #active: DerivedKey;
+  readonly #byId = new Map<string, DerivedKey>();
 
   constructor(options: EncryptionOptions) {
     if (typeof options !== 'object' || options === null) throw bad('encryption options must be an object of keys and activeKeyId');
     const { keys, activeKeyId, plaintext = 'read' } = options;
     if (typeof keys !== 'object' || keys === null || Object.keys(keys).length === 0)
       throw bad('keys must map at least one key id to a key');
-    for (const [id, input] of Object.entries(keys)) {
-      if (!KEY_ID.test(id)) throw bad('a key id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -');
-      this.byId.set(id, derive(id, input));
+    const given: Array<{ id: string; bytes: Buffer }> = [];
+    try {
+      for (const [id, input] of Object.entries(keys)) {
+        if (!KEY_ID.test(id)) throw bad('a key id must be 1 to 64 characters of A-Z, a-z, 0-9, _ and -');
+        if (RESERVED_KEY_IDS.has(id)) throw bad(`${id} cannot be a key id (__proto__, constructor and prototype are reserved)`);
+        const bytes = keyBytes(id, input);
+        // Two ids for one key would seal the same values twice under it: refused, whichever id is active.
+        const twin = given.find((other) => timingSafeEqual(other.bytes, bytes));
+        if (twin !== undefined) throw bad(`keys ${twin.id} and ${id} are the same key: give each key id its own key`);
+        given.push({ id, bytes });
+      }
+      for (const { id, bytes } of given) this.#byId.set(id, new DerivedKey(id, bytes));
+    } finally {
+      for (const { bytes } of given) bytes.fill(0);
     }
-    if (typeof activeKeyId !== 'string' || !this.byId.has(activeKeyId)) {
+    if (typeof activeKeyId !== 'string' || !this.#byId.has(activeKeyId)) {
       const shown = typeof activeKeyId === 'string' && KEY_ID.test(activeKeyId) ? `activeKeyId ${activeKeyId}` : 'activeKeyId';
-      throw bad(`${shown} is not one of the keys (${[...this.byId.keys()].join(', ')})`);
+      throw bad(`${shown} is not one of the keys (${[...this.#byId.keys()].join(', ')})`);
     }
     if (plaintext !== 'read' && plaintext !== 'refuse') throw bad("plaintext must be 'read' or 'refuse'");
-    this.active = this.byId.get(activeKeyId) as DerivedKey;
+    this.#active = this.#byId.get(activeKeyId) as DerivedKey;
     this.plaintext = plaintext;
   }
 
-  /** The active key first, then the others: the order lookups try them in. */
-  get keys(): DerivedKey[] {
-    return [this.active, ...[...this.byId.values()].filter((key) => key !== this.active)];
+  /** The id of the key new values are sealed with. */
+  get activeKeyId(): string {
+    return this.#active.id;
+  }
+
+  /** Every key id, the active one first, then the others: the order lookups try them in. */
+  get keyIds(): string[] {
+    return [this.#active.id, ...[...this.#byId.keys()].filter((id) => id !== this.#active.id)];
   }
 
   has(id: string): boolean {
-    return this.byId.has(id);
+    return this.#byId.has(id);
+  }
+
+  toJSON(): { activeKeyId: string; keyIds: string[]; plaintext: 'read' | 'refuse' } {
+    return { activeKeyId: this.activeKeyId, keyIds: this.keyIds, plaintext: this.plaintext };
+  }
+
+  [inspect.custom](): string {
+    return `Keyring { activeKeyId: '${this.activeKeyId}', keyIds: [${this.keyIds.map((id) => `'${id}'`).join(', ')}], plaintext: '${this.plaintext}' }`;
   }
 
   /**
-   * Seals `value` for `field` under `key` (default the active key). Lookup fields get a synthetic IV,
-   * HMAC-SHA256(subkey, field, value) cut to 12 bytes, so equal values give equal sealed strings; the
-   * client secret gets a random IV.
+   * Seals `value` for `field` under the key `keyId` (default the active key). Lookup fields get a synthetic
+   * IV, HMAC-SHA256(subkey, key id, field, value) cut to 12 bytes, so equal values give equal sealed strings;
+   * the client secret gets a random IV.
    */
-  seal(field: SealedField, value: string, key: DerivedKey = this.active): string {
+  seal(field: SealedField, value: string, keyId: string = this.#active.id): string {
+    const key = this.#byId.get(keyId);
+    if (key === undefined) throw bad(`key ${keyId} is not one of the keys`);
     const plain = Buffer.from(value, 'utf8');
     const iv = LOOKUP_FIELDS.has(field)
-      ? createHmac('sha256', key.synthesis).update(`${field}\u0000`).update(plain).digest().subarray(0, IV_BYTES)
+      ? createHmac('sha256', key.synthesis).update(`${key.id}\u0000${field}\u0000`).update(plain).digest().subarray(0, IV_BYTES)
       : randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key.encryption, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(additionalData(key.id, field));
@@ -136,17 +197,20 @@ export class Keyring {
     const parts = stored.split('.');
     if (parts.length !== 5 || !parts.slice(2).every((part) => BASE64URL.test(part))) throw corrupt('is not a well-formed sealed value');
     const [, keyId, iv, ciphertext, tag] = parts as [string, string, string, string, string];
-    const key = this.byId.get(keyId);
+    const key = this.#byId.get(keyId);
     if (key === undefined)
       throw corrupt(`is sealed with key ${KEY_ID.test(keyId) ? keyId : '(invalid id)'}, which this store was not given`);
-    const ivBytes = Buffer.from(iv, 'base64url');
-    const tagBytes = Buffer.from(tag, 'base64url');
+    // Only the one encoding seal writes: another spelling of the same bytes would open, yet miss every lookup.
+    const ivBytes = decodeCanonical(iv);
+    const ciphertextBytes = decodeCanonical(ciphertext);
+    const tagBytes = decodeCanonical(tag);
+    if (ivBytes === null || ciphertextBytes === null || tagBytes === null) throw corrupt('is not a well-formed sealed value');
     if (ivBytes.length !== IV_BYTES || tagBytes.length !== TAG_BYTES) throw corrupt('is not a well-formed sealed value');
     try {
       const decipher = createDecipheriv('aes-256-gcm', key.encryption, ivBytes, { authTagLength: TAG_BYTES });
       decipher.setAAD(additionalData(keyId, field));
       decipher.setAuthTag(tagBytes);
-      const plain = Buffer.concat([decipher.update(Buffer.from(ciphertext, 'base64url')), decipher.final()]);
+      const plain = Buffer.concat([decipher.update(ciphertextBytes), decipher.final()]);
       const value = plain.toString('utf8');
       if (!Buffer.from(value, 'utf8').equals(plain)) throw new Error('not UTF-8');
       return value;
