@@ -154,7 +154,7 @@ it('a holder that lost its lease during the refresh writes nothing and returns i
 });
 
 describe('revoke and the lock', () => {
-  it('deletes under the token\'s lock: a rewrite by id under that lock (a rekey, a refresh) never brings it back', async () => {
+  it("deletes under the token's lock: a rewrite by id under that lock (a rekey, a refresh) never brings it back", async () => {
     const token = await env.signIn();
     const id = token.id as string;
     let revoked: Promise<void> = Promise.resolve();
