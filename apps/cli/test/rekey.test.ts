@@ -1,8 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { encryptedStore } from '@crm/encryption';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
 import { expectNoSecret, runCli, sampleToken, secretsOf, tempFolder } from './helpers';
+
+const Database = createRequire(require.resolve('@crm/store-sqlite'))('better-sqlite3') as new (
+  filename: string,
+) => { exec(sql: string): void; close(): void };
 
 const K1 = randomBytes(32).toString('base64');
 const K2 = randomBytes(32).toString('base64');
@@ -81,6 +87,86 @@ test('a token sealed under a key not given is reported by id (exit 1); the other
     expect(result.code).toBe(1);
     expect(result.stdout.match(/failed: token \w+: CORRUPT_DATA/g)).toHaveLength(3);
     expect(result.stdout).toContain('1 re-sealed, 0 already on k2, 3 failed');
+  } finally {
+    folder.remove();
+  }
+});
+
+/** The secrets of `tokens` found anywhere in the raw bytes of the files in `folder`. */
+function secretsOnDisk(folder: string, tokens: ReturnType<typeof sampleToken>[]): string[] {
+  const bytes = readdirSync(folder)
+    .map((name) => readFileSync(join(folder, name)).toString('latin1'))
+    .join('\n');
+  return secretsOf(tokens).filter((secret) => bytes.includes(secret));
+}
+
+test('after sealing plaintext, rekey says to VACUUM; after VACUUM the SQLite file holds none of the old secrets', async () => {
+  const folder = tempFolder();
+  try {
+    const filename = join(folder.path, 'zohooauth.db');
+    const plain = new SQLiteTokenStore({ filename });
+    const tokens = Array.from({ length: 30 }, (_, index) => sampleToken(`user${index}@zylker.com`));
+    for (const token of tokens) await plain.saveToken(token);
+    await plain.close();
+    const env = { CRM_TOKEN_KEYS: `k1:${K1}`, CRM_TOKEN_ACTIVE_KEY: 'k1' };
+
+    const first = await runCli(['rekey', '--store', `sqlite:${filename}`], { env });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('after: sealed values per key: k1 120');
+    expect(first.stdout).toContain('plaintext values were sealed, but the storage may still hold the old bytes: run VACUUM');
+    expect(first.stdout).toContain('Backups taken before this run still hold them in plaintext.');
+    expectNoSecret(first.stdout + first.stderr, [...secretsOf(tokens), K1]);
+    // The rows are sealed, yet the freed pages still hold old secrets: what the reminder is for.
+    expect(secretsOnDisk(folder.path, tokens).length).toBeGreaterThan(0);
+
+    const database = new Database(filename);
+    database.exec('VACUUM');
+    database.close();
+    expect(secretsOnDisk(folder.path, tokens)).toEqual([]);
+
+    // Nothing left in plaintext: no reminder.
+    const second = await runCli(['rekey', '--store', `sqlite:${filename}`], { env });
+    expect(second.code).toBe(0);
+    expect(second.stdout).not.toContain('plaintext values were sealed');
+    const store = encryptedStore(new SQLiteTokenStore({ filename }), { keys: { k1: K1 }, activeKeyId: 'k1', plaintext: 'refuse' });
+    for (const token of tokens) expect((await store.findTokenById(token.id as string))?.toFields()).toEqual(token.toFields());
+    await store.close?.();
+  } finally {
+    folder.remove();
+  }
+});
+
+test('key ids: object member names are ids like any other, reserved ones and one key under two ids are usage errors', async () => {
+  const folder = tempFolder();
+  try {
+    const { url, filename } = await seeded(folder.path);
+    const before = (await new SQLiteTokenStore({ filename }).getTokens()).map((token) => token.toFields());
+    const refused: Array<[string, string, RegExp]> = [
+      [`k1:${K1},constructor:${K2}`, 'k1', /constructor cannot be a key id/],
+      [`k1:${K1},__proto__:${K2}`, 'k1', /__proto__ cannot be a key id/],
+      [`k1:${K1},prototype:${K2}`, 'k1', /prototype cannot be a key id/],
+      [`k1:${K1},k2:${K1}`, 'k2', /keys k1 and k2 are the same key/],
+      [`k1:${K1},k2:${Buffer.from(K1, 'base64').toString('base64url')}`, 'k2', /keys k1 and k2 are the same key/],
+      [`k1:${K1},k1:${K2}`, 'k1', /names key k1 twice/],
+    ];
+    for (const [keys, active, message] of refused) {
+      const result = await runCli(['rekey', '--store', url], { env: { CRM_TOKEN_KEYS: keys, CRM_TOKEN_ACTIVE_KEY: active } });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expectNoSecret(result.stdout + result.stderr, [K1, K2, Buffer.from(K1, 'base64').toString('base64url')]);
+    }
+    expect((await new SQLiteTokenStore({ filename }).getTokens()).map((token) => token.toFields())).toEqual(before);
+
+    const named = await runCli(['rekey', '--store', url], {
+      env: {
+        CRM_TOKEN_KEYS: `k1:${K1},toString:${K2},hasOwnProperty:${randomBytes(32).toString('base64')}`,
+        CRM_TOKEN_ACTIVE_KEY: 'toString',
+      },
+    });
+    expect(named.stderr).toBe('');
+    expect(named.code).toBe(0);
+    expect(named.stdout).toContain('before: sealed values per key: k1 12, plaintext 4');
+    expect(named.stdout).toContain('after: sealed values per key: toString 16');
   } finally {
     folder.remove();
   }

@@ -8,6 +8,7 @@ import { TokenStoreError } from '@crm/core';
 import type { EncryptionOptions, KeyCounts } from '@crm/encryption';
 import { rekey } from '@crm/encryption';
 import type { Command } from 'commander';
+import { parseStoreUrl, type StoreKind } from '../conformance-url-options.js';
 import { EXIT } from '../output.js';
 import { startProgress } from '../progress.js';
 import { STORE_URL_HELP, storeOption, withStore } from '../store.js';
@@ -21,12 +22,14 @@ const usage = (message: string) => TokenStoreError.invalidArgument({ store: 'crm
 export function keysFromEnv(env: NodeJS.ProcessEnv = process.env): EncryptionOptions {
   const list = env[KEYS_ENV]?.trim();
   if (!list) throw usage(`${KEYS_ENV} is not set: give the keys as id1:base64,id2:base64`);
-  const keys: Record<string, string> = {};
+  // No prototype: an id such as `toString` or `__proto__` is an entry like any other (and the keyring refuses
+  // the reserved ones by name).
+  const keys: Record<string, string> = Object.create(null);
   for (const entry of list.split(',')) {
     const colon = entry.indexOf(':');
     const id = entry.slice(0, colon).trim();
     if (colon < 1) throw usage(`${KEYS_ENV} holds an entry without an id: give the keys as id1:base64,id2:base64`);
-    if (id in keys) throw usage(`${KEYS_ENV} names key ${id} twice`);
+    if (Object.hasOwn(keys, id)) throw usage(`${KEYS_ENV} names key ${id} twice`);
     keys[id] = entry.slice(colon + 1).trim();
   }
   const activeKeyId = env[ACTIVE_KEY_ENV]?.trim();
@@ -41,6 +44,25 @@ const shownCounts = (counts: KeyCounts) =>
         .sort(([a], [b]) => (a < b ? -1 : 1))
         .map(([keyId, count]) => `${keyId} ${count}`)
         .join(', ');
+
+/**
+ * What to run once plaintext values were sealed: the rows were rewritten, but the storage may still hold the
+ * old bytes (freed pages, dead row versions, append-only files), and backups taken before hold them too.
+ */
+const RECLAIM: Record<StoreKind, string | null> = {
+  sqlite: 'run VACUUM on the SQLite file (sqlite3 FILE "VACUUM;") to drop the freed pages that still hold them',
+  postgres: 'run VACUUM FULL on the table to drop the dead row versions that still hold them',
+  mysql: 'run OPTIMIZE TABLE on the table to rebuild it without the old row images (binary logs keep them until purged)',
+  redis: 'run BGREWRITEAOF and let Redis write a new RDB snapshot: the append-only file and old snapshots still hold them',
+  file: "the token file was replaced whole; the old file's disk blocks are freed, not erased",
+  memory: null,
+};
+
+export function plaintextReminder(kind: StoreKind): string | null {
+  const step = RECLAIM[kind];
+  if (step === null) return null;
+  return `plaintext values were sealed, but the storage may still hold the old bytes: ${step}. Backups taken before this run still hold them in plaintext.`;
+}
 
 async function runRekey(flags: { store: string }): Promise<number> {
   const encryption = keysFromEnv();
@@ -62,6 +84,9 @@ async function runRekey(flags: { store: string }): Promise<number> {
         (report.failed.length > 0 ? `, ${report.failed.length} failed` : ''),
     );
     console.log(`after: sealed values per key: ${shownCounts(report.after)}`);
+    const plaintextSealed = (report.before.plaintext ?? 0) > (report.after.plaintext ?? 0);
+    const reminder = plaintextSealed ? plaintextReminder(parseStoreUrl(flags.store).kind) : null;
+    if (reminder !== null) console.log(reminder);
     return report.failed.length > 0 ? EXIT.problem : EXIT.ok;
   });
 }
@@ -77,8 +102,10 @@ export function registerRekey(program: Command): void {
 Keys come from the environment, never from the command line:
   ${KEYS_ENV}        every key the store may hold values under, as id1:base64,id2:base64 (32-byte keys)
   ${ACTIVE_KEY_ENV}  the id of the key to re-seal under
-Values stored before encryption (plaintext) are sealed too. Each token is re-sealed under the store's lock
-refresh:<id>, so refreshes by TokenManager in other processes wait for it. Prints the number of sealed values
+Values stored before encryption (plaintext) are sealed too; the storage may still hold their old bytes, so
+when any were sealed it says what to run (SQLite VACUUM, PostgreSQL VACUUM FULL, Redis BGREWRITEAOF), and
+backups taken before still hold them. Each token is re-sealed under the store's lock refresh:<id> (hashed for
+long ids), so refreshes and revokes by TokenManager in other processes wait for it. Prints the number of sealed values
 per key id before and after; a progress bar on a terminal, one line per token otherwise; ids only, no secret.
 Exit code 0: every token is on the active key; 1: a token could not be opened (listed by id); 2: a missing or
 bad key; 3: the store could not be reached.

@@ -1,7 +1,6 @@
 /** `list`, `show ID`, `rm ID`, `purge`: looking after the tokens of one store. */
-import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline/promises';
-import { type OAuthToken, supportsLocking, type TokenStore } from '@crm/core';
+import { type OAuthToken, refreshLockKey, supportsLocking, type TokenStore } from '@crm/core';
 import type { Command } from 'commander';
 import { CommandFailure, EXIT } from '../output.js';
 import { STORE_URL_HELP, storeOption, withStore } from '../store.js';
@@ -213,7 +212,7 @@ async function findById(store: TokenStore, id: string, shownUrl: string): Promis
 /**
  * Deletes each token only if it is still as it was counted, by id: one refreshed or saved while the prompt
  * waited is kept. The check and the delete run under the lock `TokenManager` refreshes a token under
- * (`refresh:<id>`), where the store has locks, so no refresh can land between them.
+ * (`refreshLockKey(id)`), where the store has locks, so no refresh can land between them.
  */
 async function deleteUnchanged(store: TokenStore, tokens: OAuthToken[]): Promise<{ deleted: number; changed: string[] }> {
   let deleted = 0;
@@ -239,12 +238,6 @@ async function deleteUnchanged(store: TokenStore, tokens: OAuthToken[]): Promise
     await Promise.all(tokens.slice(start, start + 8).map(deleteOne));
   }
   return { deleted, changed };
-}
-
-/** The lock key `TokenManager` refreshes a token under (ids too long for a key are hashed). */
-function refreshLockKey(id: string): string {
-  const key = `refresh:${id}`;
-  return key.length <= 512 ? key : `refresh:sha256:${createHash('sha256').update(id).digest('hex')}`;
 }
 
 async function confirm(question: string): Promise<boolean> {
