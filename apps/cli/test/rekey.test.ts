@@ -153,6 +153,7 @@ test('key ids: object member names are ids like any other, reserved ones and one
       const result = await runCli(['rekey', '--store', url], { env: { CRM_TOKEN_KEYS: keys, CRM_TOKEN_ACTIVE_KEY: active } });
       expect(result.code).toBe(2);
       expect(result.stderr).toMatch(message);
+      expect(result.stdout).toBe(''); // refused before the store is opened
       expectNoSecret(result.stdout + result.stderr, [K1, K2, Buffer.from(K1, 'base64').toString('base64url')]);
     }
     expect((await new SQLiteTokenStore({ filename }).getTokens()).map((token) => token.toFields())).toEqual(before);

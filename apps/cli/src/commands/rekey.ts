@@ -4,9 +4,9 @@
  * before and after; a progress bar on a terminal, plain lines otherwise. Only ids, key ids and counts are
  * printed: never a key or a token value.
  */
-import { TokenStoreError } from '@crm/core';
+import { MemoryTokenStore, TokenStoreError } from '@crm/core';
 import type { EncryptionOptions, KeyCounts } from '@crm/encryption';
-import { rekey } from '@crm/encryption';
+import { encryptedStore, rekey } from '@crm/encryption';
 import type { Command } from 'commander';
 import { parseStoreUrl, type StoreKind } from '../conformance-url-options.js';
 import { EXIT } from '../output.js';
@@ -66,6 +66,8 @@ export function plaintextReminder(kind: StoreKind): string | null {
 
 async function runRekey(flags: { store: string }): Promise<number> {
   const encryption = keysFromEnv();
+  // The keys are checked (format, reserved ids, one key per id) before any store is opened or anything printed.
+  encryptedStore(new MemoryTokenStore(), encryption);
   return withStore(flags.store, async ({ store, shownUrl }) => {
     console.log(`rekey ${shownUrl} to key ${encryption.activeKeyId}`);
     let progress: ReturnType<typeof startProgress> | null = null;
