@@ -138,7 +138,10 @@ ${STORE_URL_HELP}`,
         async ({ store, shownUrl }) => {
           const token = await findById(store, id, shownUrl);
           if (!token) return;
-          await store.deleteToken(id);
+          // Under the token's lifecycle lock where the store has one, as every deleter should: a refresh or a
+          // rekey in flight cannot then write the token back after this delete.
+          if (supportsLocking(store)) await store.withLock(refreshLockKey(id), () => store.deleteToken(id));
+          else await store.deleteToken(id);
           console.log(`Deleted token ${id}${token.userName ? ` (${token.userName})` : ''} from ${shownUrl}.`);
         },
         'write',
