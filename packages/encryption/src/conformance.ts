@@ -2,7 +2,8 @@
  * For tests: a store's conformance options with every store it makes wrapped by `encryptedStore`, so the
  * whole suite runs on the encrypted store. Structural types keep this package free of the suite.
  */
-import type { TokenStore } from '@crm/core';
+import { randomBytes } from 'node:crypto';
+import { OAuthToken, type TokenStore, UserSignature } from '@crm/core';
 import { type EncryptedTokenStore, encryptedStore } from './encrypted-store.js';
 import { type EncryptionOptions, maxPlaintextBytes } from './seal.js';
 
@@ -49,4 +50,55 @@ export function encryptedConformanceOptions<Options extends WrappableConformance
     );
   }
   return result;
+}
+
+const SAMPLE_SECRET_FIELDS = ['clientSecret', 'accessToken', 'refreshToken', 'grantToken'] as const;
+
+/**
+ * For raw-storage tests: saves `count` users with random secrets in every secret field through `store` (the
+ * encrypted one), then a new access token for the first, and returns every secret value the store was given
+ * (the replaced access token too) and the first user's name (not secret: it must stay readable in storage).
+ */
+export async function saveSampleSecrets(store: TokenStore, count = 5): Promise<{ secrets: string[]; userName: string }> {
+  const secret = (kind: string) => `1000.${kind}${randomBytes(16).toString('hex')}`;
+  const tag = randomBytes(3).toString('hex');
+  const tokens = Array.from(
+    { length: count },
+    (_, index) =>
+      new OAuthToken({
+        userSignature: new UserSignature(`user-${index}-${tag}@zylker.com`),
+        clientId: '1000.CLIENT',
+        clientSecret: secret('cs'),
+        refreshToken: secret('rt'),
+        accessToken: secret('at'),
+        grantToken: secret('gt'),
+        expiryTime: Date.now() + 3_600_000,
+      }),
+  );
+  const secrets = tokens.flatMap((token) => SAMPLE_SECRET_FIELDS.map((field) => token[field] as string));
+  for (const token of tokens) await store.saveToken(token);
+  const update = new OAuthToken({ id: tokens[0]!.id, accessToken: secret('at') });
+  await store.saveToken(update);
+  secrets.push(update.accessToken as string);
+  return { secrets, userName: tokens[0]!.userSignature!.name };
+}
+
+/**
+ * Which of `secrets` show in `raw` (a dump of the storage: file bytes, rows, hashes), as they are or in base64,
+ * base64url or hex: descriptions such as `secret 3 as base64`, never the values. Empty when none shows.
+ */
+export function secretsShownIn(raw: string, secrets: readonly string[]): string[] {
+  const shown: string[] = [];
+  secrets.forEach((secret, index) => {
+    const bytes = Buffer.from(secret, 'utf8');
+    const forms: Array<[string, string]> = [
+      ['as it is', secret],
+      ['as base64', bytes.toString('base64')],
+      ['as base64url', bytes.toString('base64url')],
+      ['as hex', bytes.toString('hex')],
+      ['as upper-case hex', bytes.toString('hex').toUpperCase()],
+    ];
+    for (const [how, form] of forms) if (raw.includes(form)) shown.push(`secret ${index} ${how}`);
+  });
+  return shown;
 }

@@ -1,5 +1,5 @@
 export type { WrappableConformanceOptions } from './conformance.js';
-export { encryptedConformanceOptions } from './conformance.js';
+export { encryptedConformanceOptions, saveSampleSecrets, secretsShownIn } from './conformance.js';
 export { EncryptedTokenStore, encryptedStore } from './encrypted-store.js';
 export type { KeyCounts, RekeyOptions, RekeyOutcome, RekeyProgress, RekeyReport } from './rekey.js';
 export { countKeys, rekey } from './rekey.js';

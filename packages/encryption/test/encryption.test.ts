@@ -2,7 +2,7 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { MemoryTokenStore, OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { describeTokenStore } from '@crm/store-conformance/jest';
-import { countKeys, encryptedConformanceOptions, encryptedStore, maxPlaintextBytes, rekey, sealedLength } from '../src/index';
+import { countKeys, encryptedConformanceOptions, encryptedStore, maxPlaintextBytes, rekey, sealedLength, secretsShownIn } from '../src/index';
 
 const key = () => randomBytes(32).toString('base64');
 const K1 = key();
@@ -278,4 +278,14 @@ describe('rotation', () => {
     expect(report.failed.map((failure) => failure.tokenId)).toEqual([bad.id]);
     expect(JSON.stringify(report)).not.toContain(bad.refreshToken as string);
   });
+});
+
+test('secretsShownIn finds a secret as it is, in base64, base64url and hex, and names it without its value', () => {
+  const secret = '1000.at0123456789abcdef0123456789abcdef';
+  const bytes = Buffer.from(secret);
+  expect(secretsShownIn('nothing here', [secret])).toEqual([]);
+  expect(secretsShownIn(`x${secret}x`, ['other', secret])).toEqual(['secret 1 as it is']);
+  expect(secretsShownIn(bytes.toString('base64'), [secret])).toEqual(['secret 0 as base64']);
+  expect(secretsShownIn(bytes.toString('hex').toUpperCase(), [secret])).toEqual(['secret 0 as upper-case hex']);
+  expect(secretsShownIn(`a${bytes.toString('base64url')}`, [secret]).join()).not.toContain(secret);
 });
