@@ -285,7 +285,7 @@ test('secretsShownIn finds a secret as it is, in base64, base64url and hex, and 
   const bytes = Buffer.from(secret);
   expect(secretsShownIn('nothing here', [secret])).toEqual([]);
   expect(secretsShownIn(`x${secret}x`, ['other', secret])).toEqual(['secret 1 as it is']);
-  expect(secretsShownIn(bytes.toString('base64'), [secret])).toEqual(['secret 0 as base64']);
+  expect(secretsShownIn(bytes.toString('base64'), [secret])).toContain('secret 0 as base64');
   expect(secretsShownIn(bytes.toString('hex').toUpperCase(), [secret])).toEqual(['secret 0 as upper-case hex']);
   expect(secretsShownIn(`a${bytes.toString('base64url')}`, [secret]).join()).not.toContain(secret);
 });
