@@ -2,7 +2,15 @@ import { createSecretKey, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { MemoryTokenStore, OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { describeTokenStore } from '@crm/store-conformance/jest';
-import { countKeys, encryptedConformanceOptions, encryptedStore, maxPlaintextBytes, rekey, sealedLength, secretsShownIn } from '../src/index';
+import {
+  countKeys,
+  encryptedConformanceOptions,
+  encryptedStore,
+  maxPlaintextBytes,
+  rekey,
+  sealedLength,
+  secretsShownIn,
+} from '../src/index';
 
 const key = () => randomBytes(32).toString('base64');
 const K1 = key();
