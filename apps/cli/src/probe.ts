@@ -6,6 +6,7 @@
  */
 import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { TOKEN_COLUMNS } from '@crm/core/store-kit';
 import { checkStorePackage, loadDriver, mysqlConnect, pgConnect, redisConnect, type StoreLocation } from './conformance-url-options.js';
 
 export type Status = 'ok' | 'warn' | 'fail';
@@ -23,17 +24,8 @@ export interface Probe {
   storagePresent: boolean;
 }
 
-const ZOHO_COLUMNS = [
-  'id',
-  'user_name',
-  'client_id',
-  'client_secret',
-  'refresh_token',
-  'access_token',
-  'grant_token',
-  'expiry_time',
-  'redirect_url',
-];
+/** The columns a token table must have; `api_domain` may be missing (the store adds it when it opens). */
+const ZOHO_COLUMNS: readonly string[] = TOKEN_COLUMNS.filter((column) => column !== 'api_domain');
 const PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
 
 const ms = (started: number) => `${Math.round(performance.now() - started)} ms`;
