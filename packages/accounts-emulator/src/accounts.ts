@@ -1,6 +1,6 @@
 // Zoho's accounts rules as plain state: clients, grant codes, refresh and access tokens, and the limits on them.
 // No HTTP here; server.ts turns requests into calls and results into replies.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 
 export const LIMITS = {
   grantCodeLifetimeMs: 3 * 60_000,
@@ -16,7 +16,17 @@ export interface Client {
   clientId: string;
   clientSecret: string;
   redirectUri: string;
+  /** Every redirect URI registered for the client (`redirectUri` first); the authorisation page accepts only these. */
+  redirectUris: string[];
 }
+
+/** The code_challenge of a code_verifier with method S256 (RFC 7636): base64url of its SHA-256, no padding. */
+export function s256(codeVerifier: string): string {
+  return createHash('sha256').update(codeVerifier, 'ascii').digest('base64url');
+}
+
+/** RFC 7636: 43 to 128 characters of A-Z a-z 0-9 - . _ ~ */
+const CODE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
 export interface User {
   id: string;
@@ -31,6 +41,8 @@ interface GrantCode {
   scope: string;
   issuedAt: number;
   used: boolean;
+  /** PKCE: the S256 code_challenge the authorisation request carried; the exchange must bring its verifier. */
+  codeChallenge: string | null;
 }
 
 interface AccessToken {
@@ -56,6 +68,9 @@ interface RefreshToken {
 export interface Reply {
   status: number;
   body: Record<string, unknown>;
+  /** An HTML page sent instead of the JSON body (the authorisation pages). */
+  html?: string;
+  headers?: Record<string, string>;
 }
 
 export interface AccountsOptions {
@@ -104,19 +119,36 @@ export class Accounts {
 
   constructor(private readonly options: AccountsOptions) {}
 
-  registerClient(input: { clientId?: string; clientSecret?: string; redirectUri: string }): Client {
+  registerClient(input: { clientId?: string; clientSecret?: string; redirectUri: string; redirectUris?: string[] }): Client {
     if (typeof input?.redirectUri !== 'string' || input.redirectUri === '') throw new TypeError('registerClient needs a redirectUri');
+    const more = input.redirectUris ?? [];
+    if (!Array.isArray(more) || more.some((uri) => typeof uri !== 'string' || uri === '')) {
+      throw new TypeError('redirectUris must be an array of non-empty strings');
+    }
     const client: Client = {
       clientId: input.clientId ?? `1000.${randomBytes(15).toString('hex').toUpperCase()}`,
       clientSecret: input.clientSecret ?? randomBytes(21).toString('hex'),
       redirectUri: input.redirectUri,
+      redirectUris: [...new Set([input.redirectUri, ...more])],
     };
     if (this.clients.has(client.clientId)) throw new Error(`client ${client.clientId} is already registered`);
     this.clients.set(client.clientId, client);
-    return { ...client };
+    return { ...client, redirectUris: [...client.redirectUris] };
   }
 
-  issueGrantCode(input: { clientId: string; userEmail: string; orgId?: string; redirectUri?: string; scope?: string }): string {
+  /** The registered client with this id, or undefined. */
+  client(clientId: string): Client | undefined {
+    return this.clients.get(clientId);
+  }
+
+  issueGrantCode(input: {
+    clientId: string;
+    userEmail: string;
+    orgId?: string;
+    redirectUri?: string;
+    scope?: string;
+    codeChallenge?: string;
+  }): string {
     const client = this.clients.get(input?.clientId);
     if (!client) throw new Error(`unknown client ${input?.clientId}; call registerClient first`);
     if (typeof input.userEmail !== 'string' || input.userEmail === '') throw new TypeError('issueGrantCode needs a userEmail');
@@ -128,6 +160,7 @@ export class Accounts {
       scope: input.scope ?? 'ZohoCRM.modules.ALL,ZohoCRM.users.READ',
       issuedAt: this.options.clock(),
       used: false,
+      codeChallenge: input.codeChallenge ?? null,
     });
     return code;
   }
@@ -177,6 +210,15 @@ export class Accounts {
       return error('invalid_code');
     }
     if (fields.get('redirect_uri') !== grant.redirectUri) return error('invalid_redirect_uri');
+    if (grant.codeChallenge !== null) {
+      // PKCE: the code is only good with the verifier of its challenge. A wrong or missing one uses the code up,
+      // so an intercepted code cannot be tried against guessed verifiers.
+      const verifier = fields.get('code_verifier') ?? '';
+      if (!CODE_VERIFIER.test(verifier) || s256(verifier) !== grant.codeChallenge) {
+        grant.used = true;
+        return error('invalid_code');
+      }
+    }
     grant.used = true;
     const refreshToken: RefreshToken = {
       refreshToken: zohoToken(),

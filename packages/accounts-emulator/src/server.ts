@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Accounts, type EmulatorCounts, type Reply, type User } from './accounts.js';
+import { ConsentPages } from './consent.js';
 
 export interface AccountsEmulatorOptions {
   /** Port on 127.0.0.1; 0 (the default) picks a free one. */
@@ -16,6 +17,10 @@ export interface AccountsEmulatorOptions {
   expiresInMilliseconds?: boolean;
   /** HTTP status of the throttled reply (`Access Denied`); 400 by default. */
   throttleStatus?: number;
+  /** The email the consent page proposes (the user may type another); default `user@zylker.com`. */
+  defaultUserEmail?: string;
+  /** Zoho's `location` sent back with a grant code (`us`, `eu`, `in`, ...); default `us`. */
+  location?: string;
   /** Called with one line per request (method, path without query, status). Nothing is logged without it. */
   log?: (line: string) => void;
 }
@@ -26,10 +31,26 @@ export interface AccountsEmulator {
   readonly port: number;
   /** The `api_domain` the emulator hands out. */
   readonly apiDomain: string;
-  /** Registers an OAuth client; ids and secrets are generated unless given. */
-  registerClient(input: { clientId?: string; clientSecret?: string; redirectUri: string }): { clientId: string; clientSecret: string };
-  /** What Zoho's consent screen would hand the redirect URI: a grant code, single use, valid 3 minutes. */
-  issueGrantCode(input: { clientId: string; userEmail: string; orgId?: string; redirectUri?: string; scope?: string }): string;
+  /**
+   * Registers an OAuth client; ids and secrets are generated unless given. The authorisation page redirects
+   * only to `redirectUri` and the `redirectUris` given.
+   */
+  registerClient(input: { clientId?: string; clientSecret?: string; redirectUri: string; redirectUris?: string[] }): {
+    clientId: string;
+    clientSecret: string;
+  };
+  /**
+   * What Zoho's consent screen would hand the redirect URI: a grant code, single use, valid 3 minutes. With a
+   * `codeChallenge` (PKCE, S256), its exchange must bring the matching `code_verifier`.
+   */
+  issueGrantCode(input: {
+    clientId: string;
+    userEmail: string;
+    orgId?: string;
+    redirectUri?: string;
+    scope?: string;
+    codeChallenge?: string;
+  }): string;
   /** Moves the built-in clock forward; throws when a `clock` option was given (move that clock instead). */
   advance(ms: number): void;
   /** The emulator's current time in epoch milliseconds. */
@@ -63,8 +84,14 @@ export async function startAccountsEmulator(options: AccountsEmulatorOptions = {
     throttleStatus: options.throttleStatus ?? 400,
   });
 
+  let url = '';
+  const consent = new ConsentPages(accounts, clock, {
+    defaultUserEmail: options.defaultUserEmail ?? 'user@zylker.com',
+    location: options.location ?? 'us',
+    accountsUrl: () => url,
+  });
   const server = createServer((request, response) => {
-    void handle(accounts, request)
+    void handle(accounts, consent, request)
       .catch((): Reply => ({ status: 500, body: { error: 'server_error' } }))
       .then((reply) => {
         try {
@@ -90,7 +117,7 @@ export async function startAccountsEmulator(options: AccountsEmulatorOptions = {
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}`;
+  url = `http://127.0.0.1:${port}`;
   if (apiDomain === '') apiDomain = url;
   let closing: Promise<void> | undefined;
 
@@ -121,7 +148,7 @@ export async function startAccountsEmulator(options: AccountsEmulatorOptions = {
   };
 }
 
-async function handle(accounts: Accounts, request: IncomingMessage): Promise<Reply> {
+async function handle(accounts: Accounts, consent: ConsentPages, request: IncomingMessage): Promise<Reply> {
   const requestUrl = new URL(request.url ?? '/', 'http://127.0.0.1');
   const route = ROUTES.get(requestUrl.pathname.replace(/\/+$/, ''));
   if (!route) return { status: 404, body: NOT_FOUND };
@@ -142,15 +169,20 @@ async function handle(accounts: Accounts, request: IncomingMessage): Promise<Rep
   } else {
     fields = requestUrl.searchParams;
   }
-  return route.handle(accounts, fields, request);
+  return route.handle(accounts, fields, request, consent);
 }
 
 interface Route {
   method: 'GET' | 'POST';
-  handle(accounts: Accounts, fields: URLSearchParams, request: IncomingMessage): Reply;
+  handle(accounts: Accounts, fields: URLSearchParams, request: IncomingMessage, consent: ConsentPages): Reply;
 }
 
 const ROUTES = new Map<string, Route>([
+  ['/oauth/v2/auth', { method: 'GET', handle: (_accounts, fields, request, consent) => consent.show(fields, request.headers.cookie) }],
+  [
+    '/oauth/v2/auth/consent',
+    { method: 'POST', handle: (_accounts, fields, request, consent) => consent.answer(fields, request.headers.cookie) },
+  ],
   ['/oauth/v2/token', { method: 'POST', handle: (accounts, fields) => accounts.token(fields) }],
   ['/oauth/v2/token/revoke', { method: 'POST', handle: (accounts, fields) => accounts.revoke(fields.get('token')) }],
   ['/crm/v8/users', { method: 'GET', handle: currentUser }],
@@ -243,9 +275,10 @@ function readBody(request: IncomingMessage): Promise<Buffer | null> {
 
 function send(response: ServerResponse, reply: Reply): void {
   if (response.destroyed) return;
-  const text = JSON.stringify(reply.body);
+  const text = reply.html ?? JSON.stringify(reply.body);
   const headers: Record<string, string | number> = {
-    'content-type': 'application/json;charset=UTF-8',
+    ...reply.headers,
+    'content-type': reply.html === undefined ? 'application/json;charset=UTF-8' : 'text/html;charset=UTF-8',
     'content-length': Buffer.byteLength(text),
   };
   if (reply.status === 405 && typeof reply.body.allow === 'string') headers.allow = reply.body.allow;
