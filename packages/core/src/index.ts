@@ -4,6 +4,8 @@ export type { TokenStoreErrorCode, TokenStoreErrorDetails, TokenStoreOperation }
 export { TOKEN_STORE_ERROR_CODES, TokenStoreError } from './errors.js';
 export type { AccountsClientOptions, AccountsToken, RequestOptions } from './lifecycle/accounts-client.js';
 export { AccountsClient } from './lifecycle/accounts-client.js';
+export type { AuthorizationUrlInput } from './lifecycle/authorization.js';
+export { authorizationUrl, createPkce, pkceChallenge, randomState } from './lifecycle/authorization.js';
 export type { DataCenter, DataCenterUrls } from './lifecycle/data-centers.js';
 export { accountsUrlFor, DATA_CENTERS } from './lifecycle/data-centers.js';
 export type { OAuthErrorCode, OAuthErrorDetails, OAuthOperation } from './lifecycle/oauth-error.js';

@@ -109,14 +109,18 @@ export class AccountsClient {
     this.#clock = (options.clock as (() => number) | undefined) ?? Date.now;
   }
 
-  /** Exchanges a grant token (single use, 3 minutes) for an access and a refresh token. */
+  /**
+   * Exchanges a grant token (single use, 3 minutes) for an access and a refresh token. `codeVerifier`: the PKCE
+   * verifier, when the authorisation request carried its challenge.
+   */
   async exchangeGrantToken(
-    input: { code: string; clientId: string; clientSecret: string; redirectUrl: string },
+    input: { code: string; clientId: string; clientSecret: string; redirectUrl: string; codeVerifier?: string },
     options: RequestOptions = {},
   ): Promise<AccountsToken> {
     const operation = 'exchangeGrantToken';
     checkStrings(operation, input, ['code', 'clientId', 'clientSecret', 'redirectUrl']);
-    const secrets = [input.code, input.clientSecret];
+    if (input.codeVerifier !== undefined) checkStrings(operation, input, ['codeVerifier']);
+    const secrets = [input.code, input.clientSecret, ...(input.codeVerifier === undefined ? [] : [input.codeVerifier])];
     const startedAt = this.#clock();
     const reply = await this.#request(operation, 'POST', `${this.accountsUrl}/oauth/v2/token`, {
       form: {
@@ -125,6 +129,7 @@ export class AccountsClient {
         client_id: input.clientId,
         client_secret: input.clientSecret,
         redirect_uri: input.redirectUrl,
+        ...(input.codeVerifier === undefined ? {} : { code_verifier: input.codeVerifier }),
       },
       secrets,
       signal: options.signal,

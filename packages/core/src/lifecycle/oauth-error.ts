@@ -42,6 +42,7 @@ export type OAuthErrorCode = (typeof OAUTH_ERROR_CODES)[number];
 /** The step that failed. */
 export type OAuthOperation =
   | 'exchangeGrantToken'
+  | 'exchangeCode'
   | 'refreshAccessToken'
   | 'revokeToken'
   | 'currentUser'

@@ -230,6 +230,31 @@ export class TokenManager {
   }
 
   /**
+   * Signs a user in: exchanges the grant code the accounts server sent to the redirect URL (with the PKCE
+   * verifier when the authorisation URL carried a challenge), names the token after the user the accounts
+   * server says it belongs to (its current-user endpoint) unless `userName` is given, saves it, and returns a
+   * copy. A user who signs in again keeps one stored token, with the new refresh token. Uses the manager's
+   * `clientId`, `clientSecret` and `redirectUrl` unless `redirectUrl` is given.
+   */
+  async exchangeCode(input: { code: string; codeVerifier?: string; redirectUrl?: string; userName?: string }): Promise<OAuthToken> {
+    if (typeof input !== 'object' || input === null) throw invalidCall('getAccessToken', 'exchangeCode takes an object');
+    for (const name of ['code', 'codeVerifier', 'redirectUrl', 'userName'] as const) {
+      const value = input[name];
+      if ((name === 'code' || value !== undefined) && (typeof value !== 'string' || value === '')) {
+        throw invalidCall('getAccessToken', `exchangeCode needs ${name} as a non-empty string`);
+      }
+    }
+    const token = new OAuthToken({
+      grantToken: input.code,
+      clientId: this.#clientId,
+      clientSecret: this.#clientSecret,
+      redirectUrl: input.redirectUrl ?? this.#redirectUrl,
+      userSignature: input.userName === undefined ? null : new UserSignature(input.userName),
+    });
+    return (await this.#exchange(token, 'exchangeCode', input.codeVerifier ?? null)).clone();
+  }
+
+  /**
    * Revokes the token's refresh token at the accounts server, then deletes the token from the store, under
    * the token's lock where the store has one: a rewrite by id under that lock (a refresh, a rekey) then never
    * lands just after the delete and brings the token back.
@@ -331,17 +356,17 @@ export class TokenManager {
   // --- grant token exchange --------------------------------------------------------------------------------
 
   /** Exchanges the token's grant token once, however many callers ask at once; the result may need a refresh. */
-  #exchange(token: OAuthToken, operation: OAuthOperation): Promise<OAuthToken> {
+  #exchange(token: OAuthToken, operation: OAuthOperation, codeVerifier: string | null = null): Promise<OAuthToken> {
     const key = sha256(token.grantToken as string);
     let flight = this.#exchanges.get(key);
     if (flight === undefined) {
-      flight = this.#exchangeOnce(token, operation).finally(() => this.#exchanges.delete(key));
+      flight = this.#exchangeOnce(token, operation, codeVerifier).finally(() => this.#exchanges.delete(key));
       this.#exchanges.set(key, flight);
     }
     return flight;
   }
 
-  async #exchangeOnce(token: OAuthToken, operation: OAuthOperation): Promise<OAuthToken> {
+  async #exchangeOnce(token: OAuthToken, operation: OAuthOperation, codeVerifier: string | null): Promise<OAuthToken> {
     const credentials = this.#credentials(token, operation);
     const redirectUrl = token.redirectUrl ?? this.#redirectUrl;
     if (redirectUrl === null) {
@@ -359,7 +384,12 @@ export class TokenManager {
       if (exchanged !== null) return exchanged;
       let reply: AccountsToken;
       try {
-        reply = await this.#accounts.exchangeGrantToken({ code: token.grantToken as string, ...credentials, redirectUrl });
+        reply = await this.#accounts.exchangeGrantToken({
+          code: token.grantToken as string,
+          ...credentials,
+          redirectUrl,
+          ...(codeVerifier === null ? {} : { codeVerifier }),
+        });
       } catch (error) {
         // A grant token is single use: a process that lost the race finds the winner's token.
         if (OAuthError.is(error) && error.code === 'INVALID_GRANT') {
