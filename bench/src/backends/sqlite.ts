@@ -62,9 +62,11 @@ export async function openSqlite(settings: Settings): Promise<Backend> {
       keyvDatabase.close();
 
       const statements = {
-        byUser: database.prepare(`SELECT * FROM "${table}" WHERE user_name = ?`),
+        // The user-name index is partial (empty names are no user): SQLite uses it only when the WHERE
+        // repeats its condition, so the cheapest statement by user name says `user_name <> ''` too.
+        byUser: database.prepare(`SELECT * FROM "${table}" WHERE user_name = ? AND user_name <> ''`),
         byId: database.prepare(`SELECT * FROM "${table}" WHERE id = ?`),
-        update: database.prepare(`UPDATE "${table}" SET access_token = ?, expiry_time = ? WHERE user_name = ?`),
+        update: database.prepare(`UPDATE "${table}" SET access_token = ?, expiry_time = ? WHERE user_name = ? AND user_name <> ''`),
         insert,
       };
       const floor: Contender = {
