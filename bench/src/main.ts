@@ -21,6 +21,7 @@ import { openMySQL } from './backends/mysql.js';
 import { openPostgres } from './backends/postgres.js';
 import { openRedis } from './backends/redis.js';
 import { openSqlite } from './backends/sqlite.js';
+import { formatJson } from './json.js';
 import { interleaved, type Timing } from './measure.js';
 import { type Cell, formatTable } from './table.js';
 
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
     contenders: labels,
     cells,
   };
-  writeFileSync(options.out, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(options.out, `${formatJson(results)}\n`);
   log(`results written to ${options.out}`);
   if (options.strict && missing.length > 0) {
     throw new Error(`--strict: ${missing.map(({ backend, reason }) => `${backend} is missing (${reason})`).join('; ')}`);
