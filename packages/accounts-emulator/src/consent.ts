@@ -74,6 +74,8 @@ export class ConsentPages {
       headers: {
         'set-cookie': `${BROWSER_COOKIE}=${browser}; Path=${COOKIE_PATH}; HttpOnly; SameSite=Strict`,
         ...PAGE_HEADERS,
+        // Browsers apply form-action to the redirect after the post too: allow the client's redirect URI only.
+        'content-security-policy': csp(`'self' ${new URL(redirectUri).origin}`),
       },
     };
   }
@@ -122,10 +124,14 @@ export class ConsentPages {
   }
 }
 
+function csp(formAction: string): string {
+  return `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction}; frame-ancestors 'none'`;
+}
+
 const PAGE_HEADERS = {
   // Not framed by another site (a consent click must be the user's own), nothing loaded from elsewhere.
   'x-frame-options': 'DENY',
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+  'content-security-policy': csp("'none'"),
   'cache-control': 'no-store',
   'referrer-policy': 'no-referrer',
 };

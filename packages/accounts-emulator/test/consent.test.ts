@@ -77,6 +77,8 @@ describe('the authorisation page', () => {
     const { nonce, cookie, page } = await consentPage();
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(page.headers.get('x-frame-options')).toBe('DENY');
+    // The form may post to the emulator and be redirected to the client's redirect URI, nowhere else.
+    expect(page.headers.get('content-security-policy')).toContain("form-action 'self' https://app.example.com;");
     expect(page.headers.get('set-cookie')).toMatch(/HttpOnly; SameSite=Strict/);
     expect(page.html).toContain(client.clientId);
     expect(page.html).toContain('ZohoCRM.users.READ');
