@@ -7,9 +7,11 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
+// The workspace of pnpm-workspace.yaml: every package under packages/ and apps/, and bench/ itself.
 const workspaceDirs = ['packages', 'apps']
   .filter((dir) => existsSync(join(root, dir)))
   .flatMap((dir) => readdirSync(join(root, dir)).map((name) => join(root, dir, name)))
+  .concat(join(root, 'bench'))
   .filter((dir) => existsSync(join(dir, 'package.json')));
 const testedDirs = workspaceDirs.filter((dir) => JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).scripts?.test);
 
