@@ -1,5 +1,7 @@
 /**
- * findToken by user name and saveToken (an update) with 1,000 and 100,000 stored tokens:
+ * findToken by user name, saveToken (an update by user name) and saveToken (a refresh by id, as TokenManager
+ * saves it) with 1,000 and 100,000 stored tokens, the contenders of each operation interleaved in rounds so a
+ * busy machine slows them alike:
  * - MySQLTokenStore on its own table, through a one-connection pool;
  * - the raw mysql2 driver running the single equivalent query on that same connection;
  * - Zoho's DBStore (@zohocrm/typescript-sdk-8.0, `mysql` driver, a new connection per call) on its documented table;
@@ -16,6 +18,8 @@ import { MySQLTokenStore } from '../src/index.js';
 const SIZES = [1000, 100000];
 const OPS = 1000;
 const WARMUP = 100;
+/** Each contender runs a tenth of its operations per round, in turn with the others. */
+const ROUNDS = 10;
 /** Zoho's lookups scan the whole table at 100,000 rows: fewer operations there. */
 const ZOHO_OPS_LARGE = 200;
 const COLUMNS = 'id, user_name, client_id, client_secret, refresh_token, access_token, grant_token, expiry_time, redirect_url, api_domain';
@@ -35,13 +39,15 @@ const { UserSignature: ZohoUser } = require(`${sdk}/routes/user_signature.js`);
 
 const userName = (n: number) => `user-${n}@zylker.com:6000${n % 97}`;
 
-/** Multi-row INSERTs of 2,000 rows: 100,000 rows load in seconds. */
-async function bulkLoad(pool: Pool, table: string, count: number): Promise<void> {
+/** Multi-row INSERTs of 2,000 rows: 100,000 rows load in seconds. Returns the ids, in user order. */
+async function bulkLoad(pool: Pool, table: string, count: number): Promise<string[]> {
+  const ids: string[] = [];
   for (let start = 0; start < count; start += 2000) {
     const rows = [];
     for (let n = start; n < Math.min(count, start + 2000); n++) {
+      ids.push(randomBytes(5).toString('hex'));
       rows.push([
-        randomBytes(5).toString('hex'),
+        ids[n]!,
         userName(n),
         '1000.CLIENTID',
         'client-secret',
@@ -55,20 +61,36 @@ async function bulkLoad(pool: Pool, table: string, count: number): Promise<void>
     }
     await pool.query(`INSERT INTO ${table} (${COLUMNS}) VALUES ?`, [rows]);
   }
+  return ids;
 }
 
-/** Median of `ops` timed calls after a warm-up, in microseconds. */
-async function median(ops: number, call: (n: number) => Promise<unknown>): Promise<number> {
-  const warmup = Math.min(WARMUP, ops / 10);
-  for (let n = 0; n < warmup; n++) await call(n);
-  const times: number[] = [];
-  for (let n = 0; n < ops; n++) {
-    const started = process.hrtime.bigint();
-    await call(n + warmup);
-    times.push(Number(process.hrtime.bigint() - started) / 1000);
+interface Contender {
+  implementation: string;
+  ops: number;
+  call: (n: number) => Promise<unknown>;
+}
+
+/** Medians (µs) of each contender's timed calls, after a warm-up, in ROUNDS interleaved rounds. */
+async function interleaved(contenders: Contender[]): Promise<number[]> {
+  for (const contender of contenders) {
+    for (let n = 0; n < Math.min(WARMUP, contender.ops / 10); n++) await contender.call(n);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  const times: number[][] = contenders.map(() => []);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [index, contender] of contenders.entries()) {
+      const perRound = Math.ceil(contender.ops / ROUNDS);
+      for (let k = 0; k < perRound; k++) {
+        const n = WARMUP + round * perRound + k;
+        const started = process.hrtime.bigint();
+        await contender.call(n);
+        times[index]!.push(Number(process.hrtime.bigint() - started) / 1000);
+      }
+    }
+  }
+  return times.map((list) => {
+    list.sort((a, b) => a - b);
+    return list[Math.floor(list.length / 2)]!;
+  });
 }
 
 interface Row {
@@ -96,15 +118,19 @@ async function main(): Promise<void> {
       const store = new MySQLTokenStore({ pool, table: ownTable });
       await store.getTokens(); // creates the table
       await pool.query(ZOHO_DDL(zohoTable));
-      await bulkLoad(pool, ownTable, size);
+      const ids = await bulkLoad(pool, ownTable, size);
       await bulkLoad(pool, zohoTable, size);
       await pool.query(`ANALYZE TABLE ${ownTable}, ${zohoTable}`);
       const onZoho = new MySQLTokenStore({ pool, table: zohoTable });
       const zoho: ZohoDBStore = new DBStore(url.hostname, database, zohoTable, url.username || 'root', url.password, url.port || '3306');
       const pick = (n: number) => userName((n * 7919) % size);
       const zohoOps = size > 10000 ? ZOHO_OPS_LARGE : OPS;
-      const add = (operation: string, implementation: string, ops: number, medianUs: number) =>
-        results.push({ rows: size, operation, implementation, ops, medianUs, baselineUs: 0 });
+      const measure = async (operation: string, contenders: Contender[]) => {
+        const medians = await interleaved(contenders);
+        for (const [index, { implementation, ops }] of contenders.entries()) {
+          results.push({ rows: size, operation, implementation, ops, medianUs: medians[index]!, baselineUs: 0 });
+        }
+      };
 
       const find = (target: MySQLTokenStore) => (n: number) =>
         target.findToken(new OAuthToken({ userSignature: new UserSignature(pick(n)) }));
@@ -117,30 +143,54 @@ async function main(): Promise<void> {
         return zoho.saveToken(token);
       };
 
-      add(
-        'findToken by user name',
-        'raw mysql2 (one SELECT)',
-        OPS,
-        await median(OPS, (n) => pool.execute(`SELECT ${COLUMNS} FROM \`${ownTable}\` WHERE user_name = ?`, [pick(n)])),
-      );
-      add('findToken by user name', 'MySQLTokenStore', OPS, await median(OPS, find(store)));
-      add('findToken by user name', 'MySQLTokenStore, Zoho table unmigrated', zohoOps, await median(zohoOps, find(onZoho)));
-      add('findToken by user name', 'Zoho DBStore', zohoOps, await median(zohoOps, zohoFind));
-      add(
-        'saveToken (update)',
-        'raw mysql2 (one UPDATE)',
-        OPS,
-        await median(OPS, (n) =>
-          pool.execute(`UPDATE \`${ownTable}\` SET access_token = ?, expiry_time = ? WHERE user_name = ?`, [
-            `1000.raw-${n}`,
-            String(n),
-            pick(n),
-          ]),
-        ),
-      );
-      add('saveToken (update)', 'MySQLTokenStore', OPS, await median(OPS, save(store)));
-      add('saveToken (update)', 'MySQLTokenStore, Zoho table unmigrated', zohoOps, await median(zohoOps, save(onZoho)));
-      add('saveToken (update)', 'Zoho DBStore', zohoOps, await median(zohoOps, zohoSave));
+      await measure('findToken by user name', [
+        {
+          implementation: 'raw mysql2 (one SELECT)',
+          ops: OPS,
+          call: (n) => pool.execute(`SELECT ${COLUMNS} FROM \`${ownTable}\` WHERE user_name = ?`, [pick(n)]),
+        },
+        { implementation: 'MySQLTokenStore', ops: OPS, call: find(store) },
+        { implementation: 'MySQLTokenStore, Zoho table unmigrated', ops: zohoOps, call: find(onZoho) },
+        { implementation: 'Zoho DBStore', ops: zohoOps, call: zohoFind },
+      ]);
+      await measure('saveToken (update)', [
+        {
+          implementation: 'raw mysql2 (one UPDATE)',
+          ops: OPS,
+          call: (n) =>
+            pool.execute(`UPDATE \`${ownTable}\` SET access_token = ?, expiry_time = ? WHERE user_name = ?`, [
+              `1000.raw-${n}`,
+              String(n),
+              pick(n),
+            ]),
+        },
+        { implementation: 'MySQLTokenStore', ops: OPS, call: save(store) },
+        { implementation: 'MySQLTokenStore, Zoho table unmigrated', ops: zohoOps, call: save(onZoho) },
+        { implementation: 'Zoho DBStore', ops: zohoOps, call: zohoSave },
+      ]);
+      // TokenManager's save after a refresh: {id, accessToken, expiryTime, apiDomain}.
+      const pickId = (n: number) => ids[(n * 7919) % size]!;
+      await measure('saveToken (refresh by id)', [
+        {
+          implementation: 'raw mysql2 (one UPDATE)',
+          ops: OPS,
+          call: (n) =>
+            pool.execute(`UPDATE \`${ownTable}\` SET access_token = ?, expiry_time = ?, api_domain = ? WHERE id = ?`, [
+              `1000.raw-${n}`,
+              String(n),
+              'https://www.zohoapis.com',
+              pickId(n),
+            ]),
+        },
+        {
+          implementation: 'MySQLTokenStore',
+          ops: OPS,
+          call: (n) =>
+            store.saveToken(
+              new OAuthToken({ id: pickId(n), accessToken: `1000.id-${n}`, expiryTime: n, apiDomain: 'https://www.zohoapis.com' }),
+            ),
+        },
+      ]);
       await store.close();
       await onZoho.close();
     }
@@ -157,7 +207,7 @@ async function main(): Promise<void> {
     row.baselineUs = raw?.medianUs ?? row.medianUs;
   }
   console.log(
-    `MySQL token store benchmark (server ${service.url.replace(/\/\/[^@]*@/, '//')}, median over the op count after a warm-up of a tenth of that, at most ${WARMUP})\n`,
+    `MySQL token store benchmark (server ${service.url.replace(/\/\/[^@]*@/, '//')}, median over the op count in ${ROUNDS} interleaved rounds, after a warm-up of a tenth of that, at most ${WARMUP})\n`,
   );
   console.log('| rows | operation | implementation | ops | median µs | × raw driver |');
   console.log('| ---: | --- | --- | ---: | ---: | ---: |');

@@ -5,6 +5,7 @@
  */
 import type { Socket } from 'node:net';
 import * as kit from '@crm/core/store-kit';
+import type { PoolConnection as CoreConnection } from 'mysql2';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { LOCK_STATEMENTS, STORE_NAME } from './sql.js';
 
@@ -13,9 +14,9 @@ import { LOCK_STATEMENTS, STORE_NAME } from './sql.js';
  * open, keeping the process alive and the server's session (and its locks) waiting. Cutting the socket
  * makes the server roll back what the session held as soon as it runs again.
  */
-export function destroyConnection(connection: PoolConnection): void {
+export function destroyConnection(connection: CoreConnection): void {
   connection.destroy();
-  (connection.connection as unknown as { stream?: Socket }).stream?.destroy();
+  (connection as unknown as { stream?: Socket }).stream?.destroy();
 }
 
 /** One hold: the lock's connection, whose session holds the named lock. */
@@ -110,7 +111,7 @@ export class NamedLease implements kit.Lease {
     this.ended = true;
     this.held.delete(this);
     if (destroy) {
-      destroyConnection(this.connection); // keeps the listener: its closing socket may still report an error
+      destroyConnection(this.connection.connection as unknown as CoreConnection); // keeps the listener: its closing socket may still report an error
     } else {
       this.connection.connection.removeListener('error', this.onError);
       this.connection.release();

@@ -9,8 +9,8 @@ import {
   type TokenStoreOperation,
 } from '@crm/core';
 import * as kit from '@crm/core/store-kit';
-import type { Pool as CallbackPool } from 'mysql2';
-import { createPool, type Pool, type PoolConnection, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import type { Pool as CallbackPool, PoolConnection as Connection, ExecuteValues } from 'mysql2';
+import { createPool, type Pool, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { destroyConnection, NamedLease } from './lock.js';
 import {
   COLLATION_PREFERENCE,
@@ -33,6 +33,76 @@ import {
   tableShape,
   upsertValues,
 } from './sql.js';
+
+/**
+ * One statement on a connection of mysql2's callback API. Its promise API costs more per call than a lookup's
+ * own work (it captures a stack trace for every query, ~10 µs); our errors carry their own context anyway.
+ */
+function execute<T>(connection: Connection, sql: string, values: ExecuteValues[]): Promise<T> {
+  return new Promise((resolve, reject) => {
+    connection.execute(sql, values, (error: unknown, result: unknown) => (error ? reject(error) : resolve(result as T)));
+  });
+}
+
+/** A statement that cannot be prepared (transaction control, DDL), as text without values. */
+function query<T = ResultSetHeader>(connection: Connection, sql: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    connection.query(sql, (error: unknown, result: unknown) => (error ? reject(error) : resolve(result as T)));
+  });
+}
+
+const isDeadlock = (error: unknown) => kit.driverErrorCode(error) === 'ER_LOCK_DEADLOCK';
+
+/** MariaDB's errno when `max_statement_time` ended a statement (mysql2 has no name for it). */
+const ER_STATEMENT_TIMEOUT = 1969;
+
+/**
+ * The time bound of one operation, kept as the kit's `withDeadline` keeps it (past it: BACKEND_UNAVAILABLE,
+ * and `onExpiry` cuts the connection), except that the AbortSignal is made only when a path asks for it (a
+ * retry, a lock): creating one costs ~13 µs on Node 20, a third of a lookup's whole round trip.
+ */
+class Bound {
+  expired: TokenStoreError | null = null;
+  private finished = false;
+  private controller: AbortController | null = null;
+  private readonly timer: NodeJS.Timeout;
+  private readonly endsAt: number;
+
+  constructor(
+    readonly timeoutMs: number,
+    operation: TokenStoreOperation,
+    onExpiry: (error: TokenStoreError) => void,
+  ) {
+    this.endsAt = performance.now() + timeoutMs;
+    this.timer = setTimeout(() => {
+      const error = TokenStoreError.unavailable({ store: STORE_NAME, operation }, `MySQL did not answer within ${timeoutMs} ms`);
+      this.expired = error;
+      this.controller?.abort(error); // first, so nothing the work does after this moment can still be applied
+      onExpiry(error);
+    }, timeoutMs);
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.expired !== null) this.controller.abort(this.expired);
+    }
+    return this.controller.signal;
+  }
+
+  /** Milliseconds left. */
+  remainingMs(): number {
+    return this.endsAt - performance.now();
+  }
+
+  /** Ends the bound with the work's outcome: false when the deadline came first (the outcome is no longer anyone's). */
+  finish(): boolean {
+    if (this.expired !== null || this.finished) return false;
+    this.finished = true;
+    clearTimeout(this.timer);
+    return true;
+  }
+}
 
 export interface MySQLTokenStoreOptions {
   /** `mysql://user:password@host:port/database?option=value`; the store makes its own pool and ends it in close(). */
@@ -130,14 +200,17 @@ function decodeUrlPart(part: string): string {
 
 /**
  * Zoho CRM OAuth tokens in a MySQL or MariaDB table, Zoho DBStore's table included (read and written as it
- * is; `migrate()` widens it). One pool, one query per lookup; a save names its user in one upsert where the
- * table has a unique user name index, and otherwise runs one transaction under a named lock.
+ * is; `migrate()` widens it). One pool, one query per lookup; on MariaDB a save by user name (on a table with
+ * a unique user name index) or by id is one statement, on MySQL a save by user name one upsert in a
+ * transaction, and any other save one transaction under a named lock.
  */
 export class MySQLTokenStore implements TokenStore, TokenLocking {
   readonly table: TableName;
   readonly operationTimeoutMs: number;
   private readonly sql: ReturnType<typeof statements>;
   private readonly pool: Pool;
+  /** The same pool through mysql2's callback API, which every operation uses (see `execute`). */
+  private readonly corePool: CallbackPool;
   private readonly ownsPool: boolean;
   /** Where lock connections come from: a pool of the store's own beside `pool`, or your pool. */
   private readonly lockPool: Pool;
@@ -147,6 +220,8 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   private readonly maxSaveAttempts: number;
   /** The real column sizes and keys, read once (and again after migrate(), a dropped table or a warning). */
   private shape: Promise<TableShape> | null = null;
+  /** `shape` once it has been read: operations then go straight to their statement. */
+  private knownShape: TableShape | null = null;
   private closing: Promise<void> | null = null;
   /** Every socket of the store's own pool, connecting ones included: close() cuts whatever is left. */
   private readonly sockets = new Set<Socket>();
@@ -175,6 +250,8 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
         ...poolConfigFromUrl(url),
         connectTimeout: Math.min(this.operationTimeoutMs, 10000),
         charset: 'utf8mb4',
+        // No stack trace captured per call: the store uses the callback API and wraps errors itself.
+        trace: false,
         // Our own sockets (what mysql2 would open, with keep-alive), so close() can end every one of them.
         stream: ({ config }: { config: { host: string; port: number; socketPath?: string } }) => {
           const socket = config.socketPath ? connect(config.socketPath) : connect(config.port, config.host);
@@ -192,6 +269,7 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
       this.lockPool.pool.on('error', () => {});
       this.ownsPool = true;
     }
+    this.corePool = this.pool.pool;
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
@@ -199,7 +277,7 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     kit.checkTokenArgument(token, STORE_NAME, 'findToken');
     const key = kit.lookupKey(token);
     if (key === null) return null;
-    const rows = await this.run('findToken', (connection) => this.select(connection, this.sql.selectBy(key.field), [key.value]), {
+    const rows = await this.run('findToken', (connection) => this.select(connection, this.sql.selectBy[key.field], [key.value]), {
       secrets: kit.tokenSecrets(token),
     });
     const column = kit.LOOKUP_COLUMNS[key.field] as keyof StoredRow;
@@ -224,50 +302,42 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
     kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
-    await this.run('deleteToken', (connection, signal) =>
-      kit.retrySave(this.deadlockRetry(signal), () => connection.execute(this.sql.deleteById, [id, id])),
+    await this.run('deleteToken', (connection, bound) =>
+      kit.retrySave(this.deadlockRetry(bound.signal), () => execute(connection, this.sql.deleteById, [id, id])),
     );
   }
 
   async deleteTokens(): Promise<void> {
     this.checkOpen('deleteTokens');
-    await this.run('deleteTokens', (connection, signal) =>
-      kit.retrySave(this.deadlockRetry(signal), () => connection.query(this.sql.deleteAll)),
+    await this.run('deleteTokens', (connection, bound) =>
+      kit.retrySave(this.deadlockRetry(bound.signal), () => query(connection, this.sql.deleteAll)),
     );
   }
 
   /** A single DELETE can lose a deadlock to saves too (its row locks against theirs): it simply runs again. */
   private deadlockRetry(signal: AbortSignal): kit.RetryOptions {
-    return { maxAttempts: this.maxSaveAttempts, signal, shouldRetry: (error) => kit.driverErrorCode(error) === 'ER_LOCK_DEADLOCK' };
+    return { maxAttempts: this.maxSaveAttempts, signal, shouldRetry: isDeadlock };
   }
 
   /**
-   * A token with a user name, on a table with an exact unique user name index: one upsert (see `upsert` in
-   * sql.ts). Anything else: one transaction under the table's named lock. Neither depends on the session's
-   * isolation level, and neither takes the gap locks of a SELECT ... FOR UPDATE on missing rows.
+   * On MariaDB 10.5+, the common saves are one statement with no transaction (see `oneStatementSave`): a user's
+   * token by user name, new or known, on a table with an exact unique user name index; a token by id. On MySQL a
+   * save that names its user is one upsert in a transaction. Anything else: one transaction under the table's
+   * named lock. None depends on the session's isolation level, and none takes the gap locks of a
+   * SELECT ... FOR UPDATE on missing rows.
    */
   async saveToken(token: OAuthToken): Promise<void> {
     this.checkOpen('saveToken');
     kit.checkSaveArgument(token, STORE_NAME);
     const stored = await this.run(
       'saveToken',
-      async (connection, signal) => {
+      async (connection, bound) => {
         const shape = await this.tableShape(connection, 'saveToken');
         this.checkLengths(token, shape); // before any write: a value that cannot fit costs no round trip
-        const retry = {
-          maxAttempts: this.maxSaveAttempts,
-          signal,
-          // A deadlock is the backstop case; an id collision needs a fresh id.
-          shouldRetry: (error: unknown) => error instanceof IdCollision || kit.driverErrorCode(error) === 'ER_LOCK_DEADLOCK',
-        };
-        const save =
-          shape.upsertByUserName && token.userSignature !== null
-            ? kit.retrySave(retry, () => this.upsert(connection, token))
-            : this.withTableLock(connection, () => kit.retrySave(retry, () => this.lockedSave(connection, token, shape)));
-        return save.catch(async (error: unknown) => {
+        return this.save(connection, token, shape, bound).catch(async (error: unknown) => {
           if (kit.driverErrorCode(error) !== 'ER_DATA_TOO_LONG') throw error;
           // The column shrank under this store (strict mode refused): name it with its real limit.
-          this.shape = null;
+          this.forgetShape();
           this.checkLengths(token, await this.tableShape(connection, 'saveToken'));
           throw error;
         });
@@ -277,17 +347,75 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     kit.copyStoredFields(token, stored);
   }
 
-  private async upsert(connection: PoolConnection, token: OAuthToken): Promise<OAuthToken> {
+  private async save(connection: Connection, token: OAuthToken, shape: TableShape, bound: Bound): Promise<OAuthToken> {
+    if (shape.returning) {
+      const stored = await this.oneStatementSave(connection, token, shape, bound);
+      if (stored !== null) return stored;
+    } else if (shape.upsertByUserName && token.userSignature !== null) {
+      return kit.retrySave(this.saveRetry(bound), () => this.upsert(connection, token));
+    }
+    return this.withTableLock(connection, () => kit.retrySave(this.saveRetry(bound), () => this.lockedSave(connection, token, shape)));
+  }
+
+  /** A deadlock is the backstop case; an id collision needs a fresh id. */
+  private saveRetry(bound: Bound): kit.RetryOptions {
+    return {
+      maxAttempts: this.maxSaveAttempts,
+      signal: bound.signal,
+      shouldRetry: (error: unknown) => error instanceof IdCollision || isDeadlock(error),
+    };
+  }
+
+  /**
+   * MariaDB: the save as one statement that writes and returns the row as stored (`upsertReturning`,
+   * `updateByIdReturning` in sql.ts), or null when it cannot decide and wrote nothing: no token with that id
+   * (the token may match another by access, refresh or grant token, or be new), or a fresh id that another
+   * token had. The general save then runs. Without a transaction, a save reported failed is never applied later
+   * because the server ends the statement before the operation's bound (`ONE_STATEMENT` in sql.ts).
+   */
+  private async oneStatementSave(connection: Connection, token: OAuthToken, shape: TableShape, bound: Bound): Promise<OAuthToken | null> {
+    const values = kit.tokenToValues(token);
+    const freshId = token.id === null;
+    let sql: string;
+    if (token.userSignature !== null && shape.upsertByUserName) {
+      if (freshId) values[0] = kit.newTokenId();
+      sql = this.sql.upsertReturning(freshId);
+    } else if (token.userSignature === null && !freshId && shape.exactId) {
+      values.push(values.shift()!); // the id goes last, to the WHERE
+      sql = this.sql.updateByIdReturning;
+    } else {
+      return null;
+    }
+    // What is left of the operation's time, less a tenth of it for the way to the server.
+    const seconds = () => Math.max(0.001, (bound.remainingMs() - bound.timeoutMs / 10) / 1000);
+    const write = () => execute<StoredRow[]>(connection, sql, [seconds(), ...values]);
+    let rows: StoredRow[];
+    try {
+      rows = await write().catch((error: unknown) => {
+        if (!isDeadlock(error) || this.maxSaveAttempts === 1) throw error;
+        return kit.retrySave({ maxAttempts: this.maxSaveAttempts - 1, signal: bound.signal, shouldRetry: isDeadlock }, write);
+      });
+    } catch (error) {
+      const code = kit.driverErrorCode(error);
+      if (code === 'ER_BAD_NULL_ERROR' || (freshId && code === 'ER_DUP_ENTRY')) return null;
+      throw error;
+    }
+    const [row] = rows;
+    return row === undefined ? null : kit.tokenFromRow(row, STORE_NAME, 'saveToken');
+  }
+
+  /** MySQL: `upsert` in a transaction, then the row it updated read back under that row's lock. */
+  private async upsert(connection: Connection, token: OAuthToken): Promise<OAuthToken> {
     const stored = token.clone();
     const freshId = stored.id === null;
     if (freshId) stored.id = kit.newTokenId();
     return this.transaction(connection, async () => {
-      const [result] = await connection
-        .execute<ResultSetHeader>(this.sql.upsert, upsertValues(kit.tokenToValues(stored)))
-        .catch((error: unknown) => {
+      const result = await execute<ResultSetHeader>(connection, this.sql.upsert, upsertValues(kit.tokenToValues(stored))).catch(
+        (error: unknown) => {
           // With a fresh id the user name cannot clash (the upsert takes that row); only the id can.
           throw freshId && kit.driverErrorCode(error) === 'ER_DUP_ENTRY' ? new IdCollision() : error;
-        });
+        },
+      );
       this.checkWarnings(result);
       if (Number(result.insertId) === 0) return stored; // inserted: the row is the token as given
       const [row] = await this.select(connection, this.sql.selectByUserName, [stored.userName]);
@@ -304,14 +432,14 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
    * so two saves never both decide "insert" (READ COMMITTED alone would let them), and READ COMMITTED keeps
    * the SELECT ... FOR UPDATE to the matched rows (REPEATABLE READ's gap locks deadlock under load).
    */
-  private async lockedSave(connection: PoolConnection, token: OAuthToken, shape: TableShape): Promise<OAuthToken> {
+  private async lockedSave(connection: Connection, token: OAuthToken, shape: TableShape): Promise<OAuthToken> {
     const key = kit.lookupKey(token);
     const locks: [string, string][] = [];
     if (token.id !== null) locks.push(['id', token.id]);
     if (key !== null) locks.push([kit.LOOKUP_COLUMNS[key.field], key.value]);
     // The user name this save gives the token: another row holding it means CONFLICT.
     if (token.userName !== null && key?.field !== 'userName') locks.push(['user_name', token.userName]);
-    await connection.query(this.sql.readCommittedNext);
+    await query(connection, this.sql.readCommittedNext);
     return this.transaction(connection, async () => {
       const rows =
         locks.length === 0
@@ -332,26 +460,26 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
       );
       this.checkLengths(plan.stored, shape);
       const row = kit.tokenToValues(plan.stored);
-      const [result] = await (plan.replaces === null
-        ? connection.execute<ResultSetHeader>(this.sql.insert, row).catch((error: unknown) => {
+      const result = await (plan.replaces === null
+        ? execute<ResultSetHeader>(connection, this.sql.insert, row).catch((error: unknown) => {
             // A generated id that another token already has (the SELECT only locked the ids it was asked about).
             throw token.id === null && isDuplicateId(error) ? new IdCollision() : error;
           })
-        : connection.execute<ResultSetHeader>(this.sql.update, [...row.slice(1), plan.replaces.id]));
+        : execute<ResultSetHeader>(connection, this.sql.update, [...row.slice(1), plan.replaces.id]));
       this.checkWarnings(result);
       return plan.stored;
     });
   }
 
   /** START TRANSACTION, `work`, COMMIT; on any failure ROLLBACK (best effort: a broken connection is destroyed anyway). */
-  private async transaction<T>(connection: PoolConnection, work: () => Promise<T>): Promise<T> {
-    await connection.query('START TRANSACTION');
+  private async transaction<T>(connection: Connection, work: () => Promise<T>): Promise<T> {
+    await query(connection, 'START TRANSACTION');
     try {
       const result = await work();
-      await connection.query('COMMIT');
+      await query(connection, 'COMMIT');
       return result;
     } catch (error) {
-      await connection.query('ROLLBACK').catch(() => {});
+      await query(connection, 'ROLLBACK').catch(() => {});
       throw error;
     }
   }
@@ -360,9 +488,9 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
    * Holds the table's named lock around `work`: one locked save at a time per table, across processes.
    * The wait is bounded by the operation's time; a lock left by a broken connection ends with its session.
    */
-  private async withTableLock<T>(connection: PoolConnection, work: () => Promise<T>): Promise<T> {
+  private async withTableLock<T>(connection: Connection, work: () => Promise<T>): Promise<T> {
     const where = [this.table.database, this.table.table];
-    const [rows] = await connection.execute<RowDataPacket[]>(this.sql.getLock, [...where, this.operationTimeoutMs / 1000]);
+    const rows = await execute<RowDataPacket[]>(connection, this.sql.getLock, [...where, this.operationTimeoutMs / 1000]);
     if (Number(rows[0]?.locked) !== 1) {
       throw TokenStoreError.unavailable(
         { store: STORE_NAME, operation: 'saveToken' },
@@ -374,10 +502,10 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
       result = await work();
     } catch (error) {
       // A connection that cannot release is destroyed: its session, and the lock with it, ends on the server.
-      await connection.execute(this.sql.releaseLock, where).catch(() => destroyConnection(connection));
+      await execute(connection, this.sql.releaseLock, where).catch(() => destroyConnection(connection));
       throw error;
     }
-    await connection.execute(this.sql.releaseLock, where);
+    await execute(connection, this.sql.releaseLock, where);
     return result;
   }
 
@@ -396,16 +524,16 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
         const columns = await this.select<ColumnInfo>(connection, COLUMNS_QUERY, where);
         const collation = await this.collation(connection);
         if (columns.length === 0) {
-          await connection.query(createTableSql(this.table, collation));
+          await query(connection, createTableSql(this.table, collation));
         } else {
           const indexes = await this.select<IndexInfo>(connection, INDEXES_QUERY, where);
           const clauses = migrationClauses(columns, indexes, collation);
           if (clauses.length > 0) {
-            await connection.query(this.sql.emptyUserNamesToNull);
-            await connection.query(this.sql.alter(clauses));
+            await query(connection, this.sql.emptyUserNamesToNull);
+            await query(connection, this.sql.alter(clauses));
           }
         }
-        this.shape = null;
+        this.forgetShape();
       },
       { timeoutMs: 24 * 3600 * 1000 },
     ).catch((error) => {
@@ -472,12 +600,11 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     if (this.closing !== null) throw TokenStoreError.closed({ store: STORE_NAME, operation });
   }
 
-  private async select<Row = StoredRow>(connection: PoolConnection, sql: string, values: (string | null)[]): Promise<Row[]> {
-    const [rows] = await connection.execute<RowDataPacket[]>(sql, values);
-    return rows as Row[];
+  private select<Row = StoredRow>(connection: Connection, sql: string, values: (string | null)[]): Promise<Row[]> {
+    return execute<Row[]>(connection, sql, values);
   }
 
-  private async collation(connection: PoolConnection): Promise<string> {
+  private async collation(connection: Connection): Promise<string> {
     const rows = await this.select<{ COLLATION_NAME: string }>(connection, COLLATIONS_QUERY, COLLATION_PREFERENCE);
     const available = new Set(rows.map((row) => row.COLLATION_NAME));
     return COLLATION_PREFERENCE.find((name) => available.has(name)) ?? 'utf8mb4_bin';
@@ -492,7 +619,7 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   /** Outside strict mode MySQL truncates with only a warning: never keep such a write (the caller rolls back). */
   private checkWarnings(result: ResultSetHeader): void {
     if (result.warningStatus === 0) return;
-    this.shape = null; // the checked sizes were stale: read the columns again next time
+    this.forgetShape(); // the checked sizes were stale: read the columns again next time
     throw TokenStoreError.failure(
       { store: STORE_NAME, operation: 'saveToken' },
       'the server would have altered a value (it raised a warning); nothing was written',
@@ -500,17 +627,18 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   }
 
   /** Reads the real columns and indexes (creating the table first when allowed and missing). */
-  private async readShape(connection: PoolConnection, operation: TokenStoreOperation): Promise<TableShape> {
+  private async readShape(connection: Connection, operation: TokenStoreOperation): Promise<TableShape> {
     const where = [this.table.database, this.table.table];
     let columns = await this.select<ColumnInfo>(connection, COLUMNS_QUERY, where);
     if (columns.length === 0) {
       if (!this.createSchema) {
         throw TokenStoreError.failure({ store: STORE_NAME, operation }, 'the table does not exist; run migrate() or set createSchema');
       }
-      await connection.query(createTableSql(this.table, await this.collation(connection)));
+      await query(connection, createTableSql(this.table, await this.collation(connection)));
       columns = await this.select<ColumnInfo>(connection, COLUMNS_QUERY, where);
     }
-    const shape = tableShape(columns, await this.select<IndexInfo>(connection, INDEXES_QUERY, where));
+    const [{ version }] = (await this.select<{ version: string }>(connection, 'SELECT VERSION() AS version', [])) as [{ version: string }];
+    const shape = tableShape(columns, await this.select<IndexInfo>(connection, INDEXES_QUERY, where), version);
     if ('missing' in shape) {
       throw TokenStoreError.failure(
         { store: STORE_NAME, operation },
@@ -521,55 +649,81 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   }
 
   /**
-   * Runs one operation on one pooled connection within the time bound (`withDeadline`: past it the caller
-   * gets BACKEND_UNAVAILABLE and the connection is destroyed, so the server rolls back whatever it held and
-   * nothing is applied later). A connection that failed is destroyed too, so the pool only keeps healthy
-   * ones and recovers by itself once the server is back.
+   * Runs one operation on one pooled connection within the time bound (past it the caller gets
+   * BACKEND_UNAVAILABLE and the connection is destroyed, so the server rolls back whatever it held and nothing
+   * is applied later). A connection that failed is destroyed too, so the pool only keeps healthy ones and
+   * recovers by itself once the server is back.
    */
-  private async run<T>(
+  private run<T>(
     operation: TokenStoreOperation,
-    work: (connection: PoolConnection, signal: AbortSignal) => Promise<T>,
+    work: (connection: Connection, bound: Bound) => Promise<T>,
     { timeoutMs = this.operationTimeoutMs, secrets = [] as string[] } = {},
   ): Promise<T> {
-    try {
-      return await kit.withDeadline({ timeoutMs, store: STORE_NAME, operation, backend: 'MySQL' }, async (signal) => {
-        const connection = await this.pool.getConnection();
-        if (signal.aborted) {
-          destroyConnection(connection);
-          throw signal.reason;
-        }
-        const abort = () => destroyConnection(connection);
-        signal.addEventListener('abort', abort, { once: true });
-        try {
-          // Every operation but migrate() first learns the table (creating it when allowed); once per store.
-          if (operation !== 'migrate') await this.tableShape(connection, operation);
-          const result = await work(connection, signal);
-          connection.release();
-          return result;
-        } catch (error) {
-          // Our own refusals (CONFLICT, VALUE_TOO_LONG...) leave a healthy, rolled-back connection.
-          if (TokenStoreError.is(error) && !signal.aborted) connection.release();
-          else destroyConnection(connection);
-          throw error;
-        } finally {
-          signal.removeEventListener('abort', abort);
-        }
+    return new Promise<T>((resolve, reject) => {
+      let connection: Connection | null = null;
+      const bound = new Bound(timeoutMs, operation, (error) => {
+        if (connection !== null) destroyConnection(connection);
+        reject(error);
       });
-    } catch (error) {
-      throw this.mapError(error, operation, secrets);
-    }
+      this.corePool.getConnection((error: unknown, got: Connection) => {
+        if (bound.expired !== null) {
+          if (got) destroyConnection(got); // the caller has its answer: nothing may run on it now
+          return;
+        }
+        if (error) {
+          bound.finish();
+          reject(this.mapError(error, operation, secrets));
+          return;
+        }
+        connection = got;
+        // Every operation but migrate() first learns the table (creating it when allowed); once per store.
+        const learned = operation === 'migrate' || this.knownShape !== null ? null : this.tableShape(got, operation);
+        let running: Promise<T>;
+        try {
+          running = learned === null ? work(got, bound) : learned.then(() => work(got, bound));
+        } catch (thrown) {
+          running = Promise.reject(thrown);
+        }
+        running.then(
+          (result) => {
+            if (!bound.finish()) return;
+            got.release();
+            resolve(result);
+          },
+          (failure: unknown) => {
+            if (!bound.finish()) return;
+            // Our own refusals (CONFLICT, VALUE_TOO_LONG...) leave a healthy, rolled-back connection.
+            if (TokenStoreError.is(failure)) got.release();
+            else destroyConnection(got);
+            reject(this.mapError(failure, operation, secrets));
+          },
+        );
+      });
+    });
   }
 
   /** The table's shape, read once per store and shared by the operations that wait for it. */
-  private async tableShape(connection: PoolConnection, operation: TokenStoreOperation): Promise<TableShape> {
+  private async tableShape(connection: Connection, operation: TokenStoreOperation): Promise<TableShape> {
+    if (this.knownShape !== null) return this.knownShape;
     if (this.shape === null) {
       const reading = this.readShape(connection, operation);
       this.shape = reading;
-      reading.catch(() => {
-        if (this.shape === reading) this.shape = null;
-      });
+      reading.then(
+        (shape) => {
+          if (this.shape === reading) this.knownShape = shape;
+        },
+        () => {
+          if (this.shape === reading) this.shape = null;
+        },
+      );
     }
     return this.shape;
+  }
+
+  /** The table changed, or may have: read its shape again before the next operation. */
+  private forgetShape(): void {
+    this.shape = null;
+    this.knownShape = null;
   }
 
   /** Driver error -> TokenStoreError. The driver's message can quote values, so it stays in `cause` (made safe by the kit). */
@@ -579,13 +733,13 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     const details = { store: STORE_NAME, operation, cause: error, secrets };
     if (error instanceof IdCollision) return TokenStoreError.conflict(details, 'every generated id was already taken');
     if (code === 'ER_NO_SUCH_TABLE') {
-      this.shape = null;
+      this.forgetShape();
       return TokenStoreError.failure(details, 'the table does not exist (ER_NO_SUCH_TABLE)');
     }
     if (code === 'ER_DATA_TOO_LONG') {
       // Only reached when the checked limits were stale (the table changed under a running store).
       const column = /column '([a-z_]+)'/.exec(kit.driverErrorMessage(error))?.[1] ?? 'unknown';
-      this.shape = null;
+      this.forgetShape();
       return TokenStoreError.valueTooLong(details, column, 0);
     }
     if (code === 'ER_DUP_ENTRY') return TokenStoreError.conflict(details, 'another stored token already has this id or user name');
@@ -594,6 +748,9 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
         details,
         "a value has characters the column's character set cannot hold (ER_TRUNCATED_WRONG_VALUE_FOR_FIELD)",
       );
+    }
+    if ((error as { errno?: unknown } | null)?.errno === ER_STATEMENT_TIMEOUT) {
+      return TokenStoreError.unavailable(details, "the server ended the statement at the operation's time bound (max_statement_time)");
     }
     if (UNAVAILABLE_CODES.has(code) || (error as { fatal?: unknown } | null)?.fatal === true) {
       return TokenStoreError.unavailable(details, `the server could not be reached (${code || 'connection lost'})`);

@@ -123,10 +123,25 @@ export interface TableShape {
    * collation) every save takes the locked path.
    */
   upsertByUserName: boolean;
+  /** True when ids compare exactly: a save by id may then address its row with `WHERE id = ?` alone. */
+  exactId: boolean;
+  /**
+   * True on MariaDB 10.5 and later: `INSERT ... RETURNING` (with `ON DUPLICATE KEY UPDATE` it returns the row
+   * as stored) and `SET STATEMENT ... FOR`, so a save is one statement with no transaction around it.
+   */
+  returning: boolean;
+}
+
+/** MariaDB 10.5 and later; MySQL (8.x included) has no `INSERT ... RETURNING`. */
+export function supportsReturning(serverVersion: string): boolean {
+  const match = /^(\d+)\.(\d+)/.exec(serverVersion);
+  if (match === null || !/mariadb/i.test(serverVersion)) return false;
+  const [major, minor] = [Number(match[1]), Number(match[2])];
+  return major > 10 || (major === 10 && minor >= 5);
 }
 
 /** The shape of the real table, or the names of the columns Zoho's tables have and it lacks. */
-export function tableShape(columns: ColumnInfo[], indexes: IndexInfo[]): TableShape | { missing: TokenColumn[] } {
+export function tableShape(columns: ColumnInfo[], indexes: IndexInfo[], serverVersion: string): TableShape | { missing: TokenColumn[] } {
   const byName = new Map(columns.map((column) => [column.COLUMN_NAME.toLowerCase(), column]));
   const missing = TOKEN_COLUMNS.filter((column) => !byName.has(column));
   if (missing.length > 0) return { missing };
@@ -144,7 +159,12 @@ export function tableShape(columns: ColumnInfo[], indexes: IndexInfo[]): TableSh
     const collation = byName.get(column)!.COLLATION_NAME;
     return collation === null || EXACT_COLLATION.test(collation);
   };
-  return { limits, upsertByUserName: hasUniqueIndexOn('user_name', indexes) && exact('user_name') && exact('id') };
+  return {
+    limits,
+    upsertByUserName: hasUniqueIndexOn('user_name', indexes) && exact('user_name') && exact('id'),
+    exactId: exact('id'),
+    returning: supportsReturning(serverVersion),
+  };
 }
 
 /** True when a unique index covers exactly this one column (a longer unique index allows duplicate values). */
@@ -211,6 +231,15 @@ export function migrationClauses(columns: ColumnInfo[], indexes: IndexInfo[], co
 /** The column list of every SELECT and INSERT, in Zoho's order. */
 const COLUMN_LIST = TOKEN_COLUMNS.join(', ');
 const UPDATED_COLUMNS = TOKEN_COLUMNS.filter((column) => column !== 'id');
+const PLACEHOLDERS = TOKEN_COLUMNS.map(() => '?').join(', ');
+
+/**
+ * What every one-statement save (MariaDB) runs under, whatever the session's defaults: strict mode, so a value
+ * the column cannot hold is an error that leaves the row as it was (a warning could not be undone: there is no
+ * transaction to roll back), and the server ends the statement, lock waits included, once the operation's time
+ * is up (value: seconds), so a save reported as failed cannot be applied afterwards.
+ */
+const ONE_STATEMENT = "SET STATEMENT max_statement_time = CAST(? AS DOUBLE), sql_mode = 'STRICT_ALL_TABLES' FOR ";
 
 /** A row as mysql2 returns it. */
 export type StoredRow = Partial<Record<TokenColumn, string | number | null>>;
@@ -219,28 +248,57 @@ export type StoredRow = Partial<Record<TokenColumn, string | number | null>>;
 export function statements(table: TableName) {
   const t = table.quoted;
   const select = `SELECT ${COLUMN_LIST} FROM ${t}`;
+  const selectBy = Object.fromEntries(
+    Object.entries(LOOKUP_COLUMNS).map(([field, column]) => [field, `${select} WHERE ${column} = ?`]),
+  ) as Record<LookupField, string>;
+  const keepAbsent = (column: string) => `${t}.${column} = COALESCE(VALUES(${column}), ${t}.${column})`;
   return {
     /** No LIMIT 1: on a case-insensitive (Zoho) table this also returns case variants; the store keeps the exact one. */
-    selectBy: (field: LookupField) => `${select} WHERE ${LOOKUP_COLUMNS[field]} = ?`,
+    selectBy,
     selectById: `${select} WHERE id = ?`,
     selectAll: select,
     /** The byte comparison keeps a case-insensitive (Zoho) table from deleting 'ABC' for 'abc'. */
     deleteById: `DELETE FROM ${t} WHERE id = ? AND CAST(id AS BINARY) = CAST(? AS BINARY)`,
     deleteAll: `DELETE FROM ${t}`,
     /**
-     * A save that names its user, on a table with an exact unique user name index (values: `upsertValues`).
+     * A save that names its user, on a table with an exact unique user name index, where the server has no
+     * `RETURNING` (MySQL), inside a transaction (values: `upsertValues`).
      * A duplicate id updates that token (renaming it; CONFLICT if another token has the name), else a duplicate
      * user name updates that user's token, keeping its id; absent fields keep their stored values.
      * `LAST_INSERT_ID(1)` runs only in the update branch: the statement then reports insertId 1, an insert 0.
      */
     upsert:
-      `INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${TOKEN_COLUMNS.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ` +
+      `INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${PLACEHOLDERS}) ON DUPLICATE KEY UPDATE ` +
       ['id = IF(LAST_INSERT_ID(1), id, id)', ...UPDATED_COLUMNS.map((column) => `${column} = COALESCE(?, ${column})`)].join(', '),
+    /**
+     * MariaDB: a save that names its user in one statement, which returns the row as stored (values: the
+     * statement's seconds, then the token's values). A duplicate id updates that token (renaming it; CONFLICT
+     * if another token has the name), else a duplicate user name updates that user's token, keeping its id;
+     * absent fields keep their stored values. With a `freshId` the store made up, a duplicate id belongs to
+     * another token, never to be renamed: its id is set to NULL, which fails the statement (ER_BAD_NULL_ERROR).
+     * The guard comes first: MariaDB assigns left to right, so it sees the stored user name.
+     */
+    upsertReturning: (freshId: boolean) =>
+      `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${PLACEHOLDERS}) ON DUPLICATE KEY UPDATE ` +
+      [...(freshId ? [`${t}.id = IF(${t}.user_name <=> VALUES(user_name), ${t}.id, NULL)`] : []), ...UPDATED_COLUMNS.map(keepAbsent)].join(
+        ', ',
+      ) +
+      ` RETURNING ${COLUMN_LIST}`,
+    /**
+     * MariaDB: a save by id in one statement, for the token with that id only: the SELECT locks and reads
+     * that row, so the INSERT always meets it and updates it, and without such a row nothing is written and
+     * no row returned (the store then runs the general save). Values: the statement's seconds, the token's
+     * values without its id, the id.
+     */
+    updateByIdReturning:
+      `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT stored.id, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
+      `FROM ${t} AS stored WHERE stored.id = ? FOR UPDATE ON DUPLICATE KEY UPDATE ${UPDATED_COLUMNS.map(keepAbsent).join(', ')} ` +
+      `RETURNING ${COLUMN_LIST}`,
     /** The row an upsert updated, read back inside its transaction (it holds that row's lock). */
     selectByUserName: `${select} WHERE user_name = ?`,
     /** The rows a locked save could touch: `conditions` are `column = ?` joined by OR. */
     selectForSave: (columns: string[]) => `${select} WHERE ${columns.map((column) => `${column} = ?`).join(' OR ')} FOR UPDATE`,
-    insert: `INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${TOKEN_COLUMNS.map(() => '?').join(', ')})`,
+    insert: `INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${PLACEHOLDERS})`,
     /** Values: the row without its id, then the stored id. */
     update: `UPDATE ${t} SET ${UPDATED_COLUMNS.map((column) => `${column} = ?`).join(', ')} WHERE id = ?`,
     /**

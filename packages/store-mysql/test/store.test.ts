@@ -6,6 +6,7 @@ import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { createPool as createCallbackPool } from 'mysql2';
 import { createConnection, createPool, type RowDataPacket } from 'mysql2/promise';
 import { MySQLTokenStore, type MySQLTokenStoreOptions } from '../src/index';
+import { parseTableName, statements } from '../src/sql';
 import { addFailingTriggers, dropTable, mysqlUrl, randomTable, zohoCreateTable } from './conformance-options';
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<TokenStoreError> {
@@ -286,16 +287,221 @@ describe('how a save runs', () => {
     return Object.fromEntries(Object.keys(after).map((name) => [name, after[name]! - before[name]!]));
   }
 
-  test('on its own table a new user is one INSERT, an update adds one SELECT by user name; no SELECT ... FOR UPDATE', async () => {
+  /** What `call` sends the server, from the session's own counters: statements, and the kinds that matter. */
+  async function serverWorkOf(pool: ReturnType<typeof createPool>, call: () => Promise<unknown>) {
+    const names = [
+      'Questions',
+      'Com_insert',
+      'Com_insert_select',
+      'Com_select',
+      'Com_update',
+      'Com_begin',
+      'Com_commit',
+      'Com_stmt_prepare',
+    ];
+    const counters = async () => {
+      const [rows] = await pool.query<RowDataPacket[]>(
+        `SHOW SESSION STATUS WHERE Variable_name IN (${names.map(() => '?').join(', ')})`,
+        names,
+      );
+      return Object.fromEntries(rows.map((row) => [String(row.Variable_name).replace(/^Com_/, '').toLowerCase(), Number(row.Value)]));
+    };
+    const before = await counters();
+    await call();
+    const after = await counters();
+    return Object.fromEntries(Object.keys(after).map((name) => [name, after[name]! - before[name]!]));
+  }
+
+  test('on its own table (MariaDB) a new user, an update by user name and an update by id are each one statement, like the raw driver', async () => {
     const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
     const store = new MySQLTokenStore({ pool, table });
     try {
       await store.getTokens();
-      const created = await statementsOfSave(store, pool, new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' }));
-      expect(created).toEqual({ begin: 1, insert: 1, select: 0, update: 0, commit: 1 });
-      const update = new OAuthToken({ userSignature: new UserSignature('ana'), refreshToken: 'r' });
-      expect(await statementsOfSave(store, pool, update)).toEqual({ begin: 1, insert: 1, select: 1, update: 0, commit: 1 });
-      expect(update.accessToken).toBe('a'); // written back from the stored row
+      // The statements are prepared once per connection: warm them up first.
+      const first = new OAuthToken({ userSignature: new UserSignature('warm'), accessToken: 'w', refreshToken: 'wr' });
+      await store.saveToken(first);
+      await store.saveToken(new OAuthToken({ id: first.id, accessToken: 'w2' }));
+      await pool.execute(`SELECT id FROM ${table} WHERE id = ?`, ['x']);
+      const raw = await serverWorkOf(pool, () => pool.execute(`SELECT id FROM ${table} WHERE id = ?`, ['x']));
+      const one = { ...raw, select: 0 };
+
+      const created = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', refreshToken: 'r', clientId: 'c' });
+      expect(await serverWorkOf(pool, () => store.saveToken(created))).toEqual({ ...one, insert: 1 });
+      const update = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a2', expiryTime: 5 });
+      expect(await serverWorkOf(pool, () => store.saveToken(update))).toEqual({ ...one, insert: 1 });
+      // Written back from the row the statement returned: the stored id and the fields the save left out.
+      expect(update.toFields()).toMatchObject({ id: created.id, refreshToken: 'r', clientId: 'c', accessToken: 'a2', expiryTime: 5 });
+      const refresh = new OAuthToken({ id: created.id, accessToken: 'a3', expiryTime: 6, apiDomain: 'https://d' });
+      expect(await serverWorkOf(pool, () => store.saveToken(refresh))).toEqual({ ...one, insert_select: 1 });
+      expect(refresh.toFields()).toMatchObject({
+        userSignature: { name: 'ana' },
+        refreshToken: 'r',
+        clientId: 'c',
+        accessToken: 'a3',
+        expiryTime: 6,
+      });
+      expect(one).toMatchObject({ begin: 0, commit: 0, insert: 0, update: 0, stmt_prepare: 0 });
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
+  /** The table's rows as plain objects, by id. */
+  async function rowsOf(): Promise<Record<string, unknown>[]> {
+    const [rows] = await admin.query<RowDataPacket[]>(`SELECT * FROM ${table} ORDER BY id`);
+    return rows.map((row) => ({ ...row }));
+  }
+
+  test('one-statement saves replace present fields, keep absent ones and keep the stored id, by user name and by id', async () => {
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      const full = {
+        userSignature: new UserSignature('ana'),
+        clientId: 'c1',
+        clientSecret: 's1',
+        refreshToken: 'r1',
+        accessToken: 'a1',
+        grantToken: 'g1',
+        expiryTime: 1,
+        redirectUrl: 'https://redirect/1',
+        apiDomain: 'https://api/1',
+      };
+      const ana = new OAuthToken(full);
+      await store.saveToken(ana);
+      const other = new OAuthToken({ ...full, userSignature: new UserSignature('bob'), accessToken: 'b1' });
+      await store.saveToken(other);
+      const bobRow = (await rowsOf()).find((row) => row.user_name === 'bob');
+      // By user name, without an id: two fields replaced, every other kept, the stored id kept.
+      const byName = new OAuthToken({ userSignature: new UserSignature('ana'), refreshToken: 'r2', expiryTime: 2 });
+      await store.saveToken(byName);
+      const expected = { ...full, id: ana.id, refreshToken: 'r2', expiryTime: 2 };
+      expect(byName.toFields()).toEqual(new OAuthToken(expected).toFields());
+      // By id: the other fields replaced this time.
+      const byId = new OAuthToken({ id: ana.id, accessToken: 'a3', clientSecret: 's3', apiDomain: 'https://api/3' });
+      await store.saveToken(byId);
+      const expectedById = { ...expected, accessToken: 'a3', clientSecret: 's3', apiDomain: 'https://api/3' };
+      expect(byId.toFields()).toEqual(new OAuthToken(expectedById).toFields());
+      expect((await store.findTokenById(ana.id!))?.toFields()).toEqual(byId.toFields());
+      // The other user's row was never touched.
+      expect((await rowsOf()).find((row) => row.user_name === 'bob')).toEqual(bobRow);
+      expect(await rowsOf()).toHaveLength(2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a save by an id no token has falls back to the general save: the access token match is updated, else the token is inserted with that id', async () => {
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      const stored = new OAuthToken({ accessToken: 'shared-access', refreshToken: 'r1' });
+      await store.saveToken(stored);
+      // Rule 2: no token has this id, one has this access token (and no client credentials are given).
+      const byAccess = new OAuthToken({ id: 'no-such-id', accessToken: 'shared-access', expiryTime: 7 });
+      await store.saveToken(byAccess);
+      expect(byAccess.toFields()).toMatchObject({ id: stored.id, refreshToken: 'r1', expiryTime: 7 });
+      // Nothing matches: inserted as given, with its own id.
+      const unknown = new OAuthToken({ id: 'fresh-id-1', accessToken: 'another-access' });
+      await store.saveToken(unknown);
+      expect(unknown.id).toBe('fresh-id-1');
+      expect((await rowsOf()).map((row) => [row.id, row.access_token, row.expiry_time])).toEqual(
+        [
+          [stored.id, 'shared-access', '7'],
+          ['fresh-id-1', 'another-access', null],
+        ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('renaming by id onto another user is CONFLICT in the one statement, and changes nothing', async () => {
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      const ana = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' });
+      const bob = new OAuthToken({ userSignature: new UserSignature('bob'), accessToken: 'b' });
+      await store.saveToken(ana);
+      await store.saveToken(bob);
+      const before = await rowsOf();
+      const rename = new OAuthToken({ id: bob.id, userSignature: new UserSignature('ana'), accessToken: 'b2' });
+      await expectCode(store.saveToken(rename), 'CONFLICT');
+      expect(rename.accessToken).toBe('b2'); // a failed save writes nothing back
+      expect(await rowsOf()).toEqual(before);
+      // Renaming onto a free name is allowed, and keeps the id.
+      const free = new OAuthToken({ id: bob.id, userSignature: new UserSignature('carol'), accessToken: 'b3' });
+      await store.saveToken(free);
+      expect((await store.findTokenById(bob.id!))?.userSignature?.name).toBe('carol');
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a generated id that another token already has never renames that token: the statement fails and writes nothing', async () => {
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      const bob = new OAuthToken({ userSignature: new UserSignature('bob'), accessToken: 'b' });
+      await store.saveToken(bob);
+      const before = await rowsOf();
+      // The statement the store runs for a save without an id, given bob's id as the "generated" one.
+      const sql = statements(parseTableName(table)).upsertReturning(true);
+      const values = [5, bob.id, 'ana', null, null, null, 'a', null, null, null, null];
+      const error = await admin.execute(sql, values).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+      expect((error as { code?: string } | null)?.code).toBe('ER_BAD_NULL_ERROR');
+      expect(await rowsOf()).toEqual(before);
+      // Given as the caller's own id, the same statement renames bob's token: that is the contract for an id.
+      const [renamed] = await admin.execute<RowDataPacket[]>(statements(parseTableName(table)).upsertReturning(false), values);
+      expect(renamed[0]).toMatchObject({ id: bob.id, user_name: 'ana', access_token: 'a' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('a one-statement save stuck behind a row lock past the bound fails, and is not applied when the lock goes', async () => {
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table, operationTimeoutMs: 1000 });
+    const holder = await createConnection(await mysqlUrl());
+    try {
+      const ana = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'before' });
+      await store.saveToken(ana);
+      await holder.query('START TRANSACTION');
+      await holder.execute(`SELECT id FROM ${table} WHERE id = ? FOR UPDATE`, [ana.id]);
+      const started = Date.now();
+      await expectCode(
+        store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'after' })),
+        'BACKEND_UNAVAILABLE',
+      );
+      await expectCode(store.saveToken(new OAuthToken({ id: ana.id, accessToken: 'after-by-id' })), 'BACKEND_UNAVAILABLE');
+      expect(Date.now() - started).toBeLessThan(2 * 1000 + 1500);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await holder.query('COMMIT');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await rowsOf()).map((row) => row.access_token)).toEqual(['before']);
+    } finally {
+      await holder.end();
+      await store.close();
+    }
+  });
+
+  test('strict for its one statement: a column that shrank under the store, in a non-strict session, is VALUE_TOO_LONG and unchanged', async () => {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    pool.pool.on('connection', (connection) => {
+      connection.query("SET SESSION sql_mode = ''");
+    });
+    const store = new MySQLTokenStore({ pool, table });
+    try {
+      const eve = new OAuthToken({ userSignature: new UserSignature('eve'), accessToken: 'short' });
+      await store.saveToken(eve);
+      await admin.query(`ALTER TABLE ${table} MODIFY access_token varchar(10)`);
+      const before = await rowsOf();
+      const error = await expectCode(
+        store.saveToken(new OAuthToken({ userSignature: new UserSignature('eve'), accessToken: 'longer-than-ten' })),
+        'VALUE_TOO_LONG',
+      );
+      expect(error.message).toContain('access_token');
+      await expectCode(store.saveToken(new OAuthToken({ id: eve.id, accessToken: 'longer-than-ten' })), 'VALUE_TOO_LONG');
+      expect(await rowsOf()).toEqual(before);
     } finally {
       await store.close();
       await pool.end();
