@@ -3,6 +3,7 @@ import { TokenStoreError } from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import pg from 'pg';
 import { AdvisoryLease } from './lock.js';
+import { runPipeline } from './pipeline.js';
 import {
   BTREE_MAX_ENTRY_BYTES,
   beginWrite,
@@ -13,8 +14,10 @@ import {
   SCHEMA_NAME_PATTERN,
   STORE_NAME,
   type Statement,
+  serverBoundMs,
   TABLE_NAME_PATTERN,
   type TokenSql,
+  WRITE,
 } from './sql.js';
 
 type Operation = 'findToken' | 'findTokenById' | 'saveToken' | 'deleteToken' | 'getTokens' | 'deleteTokens' | 'migrate' | 'withLock';
@@ -77,11 +80,15 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
   private readonly ownsPool: boolean;
   /** Where lock connections come from: a pool of the store's own beside `pool`, or your pool. */
   private readonly lockPool: pg.Pool;
+  /** Operations waiting for a pooled connection: close() ends them when it ends the store's pool. */
+  private readonly waitingForConnection = new Set<() => void>();
   /** The locks held (or being taken) right now: close() ends their connections. */
   private readonly leases = new Set<AdvisoryLease>();
   private readonly createSchema: boolean;
   private readonly sql: TokenSql;
   private schemaReady: Promise<void> | null = null;
+  /** `schemaReady` has resolved: operations skip the wait. */
+  private schemaIsReady = false;
   private closing: Promise<void> | null = null;
 
   constructor(options: PostgresTokenStoreOptions) {
@@ -138,9 +145,10 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
    */
   async migrate(): Promise<void> {
     this.checkOpen('migrate');
-    await this.run('migrate', [], async (client, signal, deadlineAt) => {
-      await this.setUpSchema(client, signal, deadlineAt);
+    await this.run('migrate', noSecrets, async (client, deadline) => {
+      await this.setUpSchema(client, deadline);
       this.schemaReady = Promise.resolve();
+      this.schemaIsReady = true;
     });
   }
 
@@ -157,31 +165,39 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
     this.checkOpen('saveToken');
     kit.checkSaveArgument(token, STORE_NAME);
     const key = kit.lookupKey(token);
+    const hasId = token.id !== null;
     // A token with a user name always has the user-name key (rule 1): an insert race on it merges into the winner's row.
-    const mergeOn = key?.field === 'userName' ? 'user_name' : token.id !== null ? 'id' : null;
-    const statement = this.sql.save(key?.field ?? null, mergeOn);
+    const mergeOn = key?.field === 'userName' ? 'user_name' : hasId ? 'id' : null;
+    const statement = this.sql.save({ hasId, field: key?.field ?? null, mergeOn });
     const values: (string | null)[] = [...kit.tokenToValues(token), null];
     if (key !== null) values.push(key.value);
-    const indexed = { id: values[0] ?? null, user_name: values[1] ?? null };
     const row = await this.write(
       'saveToken',
-      [...kit.tokenSecrets(token), key?.value],
-      async (client) => {
-        values[10] = kit.newTokenId(); // fresh on every attempt, in case the last one collided
-        const { rows } = await client.query<kit.TokenRow>({ name: statement.name, text: statement.text, values });
+      () => [...kit.tokenSecrets(token), key?.value],
+      statement,
+      () => {
+        if (!hasId) values[10] = kit.newTokenId(); // fresh on every attempt, in case the last one collided
+        return values;
+      },
+      (rows) => {
         if (rows[0] === undefined) throw new TargetVanished();
         return rows[0];
       },
-      indexed,
+      () => ({ id: values[0] ?? null, user_name: values[1] ?? null }),
     );
-    kit.copyStoredFields(token, kit.tokenFromRow(row, STORE_NAME, 'saveToken'));
+    kit.copyStoredFields(token, kit.tokenFromRow(columnsToRow(row), STORE_NAME, 'saveToken'));
   }
 
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
     kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
-    const { name, text } = this.sql.deleteById;
-    await this.write('deleteToken', [], (client) => client.query({ name, text, values: [id] }));
+    await this.write(
+      'deleteToken',
+      noSecrets,
+      this.sql.deleteById,
+      () => [id],
+      () => undefined,
+    );
   }
 
   async getTokens(): Promise<OAuthToken[]> {
@@ -192,8 +208,13 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
 
   async deleteTokens(): Promise<void> {
     this.checkOpen('deleteTokens');
-    const { name, text } = this.sql.deleteAll;
-    await this.write('deleteTokens', [], (client) => client.query({ name, text }));
+    await this.write(
+      'deleteTokens',
+      noSecrets,
+      this.sql.deleteAll,
+      () => [],
+      () => undefined,
+    );
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
@@ -242,7 +263,11 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
     if (this.closing === null) {
       this.closing = Promise.resolve(); // first: a lock try under way sees it and lets go of its connection
       for (const lease of this.leases) lease.destroy();
-      if (this.ownsPool) this.closing = Promise.allSettled([this.pool.end(), this.lockPool.end()]).then(() => {});
+      if (this.ownsPool) {
+        // The ended pool would never hand them a connection: they ran nothing, and end now.
+        for (const stop of this.waitingForConnection) stop();
+        this.closing = Promise.allSettled([this.pool.end(), this.lockPool.end()]).then(() => {});
+      }
     }
     return this.closing;
   }
@@ -253,37 +278,58 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
 
   /** One prepared SELECT. Run again on a serialization failure, which a SERIALIZABLE default can cause even for reads. */
   private read(operation: Operation, statement: Statement, values: unknown[]): Promise<kit.TokenRow[]> {
-    return this.run(operation, values, async (client, signal) => {
-      const retry = { maxAttempts: this.maxSaveAttempts, shouldRetry: isLostRace, signal };
-      return kit.retrySave(
-        retry,
-        async () => (await client.query<kit.TokenRow>({ name: statement.name, text: statement.text, values })).rows,
-      );
-    });
+    return this.run(
+      operation,
+      () => values,
+      (client, deadline) =>
+        kit.retrySave({ maxAttempts: this.maxSaveAttempts, shouldRetry: (error) => !deadline.passed && isLostRace(error) }, async () => {
+          deadline.check();
+          return (await client.query<kit.TokenRow>({ name: statement.name, text: statement.text, values })).rows;
+        }),
+    );
   }
 
   /**
-   * Runs `work` in a READ COMMITTED transaction bounded on the server by the deadline (see `beginWrite`),
-   * again when it lost a race. COMMIT is sent only while the deadline has not passed: a write reported
-   * as BACKEND_UNAVAILABLE is never committed afterwards (its connection is destroyed, which rolls it back).
+   * Runs `statement` in a READ COMMITTED transaction bounded on the server by the deadline, in one round trip
+   * (`WRITE` in sql.ts, pipeline.ts), and hands its rows to `result`; again when it lost a race. A write
+   * reported as BACKEND_UNAVAILABLE is never committed afterwards: the server cancels the statement before
+   * the deadline (`serverBoundMs`), at the deadline the store destroys the connection, and no run starts after it.
    */
   private write<T>(
     operation: Operation,
-    secrets: unknown[],
-    work: (client: pg.PoolClient) => Promise<T>,
-    indexed?: IndexedValues,
+    secrets: () => unknown[],
+    statement: Statement,
+    values: () => ReadonlyArray<string | null>,
+    result: (rows: Array<Array<string | null>>) => T,
+    indexed?: () => IndexedValues,
   ): Promise<T> {
     return this.run(
       operation,
       secrets,
-      (client, signal, deadlineAt) => {
+      (client, deadline) => {
         const retry = {
           maxAttempts: this.maxSaveAttempts,
           shouldRetry: (error: unknown) =>
-            isLostRace(error) || error instanceof TargetVanished || isUniqueViolation(error, this.sql.primaryKey),
-          signal,
+            !deadline.passed && (isLostRace(error) || error instanceof TargetVanished || isUniqueViolation(error, this.sql.primaryKey)),
         };
-        return kit.retrySave(retry, () => transaction(client, signal, deadlineAt, () => work(client)));
+        return kit.retrySave(retry, async () => {
+          deadline.check();
+          const steps = [
+            { statement: WRITE.begin, values: [] },
+            { statement: WRITE.timeouts, values: [String(serverBoundMs(deadline.remainingMs()))] },
+            { statement, values: values() },
+            { statement: WRITE.commit, values: [] },
+          ];
+          let rows: Array<Array<string | null>>;
+          try {
+            rows = await runPipeline(client, steps, 2);
+          } catch (error) {
+            // The server skipped the steps after the failed one: end the transaction it left open (and failed).
+            if (!deadline.passed && kit.driverErrorCode(error).length === 5) await client.query('ROLLBACK').catch(ignore);
+            throw error;
+          }
+          return result(rows);
+        });
       },
       indexed,
     );
@@ -291,59 +337,84 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
 
   /**
    * One operation on one pooled connection, against the deadline, with whatever it throws mapped to a
-   * TokenStoreError. At the deadline the connection is destroyed: the server rolls back its open
-   * transaction, and nothing more is sent on it.
+   * TokenStoreError. At the deadline the caller gets BACKEND_UNAVAILABLE at once and the connection is
+   * destroyed: the server rolls back its open transaction, and nothing more is sent on it. `secrets` and
+   * `indexed` are asked for only when there is an error to map.
    */
-  private async run<T>(
+  private run<T>(
     operation: Operation,
-    secrets: unknown[],
-    work: (client: pg.PoolClient, signal: AbortSignal, deadlineAt: number) => Promise<T>,
-    indexed?: IndexedValues,
+    secrets: () => unknown[],
+    work: (client: pg.PoolClient, deadline: Deadline) => Promise<T>,
+    indexed?: () => IndexedValues,
   ): Promise<T> {
-    const deadlineAt = Date.now() + this.operationTimeoutMs;
-    const deadline = { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: 'PostgreSQL' };
-    try {
-      return await kit.withDeadline(deadline, async (signal) => {
-        const client = await this.pool.connect();
-        let released = false;
-        const release = (destroy: boolean) => {
-          if (released) return;
-          released = true;
-          signal.removeEventListener('abort', onAbort);
-          client.removeListener('error', ignore);
-          client.release(destroy ? new Error('PostgresTokenStore: deadline passed') : undefined);
-        };
-        const onAbort = () => release(true);
-        // A connection that dies between two queries emits 'error'; unheard, that would crash the process.
-        client.on('error', ignore);
-        if (signal.aborted) {
-          release(false); // the deadline passed while waiting for it; nothing ran on it, so the pool may keep it
-          throw new Error('deadline passed while waiting for a connection');
-        }
-        signal.addEventListener('abort', onAbort);
-        try {
-          if (operation !== 'migrate') await this.ensureSchema(client, signal, deadlineAt);
-          const result = await work(client, signal, deadlineAt);
-          release(false);
-          return result;
-        } catch (error) {
-          // Keep a connection only after an error the server answered with (a SQLSTATE); anything else may have left it unusable.
-          const answered = error instanceof TargetVanished || kit.driverErrorCode(error).length === 5;
-          release(!answered || (error as { severity?: unknown }).severity === 'FATAL');
-          throw error;
-        }
+    return new Promise<T>((resolve, reject) => {
+      let client: pg.PoolClient | null = null;
+      const release = (destroy: boolean) => {
+        if (client === null) return;
+        const releasing = client;
+        client = null;
+        releasing.removeListener('error', ignore);
+        releasing.release(destroy ? new Error('PostgresTokenStore: deadline passed') : undefined);
+      };
+      const deadline = new Deadline(this.operationTimeoutMs, () => {
+        release(true);
+        reject(
+          TokenStoreError.unavailable({ store: STORE_NAME, operation }, `PostgreSQL did not answer within ${this.operationTimeoutMs} ms`),
+        );
       });
-    } catch (error) {
-      throw this.mapError(error, operation, secrets, indexed);
-    }
+      const fail = (error: unknown) => {
+        deadline.clear();
+        reject(this.mapError(error, operation, secrets(), indexed?.()));
+      };
+      const stopWaiting = () => {
+        deadline.stop();
+        reject(TokenStoreError.closed({ store: STORE_NAME, operation }));
+      };
+      this.waitingForConnection.add(stopWaiting);
+      this.pool.connect().then(
+        async (connected) => {
+          this.waitingForConnection.delete(stopWaiting);
+          if (deadline.passed) {
+            connected.release(); // it came after the deadline; nothing ran on it, so the pool may keep it
+            return;
+          }
+          client = connected;
+          // A connection that dies between two queries emits 'error'; unheard, that would crash the process.
+          connected.on('error', ignore);
+          try {
+            if (operation !== 'migrate' && !this.schemaIsReady) await this.ensureSchema(connected, deadline);
+            const result = await work(connected, deadline);
+            if (deadline.passed) return; // the caller was answered; what the work did afterwards is no one's
+            deadline.clear();
+            release(false);
+            resolve(result);
+          } catch (error) {
+            if (deadline.passed) return;
+            // Keep a connection only after an error the server answered with (a SQLSTATE); anything else may have left it unusable.
+            const answered = error instanceof TargetVanished || kit.driverErrorCode(error).length === 5;
+            release(!answered || (error as { severity?: unknown }).severity === 'FATAL');
+            fail(error);
+          }
+        },
+        (error: unknown) => {
+          this.waitingForConnection.delete(stopWaiting);
+          if (!deadline.passed) fail(error);
+        },
+      );
+    });
   }
 
-  private ensureSchema(client: pg.PoolClient, signal: AbortSignal, deadlineAt: number): Promise<void> {
+  private ensureSchema(client: pg.PoolClient, deadline: Deadline): Promise<void> {
     if (!this.createSchema) return Promise.resolve();
-    this.schemaReady ??= this.setUpSchema(client, signal, deadlineAt).catch((error: unknown) => {
-      this.schemaReady = null; // try again on the next operation (the server may be back)
-      throw error;
-    });
+    this.schemaReady ??= this.setUpSchema(client, deadline).then(
+      () => {
+        this.schemaIsReady = true;
+      },
+      (error: unknown) => {
+        this.schemaReady = null; // try again on the next operation (the server may be back)
+        throw error;
+      },
+    );
     return this.schemaReady;
   }
 
@@ -355,12 +426,12 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
    * serialization failure, or a schema, table or type another session created at the same moment, runs the
    * transaction again within `maxSaveAttempts` and the deadline.
    */
-  private async setUpSchema(client: pg.PoolClient, signal: AbortSignal, deadlineAt: number): Promise<void> {
+  private async setUpSchema(client: pg.PoolClient, deadline: Deadline): Promise<void> {
     const { setup } = this.sql;
     if (setup.changes(await this.readCatalog(client)).length === 0) return;
-    const retry = { maxAttempts: this.maxSaveAttempts, shouldRetry: isSetupRace, signal };
+    const retry = { maxAttempts: this.maxSaveAttempts, shouldRetry: (error: unknown) => !deadline.passed && isSetupRace(error) };
     await kit.retrySave(retry, () =>
-      transaction(client, signal, deadlineAt, async () => {
+      transaction(client, deadline, async () => {
         await client.query(setup.lockTable);
         let state = await this.readCatalog(client);
         if (!state.schemaExists) {
@@ -413,7 +484,11 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
       const limit = /btree version \d+ maximum (\d+)/.exec(kit.driverErrorMessage(error))?.[1];
       return TokenStoreError.valueTooLong(details, column, Number(limit ?? BTREE_MAX_ENTRY_BYTES));
     }
-    if (code === '42P01' || code === '3F000') this.schemaReady = null; // table or schema dropped behind our back: recreate next time
+    if (code === '42P01' || code === '3F000') {
+      // Table or schema dropped behind our back: recreate next time.
+      this.schemaReady = null;
+      this.schemaIsReady = false;
+    }
     if (
       code.startsWith('08') ||
       UNAVAILABLE_SQLSTATES.has(code) ||
@@ -428,21 +503,71 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
 
 function ignore(): void {}
 
+const noSecrets = (): unknown[] => [];
+
+/**
+ * An operation's deadline: a timer that answers the caller and stops the work when it fires (a flag the
+ * work checks before each step, where an AbortSignal per operation would cost more than the rest of a read).
+ */
+class Deadline {
+  /** The deadline passed, or the caller was answered otherwise (`stop`): nothing more may start. */
+  passed = false;
+  private readonly at: number;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(timeoutMs: number, onPass: () => void) {
+    this.at = Date.now() + timeoutMs;
+    this.timer = setTimeout(() => {
+      this.passed = true; // first, so nothing the work does after this moment can still be applied
+      onPass();
+    }, timeoutMs);
+  }
+
+  remainingMs(): number {
+    return this.at - Date.now();
+  }
+
+  /** Throws once the deadline has passed: a step the caller was told had failed must never start. */
+  check(): void {
+    if (this.passed) throw new Error('PostgresTokenStore: the deadline passed');
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+
+  /** The caller was answered before the deadline without the work (close() ended the pool it waited on). */
+  stop(): void {
+    this.passed = true;
+    clearTimeout(this.timer);
+  }
+}
+
+/** A row of the save statement (its select list is TOKEN_COLUMNS) as a TokenRow. */
+function columnsToRow(values: Array<string | null>): kit.TokenRow {
+  const row: Partial<kit.TokenRow> = {};
+  kit.TOKEN_COLUMNS.forEach((column, index) => {
+    row[column] = values[index] ?? null;
+  });
+  return row as kit.TokenRow;
+}
+
 /**
  * Runs `work` in a READ COMMITTED transaction bounded on the server by the deadline (see `beginWrite`).
  * COMMIT is sent only while the deadline has not passed: past it, the caller destroys the connection, which
  * rolls the transaction back.
  */
-async function transaction<T>(client: pg.PoolClient, signal: AbortSignal, deadlineAt: number, work: () => Promise<T>): Promise<T> {
-  await client.query(beginWrite(deadlineAt - Date.now()));
+async function transaction<T>(client: pg.PoolClient, deadline: Deadline, work: () => Promise<T>): Promise<T> {
+  deadline.check();
+  await client.query(beginWrite(deadline.remainingMs()));
   try {
     const result = await work();
-    if (signal.aborted) throw new Error('deadline passed before COMMIT');
+    deadline.check(); // no COMMIT after the deadline
     await client.query('COMMIT');
     return result;
   } catch (error) {
     // A failed statement left the transaction aborted: end it before the next attempt or the pool.
-    if (!signal.aborted) await client.query('ROLLBACK').catch(ignore); // a dead connection fails the next step anyway
+    if (!deadline.passed) await client.query('ROLLBACK').catch(ignore); // a dead connection fails the next step anyway
     throw error;
   }
 }

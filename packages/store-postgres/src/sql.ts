@@ -49,16 +49,39 @@ function statement(text: string): Statement {
 }
 
 /**
- * Opens the transaction every write runs in. READ COMMITTED whatever the server, database or pool
- * defaults to: the save statement merges against the row version it locks, which only this level
- * allows (under REPEATABLE READ or SERIALIZABLE a concurrent update of that row is error 40001).
- * The timeouts bound the transaction on the server to what is left of the operation's deadline, so a
- * write the caller was told had failed cannot wait on a lock and go on afterwards. `remainingMs` is a
+ * Opens the transaction schema setup runs in. READ COMMITTED whatever the server, database or pool defaults
+ * to, bounded on the server by what is left of the operation's deadline (see `WRITE`). `remainingMs` is a
  * whole number the store computes, never a caller's value.
  */
 export function beginWrite(remainingMs: number): string {
   const ms = Math.max(1, Math.ceil(remainingMs));
   return `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL statement_timeout = ${ms}; SET LOCAL idle_in_transaction_session_timeout = ${ms}`;
+}
+
+/**
+ * The transaction every write runs in, sent with the write's statement as one pipeline (see pipeline.ts):
+ * `begin`, `timeouts` with what is left of the deadline, the statement, `commit`.
+ *
+ * READ COMMITTED whatever the server, database or pool defaults to: the save statement merges against the
+ * row version it locks, which only this level allows (under REPEATABLE READ or SERIALIZABLE a concurrent
+ * update of that row is error 40001). The timeouts (local to the transaction) bound the statement on the
+ * server, so a write the caller was told had failed cannot wait on a lock and commit afterwards: COMMIT is
+ * already on its way, so the server's bound is all that stops it (`serverBoundMs`).
+ */
+export const WRITE = {
+  begin: statement('BEGIN ISOLATION LEVEL READ COMMITTED'),
+  /** $1: milliseconds, as text. */
+  timeouts: statement(`SELECT set_config('statement_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $1, true)`),
+  commit: statement('COMMIT'),
+};
+
+/**
+ * The server-side bound of a write with `remainingMs` left of its deadline. The server starts counting
+ * when it reaches the statement, a little after the store sent it; ending the bound 50 ms (or a tenth of
+ * what is left, when less) before the deadline keeps it ahead of the caller's deadline on a busy server.
+ */
+export function serverBoundMs(remainingMs: number): number {
+  return Math.max(1, Math.floor(remainingMs - Math.min(50, remainingMs / 10)));
 }
 
 /**
@@ -97,6 +120,13 @@ export const STILL_HELD = statement(`SELECT EXISTS (
  * the token brings. A generated id never merges: a collision with another token is retried with a new id.
  */
 export type MergeKey = 'user_name' | 'id' | null;
+
+/** What the save statement depends on: whether the token has an id, its lookup field (if any), and `MergeKey`. */
+export interface SaveShape {
+  hasId: boolean;
+  field: LookupField | null;
+  mergeOn: MergeKey;
+}
 
 /** What the catalog says about the store's schema, table and index names (read by `SchemaSetup.check`). */
 export interface CatalogState {
@@ -142,8 +172,8 @@ export interface TokenSql {
   getAll: Statement;
   deleteById: Statement;
   deleteAll: Statement;
-  /** saveToken: by lookup field (or none), and by which unique key an insert race is merged (if any). */
-  save(field: LookupField | null, mergeOn: MergeKey): Statement;
+  /** saveToken's statement for a token of this shape. */
+  save(shape: SaveShape): Statement;
   /** Name of the primary key: a violation of it on insert means "lost a race", and the save runs again. */
   primaryKey: string;
   /** Name of the partial unique index on user_name: a violation of it means CONFLICT. */
@@ -153,8 +183,8 @@ export interface TokenSql {
 }
 
 /** The WHERE clause of a lookup. The user-name form repeats the index predicate so the partial index is usable in generic plans. */
-function lookupCondition(field: LookupField, param: string): string {
-  const column = LOOKUP_COLUMNS[field];
+function lookupCondition(field: LookupField, param: string, prefix = ''): string {
+  const column = `${prefix}${LOOKUP_COLUMNS[field]}`;
   return field === 'userName' ? `${column} = ${param} AND ${column} <> ''` : `${column} = ${param}`;
 }
 
@@ -230,11 +260,11 @@ FROM (SELECT $1::text AS name) AS wanted LEFT JOIN pg_namespace n ON n.nspname =
   ) as Record<LookupField, Statement>;
 
   const saveCache = new Map<string, Statement>();
-  const save = (field: LookupField | null, mergeOn: MergeKey): Statement => {
-    const cacheKey = `${field}/${mergeOn}`;
+  const save = (shape: SaveShape): Statement => {
+    const cacheKey = `${shape.hasId}/${shape.field}/${shape.mergeOn}`;
     let cached = saveCache.get(cacheKey);
     if (cached === undefined) {
-      cached = statement(saveStatement(qualified, field, mergeOn));
+      cached = statement(saveStatement(qualified, shape));
       saveCache.set(cacheKey, cached);
     }
     return cached;
@@ -259,49 +289,72 @@ FROM (SELECT $1::text AS name) AS wanted LEFT JOIN pg_namespace n ON n.nspname =
  * statement however many processes write. Parameters: $1..$10 the token's columns in TOKEN_COLUMNS order
  * (null = absent), $11 the new id used when inserting a token without one, $12 the lookup value.
  *
- * `target` is the stored row with the token's id, else the row the findToken rules match. If there is
- * one, `updated` merges into it: present values replace, absent ones keep the stored value (COALESCE
- * against the row version the UPDATE locked, so concurrent writes are not lost). Else `inserted` adds the
- * row; when another session inserted the same user name (or given id) in the meantime, ON CONFLICT merges
- * into that row instead of failing. Races this cannot absorb (the target was deleted meanwhile: no row
- * returned; 23505 on the primary key from an insert racing on the other unique key, or a generated id that
- * collided) are run again by the store. An UPDATE that renames onto another token's user name violates the
- * partial unique index: that is CONFLICT, and the statement changes nothing.
+ * The target is the stored row with the token's id (`by_id`, only when the token has one), else the row
+ * the findToken rules match (`by_key`). The update merges into it: present values replace, absent ones keep
+ * the stored value (COALESCE against the row version the UPDATE locked, so concurrent writes are not lost).
+ * The common saves thus run the plan of a hand-written `UPDATE ... WHERE id = $1` or `... WHERE user_name =
+ * $12`: one probe of the primary key or the user-name index. Other lookup keys are not unique, so `target`
+ * picks one matching row first. When no row matched, `inserted` adds the token; when another session
+ * inserted the same user name (or given id) in the meantime, ON CONFLICT merges into that row instead of
+ * failing. Races this cannot absorb (the picked target was deleted meanwhile: no row returned; 23505 on
+ * the primary key from an insert racing on the other unique key, or a generated id that collided) are run
+ * again by the store. An UPDATE that renames onto another token's user name violates the partial unique
+ * index: that is CONFLICT, and the statement changes nothing.
  */
-function saveStatement(qualified: string, field: LookupField | null, mergeOn: MergeKey): string {
+function saveStatement(qualified: string, shape: SaveShape): string {
+  const { hasId, field, mergeOn } = shape;
   const values = TOKEN_COLUMNS.filter((column) => column !== 'id');
-  const byKey = field === null ? '' : `UNION ALL (SELECT id FROM ${qualified} WHERE ${lookupCondition(field, '$12')} LIMIT 1)`;
+  const merge = values.map((column) => `${column} = COALESCE(input.${column}, stored.${column})`).join(', ');
+  const steps: string[] = [];
+  // Each later step runs only when the ones before it found nothing (a row is never updated twice).
+  const unmatched: string[] = [];
+  if (hasId) {
+    steps.push(`by_id AS (
+  UPDATE ${qualified} AS stored SET ${merge}
+  FROM input WHERE stored.id = $1
+  RETURNING stored.*
+)`);
+    unmatched.push('NOT EXISTS (SELECT 1 FROM by_id)');
+  }
+  const guard = (conditions: string[]) => conditions.map((condition) => ` AND ${condition}`).join('');
+  if (field === 'userName') {
+    // The user name is unique: the UPDATE finds its row itself.
+    steps.push(`by_key AS (
+  UPDATE ${qualified} AS stored SET ${merge}
+  FROM input WHERE ${lookupCondition(field, '$12', 'stored.')}${guard(unmatched)}
+  RETURNING stored.*
+)`);
+    unmatched.push('NOT EXISTS (SELECT 1 FROM by_key)');
+  } else if (field !== null) {
+    steps.push(`target AS (
+  SELECT id FROM ${qualified} WHERE ${lookupCondition(field, '$12')}${guard(unmatched)} LIMIT 1
+),
+by_key AS (
+  UPDATE ${qualified} AS stored SET ${merge}
+  FROM input, target WHERE stored.id = target.id
+  RETURNING stored.*
+)`);
+    unmatched.push('NOT EXISTS (SELECT 1 FROM target)');
+  }
   const conflictTarget = mergeOn === 'user_name' ? `(user_name) WHERE ${USER_NAME_PREDICATE}` : '(id)';
   const onConflict =
     mergeOn === null
       ? ''
       : `ON CONFLICT ${conflictTarget} DO UPDATE
   SET ${values.map((column) => `${column} = COALESCE(EXCLUDED.${column}, stored.${column})`).join(', ')}`;
+  steps.push(`inserted AS (
+  INSERT INTO ${qualified} AS stored (${COLUMN_LIST})
+  SELECT COALESCE(input.id, $11::text), ${values.map((column) => `input.${column}`).join(', ')}
+  FROM input${unmatched.length === 0 ? '' : `\n  WHERE ${unmatched.join(' AND ')}`}
+  ${onConflict}
+  RETURNING stored.*
+)`);
+  const results = [hasId ? 'by_id' : null, field === null ? null : 'by_key', 'inserted'].filter((name) => name !== null);
   return `WITH input AS (
   SELECT $1::text AS id, $2::text AS user_name, $3::text AS client_id, $4::text AS client_secret,
          $5::text AS refresh_token, $6::text AS access_token, $7::text AS grant_token,
          $8::bigint AS expiry_time, $9::text AS redirect_url, $10::text AS api_domain
 ),
-target AS (
-  (SELECT id FROM ${qualified} WHERE id = $1) ${byKey}
-  LIMIT 1
-),
-updated AS (
-  UPDATE ${qualified} AS stored
-  SET ${values.map((column) => `${column} = COALESCE(input.${column}, stored.${column})`).join(', ')}
-  FROM input, target
-  WHERE stored.id = target.id
-  RETURNING stored.*
-),
-inserted AS (
-  INSERT INTO ${qualified} AS stored (${COLUMN_LIST})
-  SELECT COALESCE(input.id, $11::text), ${values.map((column) => `input.${column}`).join(', ')}
-  FROM input
-  WHERE NOT EXISTS (SELECT 1 FROM target)
-  ${onConflict}
-  RETURNING stored.*
-)
-SELECT ${COLUMN_LIST} FROM updated
-UNION ALL
-SELECT ${COLUMN_LIST} FROM inserted`;
+${steps.join(',\n')}
+${results.map((name) => `SELECT ${COLUMN_LIST} FROM ${name}`).join('\nUNION ALL\n')}`;
 }

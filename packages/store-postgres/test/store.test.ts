@@ -339,7 +339,7 @@ describe('long values', () => {
         ['grantToken', 'grant_token', 'grant_hx'],
       ] as const) {
         expect(await plan(sql.findBy[field].text, ['x'])).toMatch(`Index Scan using ${store.table}_${index}`);
-        const save = sql.save(field, null).text;
+        const save = sql.save({ hasId: false, field, mergeOn: null }).text;
         const values = [null, null, null, null, null, 'x', null, null, null, null, 'new-id', 'x'];
         expect(await plan(save, values)).toMatch(
           new RegExp(`Index Scan using ${store.table}_${index} .*\\n\\s*Index Cond: \\(${column} = \\$12\\)`),
