@@ -77,6 +77,14 @@ export function tokenSql(table: string) {
     /** Sets only the given columns: SQLite rewrites the index entries of every column it sets, changed or not. */
     update: (columns: readonly TokenColumn[]) =>
       `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`,
+    /**
+     * The one statement of a common save: sets the given columns of the token with this id, or of the one
+     * findToken matches by user name (the same condition and LIMIT as selectByLookup), and returns the row.
+     */
+    updateReturning: (target: 'id' | 'userName', columns: readonly TokenColumn[]) =>
+      `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = ` +
+      (target === 'id' ? '@id' : `(SELECT id FROM ${name} WHERE user_name = @user_name AND user_name <> '' LIMIT 1)`) +
+      ` RETURNING ${COLUMN_LIST}`,
     deleteById: `DELETE FROM ${name} WHERE id = ?`,
     deleteAll: `DELETE FROM ${name}`,
   };

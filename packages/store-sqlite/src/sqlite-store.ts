@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import {
   type HeldLock,
   type LockOptions,
-  type OAuthToken,
+  OAuthToken,
   type TokenLocking,
   type TokenStore,
   TokenStoreError,
@@ -68,6 +68,8 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   private readonly insert: Statement;
   /** UPDATE statements by the columns they set, each prepared the first time a save changes those columns (at most 511). */
   private readonly updates = new Map<string, Statement>();
+  /** updateInPlace's statements, by target and the columns they set, each prepared on first use (at most 2 × 255). */
+  private readonly inPlaceUpdates = new Map<string, Statement>();
   private readonly deleteById: Statement;
   private readonly deleteAll: Statement;
   private readonly saveInTransaction: (token: OAuthToken) => OAuthToken;
@@ -115,6 +117,8 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
     // planSave decides with the same rules as every other store; the IMMEDIATE lock makes its reads and our write one step.
     // A failing statement may quote stored values too (a trigger's RAISE): the kit drops such texts from causes.
     const save = this.database.transaction((token: OAuthToken) => {
+      const updated = this.updateInPlace(token);
+      if (updated !== null) return updated;
       const plan = kit.planSave(lookup, token, STORE_NAME);
       if (plan.replaces === null) this.insert.run(kit.tokenToRow(plan.stored));
       else this.updateChanged(kit.tokenToRow(plan.replaces), kit.tokenToRow(plan.stored));
@@ -124,10 +128,8 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
-    const handled: string[] = [];
-    return this.run('findToken', handled, () => {
+    return this.run('findToken', token, () => {
       kit.checkTokenArgument(token, STORE_NAME, 'findToken');
-      handled.push(...kit.tokenSecrets(token));
       const key = kit.lookupKey(token);
       const stored = key === null ? null : this.findRow(this.selectByLookup[key.field], key.value, 'findToken');
       return stored === null ? null : kit.fillAbsentFields(token, stored);
@@ -135,16 +137,14 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
-    const handled: string[] = [];
-    this.run('saveToken', handled, () => {
+    this.run('saveToken', token, () => {
       kit.checkSaveArgument(token, STORE_NAME);
-      handled.push(...kit.tokenSecrets(token));
       kit.copyStoredFields(token, this.saveInTransaction(token));
     });
   }
 
   async deleteToken(id: string): Promise<void> {
-    this.run('deleteToken', [], () => {
+    this.run('deleteToken', null, () => {
       kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
       this.deleteById.run(id);
     });
@@ -153,19 +153,19 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   async getTokens(): Promise<OAuthToken[]> {
     // Array.from, not .map: the driver's array comes from Node's main realm, and under a vm realm (jest) a
     // mapped copy would keep that realm's Array prototype, which strict deep-equality tells apart.
-    return this.run('getTokens', [], () =>
+    return this.run('getTokens', null, () =>
       Array.from(this.selectAll.all() as StoredRow[], (row) => kit.tokenFromRow(row, STORE_NAME, 'getTokens')),
     );
   }
 
   async deleteTokens(): Promise<void> {
-    this.run('deleteTokens', [], () => {
+    this.run('deleteTokens', null, () => {
       this.deleteAll.run();
     });
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
-    return this.run('findTokenById', [], () => {
+    return this.run('findTokenById', null, () => {
       kit.checkIdArgument(id, STORE_NAME, 'findTokenById');
       return this.findRow(this.selectById, id, 'findTokenById');
     });
@@ -201,7 +201,7 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   /** One attempt: one statement that inserts the lease, or takes over one that ran out. */
   private async tryAcquire(key: string, leaseMs: number): Promise<kit.Lease | null> {
     const lease: HeldLease = { key: lockKey(key), owner: kit.newLockOwner() };
-    const taken = this.run('withLock', [], () => {
+    const taken = this.run('withLock', null, () => {
       const now = Date.now();
       return this.prepareLock().acquire.run({ ...lease, expiresAt: now + leaseMs, now }).changes === 1;
     });
@@ -212,14 +212,14 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
       renew: async (ms) => {
         // After close() the lease was released, or will be: this holder no longer holds it.
         if (this.closed || !this.leases.has(lease)) return false;
-        return this.run('withLock', [], () => {
+        return this.run('withLock', null, () => {
           const now = Date.now();
           return statements.renew.run({ ...lease, expiresAt: now + ms, now }).changes === 1;
         });
       },
       release: async () => {
         if (!this.leases.delete(lease) || this.closed) return;
-        this.run('withLock', [], () => statements.release.run(lease));
+        this.run('withLock', null, () => statements.release.run(lease));
       },
     };
   }
@@ -250,6 +250,35 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
     return this.lockStatements;
   }
 
+  /**
+   * The common saves in one statement: a token with an id and no user name (TokenManager's refresh), or a
+   * user name and no id, whose stored token exists. Present fields replace stored ones, absent ones are
+   * not touched, the id and the user name stay: the merge planSave would make, with no rename and so no
+   * conflict possible. Null when the save needs planSave: no such stored token (an insert), or both id and
+   * user name given (a rename by id). Runs inside the save's transaction: a stored row that cannot be read
+   * back (CORRUPT_DATA) rolls the update back.
+   */
+  private updateInPlace(token: OAuthToken): OAuthToken | null {
+    const row = kit.tokenToRow(token);
+    const target = row.id !== null ? (row.user_name === null ? 'id' : null) : row.user_name !== null ? 'userName' : null;
+    if (target === null) return null;
+    let key = target;
+    const columns: kit.TokenColumn[] = [];
+    for (const column of kit.TOKEN_COLUMNS) {
+      if (column !== 'id' && column !== 'user_name' && row[column] !== null) {
+        columns.push(column);
+        key += `,${column}`;
+      }
+    }
+    let statement = this.inPlaceUpdates.get(key);
+    if (statement === undefined) {
+      statement = this.database.prepare(tokenSql(this.table).updateReturning(target, columns));
+      this.inPlaceUpdates.set(key, statement);
+    }
+    const stored = statement.get(row) as StoredRow | undefined;
+    return stored === undefined ? null : kit.tokenFromRow(stored, STORE_NAME, 'saveToken');
+  }
+
   /** Writes the columns whose value differs; a refresh typically changes only access_token and expiry_time. */
   private updateChanged(before: kit.TokenRow, after: kit.TokenRow): void {
     const changed = kit.TOKEN_COLUMNS.filter((column) => column !== 'id' && before[column] !== after[column]);
@@ -269,16 +298,17 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   }
 
   /**
-   * Runs one operation, turning every driver error into a TokenStoreError whose cause has the values in
-   * `handled` (filled in by `body` as it learns them) removed.
+   * Runs one operation, turning every driver error into a TokenStoreError whose cause has the secrets of
+   * `token` (the argument of findToken and saveToken, else null) removed. They are read only then: a driver
+   * error comes after the argument's check, and the check's own errors carry no cause.
    */
-  private run<T>(operation: TokenStoreOperation, handled: readonly string[], body: () => T): T {
+  private run<T>(operation: TokenStoreOperation, token: unknown, body: () => T): T {
     if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
     if (!this.database.open) throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'the database was closed by its owner');
     try {
       return body();
     } catch (error) {
-      throw toStoreError(error, operation, handled);
+      throw toStoreError(error, operation, TokenStoreError.is(error) || !OAuthToken.isToken(token) ? [] : kit.tokenSecrets(token));
     }
   }
 }

@@ -1,0 +1,146 @@
+/**
+ * The two ways a save runs: one `UPDATE … RETURNING` for a stored token found by user name (no id) or by id
+ * (no user name), and planSave for everything else (inserts, renames by id, lookups by token), each checked
+ * against the file with plain SQL.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OAuthToken, UserSignature } from '@crm/core';
+import Database from 'better-sqlite3';
+import { SQLiteTokenStore } from '../src/index.js';
+
+let folder: string;
+let database: Database.Database;
+let store: SQLiteTokenStore;
+
+beforeEach(() => {
+  folder = mkdtempSync(join(tmpdir(), 'crm-sqlite-paths-'));
+  database = new Database(join(folder, 'tokens.db'));
+  store = new SQLiteTokenStore({ database });
+});
+
+afterEach(async () => {
+  await store.close();
+  database.close();
+  rmSync(folder, { recursive: true, force: true });
+});
+
+const fullToken = (name: string) =>
+  new OAuthToken({
+    userSignature: new UserSignature(name),
+    clientId: '1000.CLIENT',
+    clientSecret: `secret-${name}`,
+    refreshToken: `refresh-${name}`,
+    accessToken: `access-${name}`,
+    grantToken: `grant-${name}`,
+    expiryTime: 1700000000000,
+    redirectUrl: 'https://app.example.com/callback',
+    apiDomain: 'https://www.zohoapis.eu',
+  });
+
+const rows = () => database.prepare('SELECT * FROM oauthtoken ORDER BY user_name').all();
+
+describe('a refreshed access token, saved in one statement', () => {
+  test.each([
+    ['by user name', (stored: OAuthToken) => ({ userSignature: stored.userSignature })],
+    ['by id, as TokenManager saves it', (stored: OAuthToken) => ({ id: stored.id, apiDomain: 'https://www.zohoapis.com' })],
+  ])('%s: only the given columns change, every absent one keeps its stored value', async (_, target) => {
+    const stored = fullToken('refresh@example.com:1');
+    await store.saveToken(stored);
+    const other = fullToken('other@example.com:1');
+    await store.saveToken(other);
+    const before = rows();
+
+    const refreshed = new OAuthToken({ ...target(stored), accessToken: 'access-new', expiryTime: 1800000000000 });
+    await store.saveToken(refreshed);
+
+    const expected = { ...stored.toFields(), ...refreshed.toFields(), id: stored.id, userSignature: stored.userSignature };
+    expect(refreshed.toFields()).toEqual(expected);
+    expect(rows()).toEqual([
+      before[0],
+      {
+        id: stored.id,
+        user_name: 'refresh@example.com:1',
+        client_id: '1000.CLIENT',
+        client_secret: 'secret-refresh@example.com:1',
+        refresh_token: 'refresh-refresh@example.com:1',
+        access_token: 'access-new',
+        grant_token: 'grant-refresh@example.com:1',
+        expiry_time: '1800000000000',
+        redirect_url: 'https://app.example.com/callback',
+        api_domain: expected.apiDomain,
+      },
+    ]);
+    expect((await store.findToken(new OAuthToken({ accessToken: 'access-new' })))?.id).toBe(stored.id);
+  });
+
+  test('a stored row that cannot be read back is CORRUPT_DATA, and the update is rolled back', async () => {
+    const stored = fullToken('corrupt@example.com:1');
+    await store.saveToken(stored);
+    database.prepare("UPDATE oauthtoken SET expiry_time = 'soon' WHERE id = ?").run(stored.id);
+    const before = rows();
+    for (const token of [
+      new OAuthToken({ userSignature: stored.userSignature, accessToken: 'access-never' }),
+      new OAuthToken({ id: stored.id, accessToken: 'access-never' }),
+    ]) {
+      await expect(store.saveToken(token)).rejects.toMatchObject({ code: 'CORRUPT_DATA', operation: 'saveToken' });
+      expect(token.accessToken).toBe('access-never');
+      expect(rows()).toEqual(before);
+    }
+  });
+
+  test('without the unique index, of two rows with one user name only the one findToken returns is updated', async () => {
+    await store.close();
+    database.exec('DROP TABLE oauthtoken');
+    database.exec(
+      'CREATE TABLE oauthtoken (id TEXT NOT NULL PRIMARY KEY, user_name TEXT, client_id TEXT, client_secret TEXT, refresh_token TEXT, ' +
+        'access_token TEXT, grant_token TEXT, expiry_time TEXT, redirect_url TEXT, api_domain TEXT)',
+    );
+    const insert = database.prepare("INSERT INTO oauthtoken (id, user_name, access_token) VALUES (?, 'twin@example.com:1', ?)");
+    insert.run('first00000', 'access-first');
+    insert.run('second0000', 'access-second');
+    store = new SQLiteTokenStore({ database, createSchema: false });
+    const found = await store.findToken(new OAuthToken({ userSignature: new UserSignature('twin@example.com:1') }));
+    const update = new OAuthToken({ userSignature: new UserSignature('twin@example.com:1'), accessToken: 'access-new' });
+    await store.saveToken(update);
+    expect(update.id).toBe(found?.id);
+    const accessTokens = database.prepare('SELECT id, access_token FROM oauthtoken ORDER BY id').all();
+    expect(accessTokens).toEqual([
+      { id: 'first00000', access_token: found?.id === 'first00000' ? 'access-new' : 'access-first' },
+      { id: 'second0000', access_token: found?.id === 'second0000' ? 'access-new' : 'access-second' },
+    ]);
+  });
+});
+
+describe('saves that need the full plan', () => {
+  test('a new user is inserted whole, with a fresh id', async () => {
+    const token = fullToken('new@example.com:1');
+    await store.saveToken(token);
+    expect(token.id).toMatch(/^[A-Za-z0-9]{10}$/);
+    expect((await store.findTokenById(token.id as string))?.toFields()).toEqual(token.toFields());
+  });
+
+  test('an id that is not stored, without user name, falls back to the findToken rules (here: the access token)', async () => {
+    const stored = fullToken('byaccess@example.com:1');
+    await store.saveToken(stored);
+    const update = new OAuthToken({ id: 'not-stored', accessToken: stored.accessToken, apiDomain: 'https://www.zohoapis.com' });
+    await store.saveToken(update);
+    expect(update.toFields()).toEqual({ ...stored.toFields(), apiDomain: 'https://www.zohoapis.com' });
+    expect(rows()).toHaveLength(1);
+  });
+
+  test('an id with a user name renames by id, and a rename onto another user is CONFLICT with nothing changed', async () => {
+    const first = fullToken('first@example.com:1');
+    const second = fullToken('second@example.com:1');
+    await store.saveToken(first);
+    await store.saveToken(second);
+    const before = rows();
+    const rename = new OAuthToken({ id: first.id, userSignature: second.userSignature, accessToken: 'access-never' });
+    await expect(store.saveToken(rename)).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(rows()).toEqual(before);
+    const free = new OAuthToken({ id: first.id, userSignature: new UserSignature('renamed@example.com:1'), accessToken: 'access-renamed' });
+    await store.saveToken(free);
+    expect(free.toFields()).toEqual({ ...first.toFields(), userSignature: free.userSignature, accessToken: 'access-renamed' });
+  });
+});
