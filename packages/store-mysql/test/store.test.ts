@@ -347,6 +347,29 @@ describe('how a save runs', () => {
     }
   });
 
+  // MySQL has no INSERT ... RETURNING: there the store runs the upsert in a transaction. The store read the
+  // server's version with the table's shape; told it has no RETURNING, it takes MySQL's path on this server.
+  test('without RETURNING (MySQL), a save by user name is the upsert in a transaction, reading the row back only when it updated', async () => {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table });
+    try {
+      await store.getTokens();
+      (store as unknown as { knownShape: { returning: boolean } }).knownShape.returning = false;
+      const created = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', refreshToken: 'r' });
+      expect(await serverWorkOf(pool, () => store.saveToken(created))).toMatchObject({ begin: 1, insert: 1, select: 0, commit: 1 });
+      const update = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a2' });
+      expect(await serverWorkOf(pool, () => store.saveToken(update))).toMatchObject({ begin: 1, insert: 1, select: 1, commit: 1 });
+      expect(update.toFields()).toMatchObject({ id: created.id, refreshToken: 'r', accessToken: 'a2' });
+      // A save by id without a user name takes the locked path there: GET_LOCK, SELECT ... FOR UPDATE, RELEASE_LOCK.
+      const byId = new OAuthToken({ id: created.id, accessToken: 'a3' });
+      expect(await serverWorkOf(pool, () => store.saveToken(byId))).toMatchObject({ begin: 1, insert: 0, select: 3, update: 1, commit: 1 });
+      expect(byId.toFields()).toMatchObject({ userSignature: { name: 'ana' }, refreshToken: 'r', accessToken: 'a3' });
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
   /** The table's rows as plain objects, by id. */
   async function rowsOf(): Promise<Record<string, unknown>[]> {
     const [rows] = await admin.query<RowDataPacket[]>(`SELECT * FROM ${table} ORDER BY id`);
@@ -404,11 +427,12 @@ describe('how a save runs', () => {
       const unknown = new OAuthToken({ id: 'fresh-id-1', accessToken: 'another-access' });
       await store.saveToken(unknown);
       expect(unknown.id).toBe('fresh-id-1');
-      expect((await rowsOf()).map((row) => [row.id, row.access_token, row.expiry_time])).toEqual(
+      const byId = (a: unknown[], b: unknown[]) => (String(a[0]) < String(b[0]) ? -1 : 1);
+      expect((await rowsOf()).map((row) => [row.id, row.access_token, row.expiry_time]).sort(byId)).toEqual(
         [
           [stored.id, 'shared-access', '7'],
           ['fresh-id-1', 'another-access', null],
-        ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+        ].sort(byId),
       );
     } finally {
       await store.close();
