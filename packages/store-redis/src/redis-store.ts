@@ -15,10 +15,12 @@ import {
   PREFIX_PATTERN,
   PREFIX_RULE,
   rowFromPairs,
+  rowFromValues,
   SCRIPTS,
   type StoreKeys,
   storeKeys,
 } from './scripts.js';
+import { TimeoutQueue } from './timeouts.js';
 
 export const STORE_NAME = 'RedisTokenStore';
 
@@ -72,6 +74,17 @@ function isUnavailable(error: unknown): boolean {
   );
 }
 
+/**
+ * A TokenStoreError for whatever a round trip threw. Driver messages stay in `cause` only (copied without the
+ * command's arguments): a script error could quote its values.
+ */
+function storeError(operation: TokenStoreOperation, secrets: Iterable<string | null>, error: unknown): TokenStoreError {
+  if (TokenStoreError.is(error)) return error;
+  const details = { store: STORE_NAME, operation, cause: error, secrets };
+  if (isUnavailable(error)) return TokenStoreError.unavailable(details, 'Redis is not reachable');
+  return TokenStoreError.failure(details, 'Redis refused the command');
+}
+
 /** The save script's reply when the id drawn for a new token is taken: the save runs again with another. */
 class IdTaken extends Error {}
 
@@ -106,6 +119,10 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
   private readonly ownsClient: boolean;
   private readonly keys: StoreKeys;
   private closed = false;
+  /** A fresh id drawn for an earlier save that did not need it (see takeFreshId). */
+  private spareId: string | null = null;
+  /** Bounds every round trip sent while connected (see run). */
+  private readonly timeouts: TimeoutQueue;
   /** The one wait for the client to become ready that concurrent calls share; close() ends it early. */
   private waiting: { ready: Promise<void>; wake(): void } | null = null;
   /** Locks taken and not yet released, so that close() can free them rather than leave them to their leases. */
@@ -118,6 +135,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
     this.prefix = kit.nameOption(options.prefix, 'prefix', DEFAULT_PREFIX, PREFIX_PATTERN, PREFIX_RULE, STORE_NAME);
     this.operationTimeoutMs = kit.operationTimeoutOption(options.operationTimeoutMs, STORE_NAME);
     this.maxSaveAttempts = kit.maxSaveAttemptsOption(options.maxSaveAttempts, STORE_NAME);
+    this.timeouts = new TimeoutQueue(this.operationTimeoutMs);
     this.keys = storeKeys(this.prefix);
     const { client, url, redisOptions } = options as { client?: unknown; url?: unknown; redisOptions?: unknown };
     if ((client === undefined) === (url === undefined)) throw invalid('options need either a client or a url');
@@ -156,21 +174,27 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
       this.evalScript(SCRIPTS.find, [], [kit.LOOKUP_COLUMNS[key.field], key.value]),
     );
     if (!Array.isArray(reply)) return null;
-    return kit.fillAbsentFields(token, kit.tokenFromRow(rowFromPairs(reply as string[]), STORE_NAME, 'findToken'));
+    return kit.fillAbsentFields(token, kit.tokenFromRow(rowFromPairs(reply), STORE_NAME, 'findToken'));
   }
 
   async saveToken(token: OAuthToken): Promise<void> {
     this.checkOpen('saveToken');
     kit.checkSaveArgument(token, STORE_NAME);
     const key = kit.lookupKey(token);
-    const values = kit.tokenToValues(token).map((value) => value ?? ''); // '' is absent, to the script as to core
+    const secrets = kit.tokenSecrets(token);
+    // '' is absent, to the script as to core; args[2] is the fresh id, filled in per attempt.
+    const args = [key === null ? '' : kit.LOOKUP_COLUMNS[key.field], key?.value ?? '', ''];
+    for (const value of kit.tokenToValues(token)) args.push(value ?? '');
     // The fresh id is used only for an insert without id; the script reports the (practically impossible)
     // case that it is taken, and the save runs again with another.
     const reply = await kit
       .retrySave({ maxAttempts: this.maxSaveAttempts, shouldRetry: (error) => error instanceof IdTaken }, async () => {
-        const args = [key === null ? '' : kit.LOOKUP_COLUMNS[key.field], key?.value ?? '', kit.newTokenId(), ...values];
-        const result = (await this.run('saveToken', kit.tokenSecrets(token), () => this.evalScript(SCRIPTS.save, [], args))) as string[];
+        const fresh = token.id === null ? this.takeFreshId() : '';
+        args[2] = fresh;
+        const result = (await this.run('saveToken', secrets, () => this.evalScript(SCRIPTS.save, [], args))) as string[];
         if (result[0] === 'id-taken') throw new IdTaken();
+        // An id the script did not use is still unused: the next save without id may send it again.
+        if (fresh !== '' && (result[0] === 'conflict' || result[1] !== fresh)) this.spareId ??= fresh;
         return result;
       })
       .catch((error: unknown) => {
@@ -181,7 +205,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
     if (reply[0] === 'conflict') {
       throw TokenStoreError.conflict({ store: STORE_NAME, operation: 'saveToken' }, 'another stored token already has this user name');
     }
-    kit.copyStoredFields(token, kit.tokenFromRow(rowFromPairs(reply.slice(1)), STORE_NAME, 'saveToken'));
+    kit.copyStoredFields(token, kit.tokenFromRow(rowFromValues(reply), STORE_NAME, 'saveToken'));
   }
 
   async deleteToken(id: string): Promise<void> {
@@ -292,6 +316,17 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
     return this.evalLua(SCRIPTS.releaseLock, [held.lockKey], [held.owner]);
   }
 
+  /**
+   * An id for a save that may insert a token without one. Drawing one costs more than the rest of the
+   * client's work on a save, and most saves update a stored token and leave it unused; so an unused id is
+   * kept and sent again; another is drawn only after a save used it, or failed (and so may have used it).
+   */
+  private takeFreshId(): string {
+    const id = this.spareId ?? kit.newTokenId();
+    this.spareId = null;
+    return id;
+  }
+
   /** A closed store refuses every call with STORE_CLOSED, before looking at its arguments. */
   private checkOpen(operation: TokenStoreOperation): void {
     if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
@@ -342,13 +377,11 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
   }
 
   /** EVALSHA, falling back to EVAL when the server does not know the script yet (first use, or after a restart). */
-  private async evalLua(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await this.client.evalsha(script.sha, keys.length, ...keys, ...args);
-    } catch (error) {
+  private evalLua(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    return this.client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
       if (!kit.driverErrorMessage(error).startsWith('NOSCRIPT')) throw error;
       return this.client.eval(script.lua, keys.length, ...keys, ...args);
-    }
+    });
   }
 
   /**
@@ -356,8 +389,40 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
    * `secrets` are the values the round trip carries: ioredis attaches the command's arguments to its errors,
    * and they are removed from the error's cause.
    */
-  private async run<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: () => Promise<T>): Promise<T> {
-    if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
+  private run<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(TokenStoreError.closed({ store: STORE_NAME, operation }));
+    // Connected, as nearly always: the command leaves now, and one timer bounds the wait for its reply.
+    if (this.client.status === 'ready') return this.withinTimeout(operation, secrets, roundTrip);
+    return this.runWhenConnected(operation, secrets, roundTrip);
+  }
+
+  /** The round trip, its reply awaited for at most operationTimeoutMs. */
+  private withinTimeout<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const waiter = this.timeouts.add(() =>
+        reject(TokenStoreError.unavailable({ store: STORE_NAME, operation }, `Redis did not answer within ${this.operationTimeoutMs} ms`)),
+      );
+      const fail = (error: unknown) => {
+        this.timeouts.settle(waiter);
+        reject(storeError(operation, secrets, error));
+      };
+      try {
+        roundTrip().then((reply) => {
+          this.timeouts.settle(waiter);
+          resolve(reply);
+        }, fail);
+      } catch (error) {
+        fail(error);
+      }
+    });
+  }
+
+  /** run() while the client is not ready: waits for it (that wait counts against operationTimeoutMs), then sends. */
+  private async runWhenConnected<T>(
+    operation: TokenStoreOperation,
+    secrets: Iterable<string | null>,
+    roundTrip: () => Promise<T>,
+  ): Promise<T> {
     const deadline = { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: 'Redis' };
     try {
       return await kit.withDeadline(deadline, async (signal) => {
@@ -368,11 +433,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
         return roundTrip();
       });
     } catch (error) {
-      if (TokenStoreError.is(error)) throw error;
-      const details = { store: STORE_NAME, operation, cause: error, secrets };
-      // Driver messages stay in `cause` only (copied without the command's arguments): a script error could quote its values.
-      if (isUnavailable(error)) throw TokenStoreError.unavailable(details, 'Redis is not reachable');
-      throw TokenStoreError.failure(details, 'Redis refused the command');
+      throw storeError(operation, secrets, error);
     }
   }
 

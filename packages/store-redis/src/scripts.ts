@@ -19,7 +19,7 @@
  * are built. The lock scripts touch their one lock key, KEYS[1].
  */
 import { createHash } from 'node:crypto';
-import { LOOKUP_COLUMNS, TOKEN_COLUMNS, type TokenRow } from '@crm/core/store-kit';
+import { LOOKUP_COLUMNS, TOKEN_COLUMNS, type TokenColumn, type TokenRow } from '@crm/core/store-kit';
 
 export const DEFAULT_PREFIX = 'crm-tokens';
 
@@ -59,9 +59,37 @@ export function storeKeys(prefix: string): StoreKeys {
   };
 }
 
-/** A script's flat `[column, value, ...]` reply as the row `tokenFromRow` reads (HGETALL's object already is one). */
-export function rowFromPairs(pairs: string[]): Partial<TokenRow> {
-  return Object.fromEntries(pairs.flatMap((value, i) => (i % 2 === 0 ? [[value, pairs[i + 1]]] : [])));
+/** A row with every column absent: one object shape for every row read, which tokenFromRow reads fastest. */
+function emptyRow(): TokenRow {
+  return {
+    id: null,
+    user_name: null,
+    client_id: null,
+    client_secret: null,
+    refresh_token: null,
+    access_token: null,
+    grant_token: null,
+    expiry_time: null,
+    redirect_url: null,
+    api_domain: null,
+  };
+}
+
+/** The find script's reply, a flat `[column, value, ...]` HGETALL, as the row `tokenFromRow` reads; other fields are left out. */
+export function rowFromPairs(pairs: string[]): TokenRow {
+  const row = emptyRow();
+  for (let i = 0; i + 1 < pairs.length; i += 2) {
+    const column = pairs[i] as TokenColumn;
+    if (Object.hasOwn(row, column)) row[column] = pairs[i + 1] as string;
+  }
+  return row;
+}
+
+/** The save script's `['saved', value, ...]` reply, one value per TOKEN_COLUMNS entry in order, as a row. */
+export function rowFromValues(reply: string[]): TokenRow {
+  const row = emptyRow();
+  for (const [i, column] of TOKEN_COLUMNS.entries()) row[column] = reply[i + 1] as string;
+  return row;
 }
 
 export interface LuaScript {
@@ -72,21 +100,17 @@ export interface LuaScript {
 
 const luaList = (names: readonly string[]) => `{${names.map((name) => `'${name}'`).join(', ')}}`;
 
-const COMMON = `
+/** Key names, from ARGV[1]. */
+const NAMES = `
 local base = ARGV[1]
-local ids_key = KEYS[1]
-local COLUMNS = ${luaList(TOKEN_COLUMNS)}
-local INDEXED = ${luaList(INDEXED_COLUMNS)}
 local function token_key(id) return base .. 'token:' .. id end
 local function index_key(column, value) return base .. 'idx:' .. column .. ':' .. redis.sha1hex(value) end
--- ids (in insertion order) of live tokens whose column holds exactly this value
-local function holders(column, value)
-  local found = {}
-  for _, id in ipairs(redis.call('ZRANGE', index_key(column, value), 0, -1)) do
-    if redis.call('HGET', token_key(id), column) == value then found[#found + 1] = id end
-  end
-  return found
-end
+`;
+
+/** What the scripts that write share. */
+const COMMON = `${NAMES}
+local ids_key = KEYS[1]
+local INDEXED = ${luaList(INDEXED_COLUMNS)}
 local function delete_token(id)
   local key = token_key(id)
   local values = redis.call('HMGET', key, unpack(INDEXED))
@@ -98,44 +122,88 @@ local function delete_token(id)
 end
 `;
 
-/** ARGV: base, column, value. The stored hash of the first token whose column holds value, or nil. */
-const FIND = `${COMMON}
-local id = holders(ARGV[2], ARGV[3])[1]
-if not id then return nil end
-return redis.call('HGETALL', token_key(id))
+/**
+ * The lookup both find and save start with. \`first(column, value)\` returns the id and the flat HGETALL reply
+ * of the first token (in insertion order) whose column holds exactly value, and the index entries after it
+ * (whose tokens were not read). One ZRANGE and, as nearly always, one HGETALL: the hash is read whole at
+ * once, since the caller needs it anyway, rather than one HGET to compare and another HGETALL to return it.
+ */
+const FIRST = `
+local function field_of(flat, column)
+  for i = 1, #flat, 2 do
+    if flat[i] == column then return flat[i + 1] end
+  end
+  return nil
+end
+local function first(column, value)
+  local candidates = redis.call('ZRANGE', index_key(column, value), 0, -1)
+  for position, id in ipairs(candidates) do
+    local flat = redis.call('HGETALL', token_key(id))
+    if field_of(flat, column) == value then
+      local unread = {}
+      for i = position + 1, #candidates do unread[#unread + 1] = candidates[i] end
+      return id, flat, unread
+    end
+  end
+  return nil, nil, {}
+end
+`;
+
+/** ARGV: base, column, value. The stored hash (flat HGETALL reply) of the first token whose column holds value, or nil. */
+const FIND = `${NAMES}${FIRST}
+local id, flat = first(ARGV[2], ARGV[3])
+return flat
 `;
 
 /**
- * ARGV: base, lookup column or '', lookup value, a fresh id, then the token's value for each COLUMNS entry,
- * id first ('' = absent). Returns {'saved', column, value, ...}, {'conflict'}, or {'id-taken'} when the
- * fresh id already exists (the caller retries with another). The plan is core's planSave, restated in Lua
- * so the read, the merge and the write are one atomic step.
+ * ARGV: base, lookup column or '', lookup value, a fresh id, then the token's value for each TOKEN_COLUMNS
+ * entry, id first ('' = absent). Returns {'saved', value, ...} with the stored value of every TOKEN_COLUMNS
+ * entry in order ('' = absent), {'conflict'}, or {'id-taken'} when the fresh id already exists (the caller
+ * retries with another). The plan is core's planSave, restated in Lua so the read, the merge and the write are
+ * one atomic step. It writes only what changed: a refreshed access token is one HSET of two fields and the
+ * move of one index entry.
  */
-const SAVE = `${COMMON}
+const SAVE = `${COMMON}${FIRST}
+local COLUMNS = ${luaList(TOKEN_COLUMNS)}
 local lookup_column, lookup_value, fresh_id, given_id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local id = nil
-if given_id ~= '' and redis.call('EXISTS', token_key(given_id)) == 1 then id = given_id end
-if not id and lookup_column ~= '' then id = holders(lookup_column, lookup_value)[1] end
+local id, flat, unread = nil, nil, nil
+if given_id ~= '' then
+  flat = redis.call('HGETALL', token_key(given_id))
+  if #flat > 0 then id = given_id end
+end
+if not id and lookup_column ~= '' then id, flat, unread = first(lookup_column, lookup_value) end
 local stored = {}
 if id then
-  local flat = redis.call('HGETALL', token_key(id))
   for i = 1, #flat, 2 do stored[flat[i]] = flat[i + 1] end
+elseif given_id ~= '' then
+  id = given_id
 else
-  if given_id ~= '' then id = given_id else id = fresh_id end
+  id = fresh_id
   if redis.call('EXISTS', token_key(id)) == 1 then return {'id-taken'} end
 end
 -- present values replace stored ones, absent ones keep theirs; the id stays the stored one
-local merged = {}
+local merged, reply, changed = {}, {'saved'}, {}
 for i, column in ipairs(COLUMNS) do
   local value = ARGV[4 + i]
-  if value ~= '' then merged[column] = value else merged[column] = stored[column] end
-end
-merged['id'] = id
-if merged['user_name'] then
-  for _, owner in ipairs(holders('user_name', merged['user_name'])) do
-    if owner ~= id then return {'conflict'} end
+  if value == '' then value = stored[column] end
+  if column == 'id' then value = id end
+  merged[column] = value
+  reply[i + 1] = value or ''
+  if value and value ~= stored[column] then
+    changed[#changed + 1] = column
+    changed[#changed + 1] = value
   end
 end
+-- no other token may hold the user name: a lookup by it has already read the index up to the token found
+local user_name = merged['user_name']
+if user_name then
+  local others = unread
+  if lookup_column ~= 'user_name' or not unread then others = redis.call('ZRANGE', index_key('user_name', user_name), 0, -1) end
+  for _, owner in ipairs(others) do
+    if owner ~= id and redis.call('HGET', token_key(owner), 'user_name') == user_name then return {'conflict'} end
+  end
+end
+-- read before any write, on every save: a key of the wrong type fails the script here, having changed nothing
 local score = redis.call('ZSCORE', ids_key, id)
 if not score then
   score = redis.call('INCR', base .. 'seq')
@@ -143,20 +211,13 @@ if not score then
 end
 for _, column in ipairs(INDEXED) do
   local old, new = stored[column], merged[column]
-  if old and old ~= new then redis.call('ZREM', index_key(column, old), id) end
-  -- re-adding an unchanged entry is harmless and repairs one a concurrent deleteTokens removed
-  if new then redis.call('ZADD', index_key(column, new), score, id) end
-end
-local fields = {}
-for _, column in ipairs(COLUMNS) do
-  if merged[column] then
-    fields[#fields + 1] = column
-    fields[#fields + 1] = merged[column]
+  if old ~= new then
+    if old then redis.call('ZREM', index_key(column, old), id) end
+    if new then redis.call('ZADD', index_key(column, new), score, id) end
   end
 end
-redis.call('HSET', token_key(id), unpack(fields))
-table.insert(fields, 1, 'saved')
-return fields
+if #changed > 0 then redis.call('HSET', token_key(id), unpack(changed)) end
+return reply
 `;
 
 /** ARGV: base, id. Removes the token and its index entries. */
