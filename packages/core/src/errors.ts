@@ -56,6 +56,7 @@ export type TokenStoreOperation =
   | 'migrate'
   | 'withLock'
   | 'getAccessToken'
+  | 'exchangeCode'
   | 'fetch'
   | 'revoke'
   | 'token';

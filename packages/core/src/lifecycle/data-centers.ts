@@ -1,7 +1,7 @@
 import { TokenStoreError } from '../errors.js';
 
 /** Zoho's data centers: where a user's account lives decides both the accounts server and the API domain. */
-export type DataCenter = 'US' | 'EU' | 'IN' | 'CN' | 'JP' | 'AU' | 'CA' | 'SA';
+export type DataCenter = 'US' | 'EU' | 'IN' | 'CN' | 'JP' | 'AU' | 'CA' | 'SA' | 'UK';
 
 export interface DataCenterUrls {
   /** The accounts server (`/oauth/v2/token` lives there). */
@@ -19,6 +19,7 @@ export const DATA_CENTERS: Readonly<Record<DataCenter, DataCenterUrls>> = Object
   AU: Object.freeze({ accountsUrl: 'https://accounts.zoho.com.au', apiDomain: 'https://www.zohoapis.com.au' }),
   CA: Object.freeze({ accountsUrl: 'https://accounts.zohocloud.ca', apiDomain: 'https://www.zohoapis.ca' }),
   SA: Object.freeze({ accountsUrl: 'https://accounts.zoho.sa', apiDomain: 'https://www.zohoapis.sa' }),
+  UK: Object.freeze({ accountsUrl: 'https://accounts.zoho.uk', apiDomain: 'https://www.zohoapis.uk' }),
 });
 
 export const DATA_CENTER_NAMES = Object.freeze(Object.keys(DATA_CENTERS)) as readonly DataCenter[];

@@ -43,6 +43,11 @@ export interface TokenManagerOptions {
   fetch?: typeof fetch;
   /** Current time in epoch milliseconds (default `Date.now`); for tests. */
   clock?: () => number;
+  /**
+   * Told when a best-effort step failed without failing the call (a replaced refresh token that could not be
+   * revoked after a sign-in). The error carries no secret. Nothing is reported without it.
+   */
+  onWarning?: (warning: { operation: OAuthOperation; message: string; error: unknown }) => void;
 }
 
 /** What the manager's methods take to find a token: a user name, a UserSignature, or a token. */
@@ -61,13 +66,14 @@ const MANAGER_OPTIONS = [
   'throttleCooldownMs',
   'fetch',
   'clock',
+  'onWarning',
 ] as const;
 
 function invalidOption(message: string): TokenStoreError {
   return TokenStoreError.invalidArgument({ store: MANAGER, operation: 'open' }, message);
 }
 
-function invalidCall(operation: 'getAccessToken' | 'fetch' | 'revoke', message: string): TokenStoreError {
+function invalidCall(operation: 'getAccessToken' | 'exchangeCode' | 'fetch' | 'revoke', message: string): TokenStoreError {
   return TokenStoreError.invalidArgument({ store: MANAGER, operation }, message);
 }
 
@@ -155,12 +161,15 @@ export class TokenManager {
   readonly #lock: LockOptions | undefined;
   readonly #fetch: typeof fetch;
   readonly #clock: () => number;
+  readonly #onWarning: TokenManagerOptions['onWarning'] | null;
   /** Zoho's API domain of the chosen data center, for replies that name none. */
   readonly #defaultApiDomain: string | null;
   /** In-flight refreshes by token id (or hashed refresh token for a token not stored yet). */
   readonly #refreshes = new Map<string, Promise<OAuthToken>>();
-  /** In-flight grant token exchanges by hashed grant token. */
+  /** In-flight exchanges of self-client grant tokens (getAccessToken), by hashed grant token. */
   readonly #exchanges = new Map<string, Promise<OAuthToken>>();
+  /** In-flight sign-ins (exchangeCode), by hashed code and PKCE verifier together. */
+  readonly #signIns = new Map<string, Promise<OAuthToken>>();
   /** Until when refreshes are paused, by hashed refresh token. */
   readonly #throttledUntil = new Map<string, number>();
 
@@ -184,6 +193,8 @@ export class TokenManager {
     this.throttleCooldownMs = wholeNumberOption(options.throttleCooldownMs, 'throttleCooldownMs', DEFAULT_THROTTLE_COOLDOWN_MS, 0);
     if (options.fetch !== undefined && typeof options.fetch !== 'function') throw invalidOption('fetch must be a function');
     if (options.clock !== undefined && typeof options.clock !== 'function') throw invalidOption('clock must be a function');
+    if (options.onWarning !== undefined && typeof options.onWarning !== 'function') throw invalidOption('onWarning must be a function');
+    this.#onWarning = options.onWarning ?? null;
     this.#fetch = options.fetch ?? ((...args) => fetch(...args));
     this.#clock = options.clock ?? Date.now;
     this.#accounts = new AccountsClient({ accountsUrl: this.accountsUrl, requestTimeoutMs, fetch: this.#fetch, clock: this.#clock });
@@ -230,28 +241,46 @@ export class TokenManager {
   }
 
   /**
-   * Signs a user in: exchanges the grant code the accounts server sent to the redirect URL (with the PKCE
-   * verifier when the authorisation URL carried a challenge), names the token after the user the accounts
-   * server says it belongs to (its current-user endpoint) unless `userName` is given, saves it, and returns a
-   * copy. A user who signs in again keeps one stored token, with the new refresh token. Uses the manager's
-   * `clientId`, `clientSecret` and `redirectUrl` unless `redirectUrl` is given.
+   * Signs a user in: sends the grant code the accounts server gave the redirect URL (with the PKCE verifier
+   * when the authorisation URL carried a challenge) to the accounts server, names the token after the user
+   * the CRM's current-user endpoint names unless `userName` is given, saves it, and returns a copy.
+   *
+   * The code always goes to the accounts server, which alone knows whether it is spent: a used, expired or
+   * unknown code, or a wrong verifier, is OAuthError INVALID_GRANT, never a token found in the store. The
+   * saved token keeps no grant token (it is spent). When the CRM does not say who signed in, nothing is
+   * saved: the new refresh token is revoked (best effort) and the current-user call's OAuthError (operation
+   * `currentUser`) is thrown. A user who signs in again keeps one stored token, with the new refresh token;
+   * the refresh token it replaced is revoked at the accounts server (best effort, reported to `onWarning`)
+   * unless `revokeReplaced` is false: Zoho keeps at most 20 refresh tokens per user and client and drops
+   * the oldest silently. Uses the manager's `clientId`, `clientSecret` and `redirectUrl` unless
+   * `redirectUrl` is given.
    */
-  async exchangeCode(input: { code: string; codeVerifier?: string; redirectUrl?: string; userName?: string }): Promise<OAuthToken> {
-    if (typeof input !== 'object' || input === null) throw invalidCall('getAccessToken', 'exchangeCode takes an object');
+  async exchangeCode(input: {
+    code: string;
+    codeVerifier?: string;
+    redirectUrl?: string;
+    userName?: string;
+    revokeReplaced?: boolean;
+  }): Promise<OAuthToken> {
+    if (typeof input !== 'object' || input === null) throw invalidCall('exchangeCode', 'exchangeCode takes an object');
     for (const name of ['code', 'codeVerifier', 'redirectUrl', 'userName'] as const) {
       const value = input[name];
       if ((name === 'code' || value !== undefined) && (typeof value !== 'string' || value === '')) {
-        throw invalidCall('getAccessToken', `exchangeCode needs ${name} as a non-empty string`);
+        throw invalidCall('exchangeCode', `exchangeCode needs ${name} as a non-empty string`);
       }
     }
-    const token = new OAuthToken({
-      grantToken: input.code,
-      clientId: this.#clientId,
-      clientSecret: this.#clientSecret,
-      redirectUrl: input.redirectUrl ?? this.#redirectUrl,
-      userSignature: input.userName === undefined ? null : new UserSignature(input.userName),
-    });
-    return (await this.#exchange(token, 'exchangeCode', input.codeVerifier ?? null)).clone();
+    if (input.revokeReplaced !== undefined && typeof input.revokeReplaced !== 'boolean') {
+      throw invalidCall('exchangeCode', 'exchangeCode takes revokeReplaced as a boolean');
+    }
+    const codeVerifier = input.codeVerifier ?? null;
+    // Callers with the same code and verifier share one request; a different verifier is its own request.
+    const key = sha256(`${input.code}\n${codeVerifier ?? ''}\n${input.userName ?? ''}\n${input.redirectUrl ?? ''}`);
+    let flight = this.#signIns.get(key);
+    if (flight === undefined) {
+      flight = this.#signIn(input, codeVerifier).finally(() => this.#signIns.delete(key));
+      this.#signIns.set(key, flight);
+    }
+    return (await flight).clone();
   }
 
   /**
@@ -353,20 +382,97 @@ export class TokenManager {
     return { clientId, clientSecret };
   }
 
+  // --- sign-in (exchangeCode) ------------------------------------------------------------------------------
+
+  async #signIn(
+    input: { code: string; redirectUrl?: string; userName?: string; revokeReplaced?: boolean },
+    codeVerifier: string | null,
+  ): Promise<OAuthToken> {
+    const operation = 'exchangeCode';
+    const credentials = this.#credentials(new OAuthToken({}), operation);
+    const redirectUrl = input.redirectUrl ?? this.#redirectUrl;
+    if (redirectUrl === null) {
+      throw new OAuthError('MISSING_CLIENT_CREDENTIALS', 'neither exchangeCode nor the manager options give the redirect URL', {
+        operation,
+      });
+    }
+    const reply = await this.#accounts.exchangeGrantToken({
+      code: input.code,
+      ...credentials,
+      redirectUrl,
+      ...(codeVerifier === null ? {} : { codeVerifier }),
+    });
+    const apiDomain = reply.apiDomain ?? this.#defaultApiDomain;
+    let userName = input.userName ?? null;
+    if (userName === null) {
+      try {
+        if (apiDomain === null) {
+          throw new OAuthError('INVALID_RESPONSE', 'the token reply named no API domain to ask who signed in', {
+            operation: 'currentUser',
+          });
+        }
+        userName = await this.#accounts.currentUserEmail(apiDomain, reply.accessToken);
+      } catch (error) {
+        // A token nobody can name would stay in the store with a live refresh token: none is kept.
+        await this.#revokeQuietly(reply.refreshToken ?? reply.accessToken, operation);
+        throw error;
+      }
+    }
+    const previous = await this.#store.findToken(new OAuthToken({ userSignature: new UserSignature(userName) }));
+    const saved = new OAuthToken({
+      userSignature: new UserSignature(userName),
+      clientId: credentials.clientId,
+      clientSecret: credentials.clientSecret,
+      redirectUrl,
+      refreshToken: reply.refreshToken,
+      accessToken: reply.accessToken,
+      expiryTime: reply.expiryTime,
+      apiDomain,
+    });
+    // The user's stored token takes the new tokens (same id).
+    if (previous?.id != null) saved.id = previous.id;
+    await this.#store.saveToken(saved);
+    const replaced = previous?.refreshToken ?? null;
+    if (input.revokeReplaced !== false && replaced !== null && replaced !== reply.refreshToken) {
+      await this.#revokeQuietly(replaced, operation);
+    }
+    return saved;
+  }
+
+  /** Revokes a refresh token; a failure goes to `onWarning`, never to the caller. */
+  async #revokeQuietly(refreshToken: string, operation: OAuthOperation): Promise<void> {
+    try {
+      await this.#accounts.revokeToken(refreshToken);
+    } catch (error) {
+      try {
+        this.#onWarning?.({
+          operation,
+          message: `could not revoke a refresh token no longer used (${OAuthError.is(error) ? error.code : 'error'})`,
+          error,
+        });
+      } catch {
+        // A failing listener does not fail the sign-in either.
+      }
+    }
+  }
+
   // --- grant token exchange --------------------------------------------------------------------------------
 
-  /** Exchanges the token's grant token once, however many callers ask at once; the result may need a refresh. */
-  #exchange(token: OAuthToken, operation: OAuthOperation, codeVerifier: string | null = null): Promise<OAuthToken> {
+  /**
+   * Exchanges a self-client grant token (getAccessToken with a token holding one) once, however many callers
+   * ask at once; the result may need a refresh. Not for browser sign-ins: see exchangeCode.
+   */
+  #exchange(token: OAuthToken, operation: OAuthOperation): Promise<OAuthToken> {
     const key = sha256(token.grantToken as string);
     let flight = this.#exchanges.get(key);
     if (flight === undefined) {
-      flight = this.#exchangeOnce(token, operation, codeVerifier).finally(() => this.#exchanges.delete(key));
+      flight = this.#exchangeOnce(token, operation).finally(() => this.#exchanges.delete(key));
       this.#exchanges.set(key, flight);
     }
     return flight;
   }
 
-  async #exchangeOnce(token: OAuthToken, operation: OAuthOperation, codeVerifier: string | null): Promise<OAuthToken> {
+  async #exchangeOnce(token: OAuthToken, operation: OAuthOperation): Promise<OAuthToken> {
     const credentials = this.#credentials(token, operation);
     const redirectUrl = token.redirectUrl ?? this.#redirectUrl;
     if (redirectUrl === null) {
@@ -388,7 +494,6 @@ export class TokenManager {
           code: token.grantToken as string,
           ...credentials,
           redirectUrl,
-          ...(codeVerifier === null ? {} : { codeVerifier }),
         });
       } catch (error) {
         // A grant token is single use: a process that lost the race finds the winner's token.

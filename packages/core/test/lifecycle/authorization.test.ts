@@ -157,6 +157,110 @@ describe('TokenManager.exchangeCode', () => {
       expect(await store.getTokens()).toEqual([]);
       const bad = await rejectionOf(manager.exchangeCode({ code: '', codeVerifier }));
       expect(TokenStoreError.is(bad) && bad.code).toBe('INVALID_ARGUMENT');
+      expect(TokenStoreError.is(bad) && bad.operation).toBe('exchangeCode');
+    } finally {
+      await emulator.close();
+    }
+  });
+
+  it('never answers a replayed code from the store: with a wrong verifier, none or the right one, the accounts server refuses it', async () => {
+    const emulator = await startAccountsEmulator();
+    try {
+      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
+      const store = new MemoryTokenStore();
+      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+      const { codeVerifier, codeChallenge } = createPkce();
+      const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL, codeChallenge });
+      const victim = await manager.exchangeCode({ code, codeVerifier });
+      expect(victim.grantToken).toBeNull();
+      expect((await store.getTokens())[0]?.grantToken).toBeNull();
+      const before = emulator.counts().tokenRequests;
+      for (const verifier of [createPkce().codeVerifier, undefined, codeVerifier]) {
+        const replay = await rejectionOf(manager.exchangeCode({ code, ...(verifier === undefined ? {} : { codeVerifier: verifier }) }));
+        expect(OAuthError.is(replay) && replay.code).toBe('INVALID_GRANT');
+      }
+      expect(emulator.counts().tokenRequests).toBe(before + 3);
+      expect(emulator.counts().codeExchanges).toBe(1);
+      const stored = await store.getTokens();
+      expect(stored.map((token) => token.refreshToken)).toEqual([victim.refreshToken]);
+    } finally {
+      await emulator.close();
+    }
+  });
+
+  it('shares one request between callers with the same code and verifier, not with another verifier', async () => {
+    const emulator = await startAccountsEmulator();
+    try {
+      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
+      const store = new MemoryTokenStore();
+      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+      const { codeVerifier, codeChallenge } = createPkce();
+      const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL, codeChallenge });
+      const results = await Promise.allSettled([
+        manager.exchangeCode({ code, codeVerifier }),
+        manager.exchangeCode({ code, codeVerifier }),
+        manager.exchangeCode({ code, codeVerifier: createPkce().codeVerifier }),
+      ]);
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+      expect(emulator.counts().tokenRequests).toBe(2);
+      expect(emulator.counts().codeExchanges).toBe(1);
+    } finally {
+      await emulator.close();
+    }
+  });
+
+  it('revokes the refresh token a new sign-in replaced, unless revokeReplaced is false', async () => {
+    const emulator = await startAccountsEmulator();
+    try {
+      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
+      const store = new MemoryTokenStore();
+      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+      const signIn = (options: { revokeReplaced?: boolean } = {}) =>
+        manager.exchangeCode({
+          code: emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL }),
+          ...options,
+        });
+      const refreshWith = async (refreshToken: string) => {
+        const reply = await fetch(`${emulator.url}/oauth/v2/token`, {
+          method: 'POST',
+          body: new URLSearchParams({
+            grant_type: 'refresh_token',
+            refresh_token: refreshToken,
+            client_id: clientId,
+            client_secret: clientSecret,
+          }),
+        });
+        return (await reply.json()) as { access_token?: string; error?: string };
+      };
+      const first = await signIn();
+      const second = await signIn();
+      expect(emulator.counts().revocations).toBe(1);
+      expect((await refreshWith(first.refreshToken as string)).error).toBe('invalid_code');
+      expect((await refreshWith(second.refreshToken as string)).access_token).toMatch(/^1000\./);
+      const third = await signIn({ revokeReplaced: false });
+      expect(emulator.counts().revocations).toBe(1);
+      expect((await refreshWith(second.refreshToken as string)).access_token).toMatch(/^1000\./);
+      expect((await store.getTokens()).map((token) => token.refreshToken)).toEqual([third.refreshToken]);
+    } finally {
+      await emulator.close();
+    }
+  });
+
+  it('saves nothing when the CRM does not say who signed in, and revokes the new refresh token', async () => {
+    // The API domain is a closed port: the current-user call cannot succeed.
+    const emulator = await startAccountsEmulator({ apiDomain: 'http://127.0.0.1:9' });
+    try {
+      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
+      const store = new MemoryTokenStore();
+      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL });
+        const error = await rejectionOf(manager.exchangeCode({ code }));
+        expect(OAuthError.is(error) && [error.code, error.operation]).toEqual(['NETWORK', 'currentUser']);
+        expect(emulator.counts().revocations).toBe(attempt);
+      }
+      expect(emulator.counts().codeExchanges).toBe(2);
+      expect(await store.getTokens()).toEqual([]);
     } finally {
       await emulator.close();
     }

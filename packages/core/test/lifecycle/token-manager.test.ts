@@ -235,7 +235,7 @@ describe('options', () => {
       env.emulator.url,
     );
     expect(accountsUrlFor('CN')).toBe('https://accounts.zoho.com.cn');
-    expect(Object.keys(DATA_CENTERS)).toEqual(['US', 'EU', 'IN', 'CN', 'JP', 'AU', 'CA', 'SA']);
+    expect(Object.keys(DATA_CENTERS)).toEqual(['US', 'EU', 'IN', 'CN', 'JP', 'AU', 'CA', 'SA', 'UK']);
     expect(DATA_CENTERS.SA).toEqual({ accountsUrl: 'https://accounts.zoho.sa', apiDomain: 'https://www.zohoapis.sa' });
   });
 });
