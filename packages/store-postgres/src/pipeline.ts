@@ -48,9 +48,27 @@ function preparedOn(connection: Protocol): Record<string, string> {
  * transaction a step opened is still open (and failed): the caller rolls it back or drops the connection.
  */
 export function runPipeline(client: pg.PoolClient, steps: PipelineStep[], rowsOf: number): Promise<Array<Array<string | null>>> {
+  if ((client as { pipeline?: unknown }).pipeline === true) return runQueued(client, steps, rowsOf);
   return new Promise((resolve, reject) => {
     client.query(new Pipeline(steps, rowsOf, (error, rows) => (error === null ? resolve(rows) : reject(error))));
   });
+}
+
+/**
+ * A client in pg's own pipeline mode (`pipeline: true`) sends each query without waiting for the one before,
+ * but refuses a custom query such as `Pipeline`: the steps go as queries of their own, still in one round
+ * trip. Each has its own Sync, so a failed step does not skip the ones after it; they fail in the aborted
+ * transaction instead, and its COMMIT rolls it back.
+ */
+async function runQueued(client: pg.PoolClient, steps: PipelineStep[], rowsOf: number): Promise<Array<Array<string | null>>> {
+  const results = await Promise.allSettled(
+    steps.map(({ statement, values }) =>
+      client.query<Array<string | null>>({ name: statement.name, text: statement.text, values: [...values], rowMode: 'array' }),
+    ),
+  );
+  for (const result of results) if (result.status === 'rejected') throw result.reason; // the first failure is the cause
+  const answer = results[rowsOf];
+  return answer?.status === 'fulfilled' ? answer.value.rows : [];
 }
 
 class Pipeline implements pg.Submittable {

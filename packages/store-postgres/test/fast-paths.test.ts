@@ -300,3 +300,30 @@ test('close() ends operations still waiting for a connection of the store pool a
   const stored = await adminQuery<{ n: number }>(url, `SELECT count(*)::int AS n FROM ${store.qualifiedTable}`);
   expect(stored[0]?.n).toBe(outcomes.length - failures.length);
 });
+
+test("with a pool in pg's own pipeline mode (pipeline: true) saves, conflicts and finds work the same", async () => {
+  const pool = new pg.Pool({ connectionString: url, max: 1, pipeline: true });
+  const store = openStore({ pool });
+  try {
+    const ana = full('ana@x:1');
+    await store.saveToken(ana);
+    await store.saveToken(full('bob@x:1'));
+    const refreshed = new OAuthToken({ userSignature: new UserSignature('ana@x:1'), accessToken: 'access-new' });
+    await store.saveToken(refreshed);
+    expect(refreshed.id).toBe(ana.id);
+    expect(refreshed.refreshToken).toBe('refresh-ana@x:1');
+    const before = await rawRows(store);
+    expect(
+      await errorCode(store.saveToken(new OAuthToken({ id: ana.id, userSignature: new UserSignature('bob@x:1'), accessToken: 'x' }))),
+    ).toBe('CONFLICT');
+    expect(await rawRows(store)).toEqual(before);
+    await store.saveToken(new OAuthToken({ id: ana.id, accessToken: 'by-id', expiryTime: 3 }));
+    const found = await store.findToken(new OAuthToken({ userSignature: new UserSignature('ana@x:1') }));
+    expect([found?.accessToken, found?.expiryTime, found?.clientSecret]).toEqual(['by-id', 3, 'secret-ana@x:1']);
+    await store.deleteToken(ana.id as string);
+    expect((await rawRows(store)).map((row) => row.user_name)).toEqual(['bob@x:1']);
+  } finally {
+    await store.close();
+    await pool.end();
+  }
+});
