@@ -22,6 +22,7 @@ import { SQLiteTokenStore } from '../dist/index.js';
 /** BENCH_SIZES=1000 for a quick check; the reported figures use both sizes. */
 const SIZES = (process.env.BENCH_SIZES ?? '1000,100000').split(',').map(Number);
 const OPERATIONS = 2_000;
+const ZOHO_OPERATIONS = 200;
 const WARMUP = 200;
 
 const userName = (index: number) => `user-${index}@example.com:60000000`;
@@ -108,29 +109,27 @@ async function measure(folder: string, size: number): Promise<Row[]> {
   const keyvSave = (index: number) =>
     keyvSet.run(pick(index), JSON.stringify({ ...stored[spread(index)], accessToken: `1000.access.k${index}`, expiryTime: expiry() }));
 
-  const [findStore, findIndexedMicros, findAsZohoMicros, findKeyv] = await interleavedMedians(
+  const [findStore, findIndexedMicros, findKeyv] = await interleavedMedians(
     [
       (index) => store.findToken(new OAuthToken({ userSignature: new UserSignature(pick(index)) })),
       (index) => findIndexed.get(pick(index)),
-      (index) => findAsZoho.get(pick(index)),
       (index) => JSON.parse(keyvGet.get(pick(index)) as string),
     ],
     OPERATIONS,
   );
-  const [saveStore, saveIndexed, saveAsZoho, saveKeyv] = await interleavedMedians(
+  const [saveStore, saveIndexed, saveKeyv] = await interleavedMedians(
     [
       (index) =>
         store.saveToken(
           new OAuthToken({ userSignature: new UserSignature(pick(index)), accessToken: `1000.access.s${index}`, expiryTime: expiry() }),
         ),
       (index) => updateIndexed.run(`1000.access.i${index}`, String(expiry()), pick(index)),
-      (index) => updateAsZoho.run(`1000.access.z${index}`, String(expiry()), pick(index)),
       // Keyv's set is one upsert of the whole value, which the application holds.
       keyvSave,
     ],
     OPERATIONS,
   );
-  const [saveByIdStore, saveByIdIndexed, saveByIdAsZoho, saveByIdKeyv] = await interleavedMedians(
+  const [saveByIdStore, saveByIdIndexed, saveByIdKeyv] = await interleavedMedians(
     [
       (index) =>
         store.saveToken(
@@ -142,10 +141,15 @@ async function measure(folder: string, size: number): Promise<Row[]> {
           }),
         ),
       (index) => updateIndexed.run(`1000.access.i${index}`, String(expiry()), pick(index)),
-      (index) => updateAsZoho.run(`1000.access.z${index}`, String(expiry()), pick(index)),
       keyvSave,
     ],
     OPERATIONS,
+  );
+  // Zoho's form scans the table: timed on its own, with fewer calls, so its scans do not slow the others.
+  const [findAsZohoMicros] = await interleavedMedians([(index) => findAsZoho.get(pick(index))], ZOHO_OPERATIONS);
+  const [saveAsZoho] = await interleavedMedians(
+    [(index) => updateAsZoho.run(`1000.access.z${index}`, String(expiry()), pick(index))],
+    ZOHO_OPERATIONS,
   );
   const find = {
     tokens: size,
@@ -168,7 +172,7 @@ async function measure(folder: string, size: number): Promise<Row[]> {
     operation: 'saveToken (id, refreshed)',
     store: saveByIdStore as number,
     rawIndexed: saveByIdIndexed as number,
-    rawAsZoho: saveByIdAsZoho as number,
+    rawAsZoho: saveAsZoho as number,
     keyv: saveByIdKeyv as number,
   };
   if ((await store.getTokens()).length !== size) throw new Error('the benchmark changed the number of stored tokens');
