@@ -252,6 +252,14 @@ export function statements(table: TableName) {
     Object.entries(LOOKUP_COLUMNS).map(([field, column]) => [field, `${select} WHERE ${column} = ?`]),
   ) as Record<LookupField, string>;
   const keepAbsent = (column: string) => `${t}.${column} = COALESCE(VALUES(${column}), ${t}.${column})`;
+  const upsertReturning = (freshId: boolean) =>
+    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${PLACEHOLDERS}) ON DUPLICATE KEY UPDATE ` +
+    [...(freshId ? [`${t}.id = IF(${t}.user_name <=> VALUES(user_name), ${t}.id, NULL)`] : []), ...UPDATED_COLUMNS.map(keepAbsent)].join(
+      ', ',
+    ) +
+    ` RETURNING ${COLUMN_LIST}`;
+  const upsertReturningFreshId = upsertReturning(true);
+  const upsertReturningGivenId = upsertReturning(false);
   return {
     /** No LIMIT 1: on a case-insensitive (Zoho) table this also returns case variants; the store keeps the exact one. */
     selectBy,
@@ -278,12 +286,7 @@ export function statements(table: TableName) {
      * another token, never to be renamed: its id is set to NULL, which fails the statement (ER_BAD_NULL_ERROR).
      * The guard comes first: MariaDB assigns left to right, so it sees the stored user name.
      */
-    upsertReturning: (freshId: boolean) =>
-      `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${PLACEHOLDERS}) ON DUPLICATE KEY UPDATE ` +
-      [...(freshId ? [`${t}.id = IF(${t}.user_name <=> VALUES(user_name), ${t}.id, NULL)`] : []), ...UPDATED_COLUMNS.map(keepAbsent)].join(
-        ', ',
-      ) +
-      ` RETURNING ${COLUMN_LIST}`,
+    upsertReturning: (freshId: boolean) => (freshId ? upsertReturningFreshId : upsertReturningGivenId),
     /**
      * MariaDB: a save by id in one statement, for the token with that id only: the SELECT locks and reads
      * that row, so the INSERT always meets it and updates it, and without such a row nothing is written and
