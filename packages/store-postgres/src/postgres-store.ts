@@ -171,33 +171,32 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
     const statement = this.sql.save({ hasId, field: key?.field ?? null, mergeOn });
     const values: (string | null)[] = [...kit.tokenToValues(token), null];
     if (key !== null) values.push(key.value);
-    const row = await this.write(
-      'saveToken',
-      () => [...kit.tokenSecrets(token), key?.value],
+    const secrets = () => [...kit.tokenSecrets(token), key?.value];
+    const indexed = () => ({ id: values[0] ?? null, user_name: values[1] ?? null });
+    const save: WriteStep<Array<string | null>> = {
       statement,
-      () => {
+      values: () => {
         if (!hasId) values[10] = kit.newTokenId(); // fresh on every attempt, in case the last one collided
         return values;
       },
-      (rows) => {
+      result: (rows) => {
         if (rows[0] === undefined) throw new TargetVanished();
         return rows[0];
       },
-      () => ({ id: values[0] ?? null, user_name: values[1] ?? null }),
-    );
+    };
+    // A token with an id is almost always a stored one (TokenManager's refresh): the plain update by id first;
+    // no row (the id is not stored) and the save statement runs, within the same deadline.
+    const steps = hasId
+      ? [{ statement: this.sql.updateById, values: () => values.slice(0, 10), result: (rows: Rows) => rows[0] }, save]
+      : [save];
+    const row = await this.write('saveToken', secrets, steps, indexed);
     kit.copyStoredFields(token, kit.tokenFromRow(columnsToRow(row), STORE_NAME, 'saveToken'));
   }
 
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
     kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
-    await this.write(
-      'deleteToken',
-      noSecrets,
-      this.sql.deleteById,
-      () => [id],
-      () => undefined,
-    );
+    await this.write('deleteToken', noSecrets, [{ statement: this.sql.deleteById, values: () => [id], result: () => true }]);
   }
 
   async getTokens(): Promise<OAuthToken[]> {
@@ -208,13 +207,7 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
 
   async deleteTokens(): Promise<void> {
     this.checkOpen('deleteTokens');
-    await this.write(
-      'deleteTokens',
-      noSecrets,
-      this.sql.deleteAll,
-      () => [],
-      () => undefined,
-    );
+    await this.write('deleteTokens', noSecrets, [{ statement: this.sql.deleteAll, values: () => [], result: () => true }]);
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
@@ -295,14 +288,7 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
    * reported as BACKEND_UNAVAILABLE is never committed afterwards: the server cancels the statement before
    * the deadline (`serverBoundMs`), at the deadline the store destroys the connection, and no run starts after it.
    */
-  private write<T>(
-    operation: Operation,
-    secrets: () => unknown[],
-    statement: Statement,
-    values: () => ReadonlyArray<string | null>,
-    result: (rows: Array<Array<string | null>>) => T,
-    indexed?: () => IndexedValues,
-  ): Promise<T> {
+  private write<T>(operation: Operation, secrets: () => unknown[], steps: WriteStep<T>[], indexed?: () => IndexedValues): Promise<T> {
     return this.run(
       operation,
       secrets,
@@ -313,22 +299,26 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
             !deadline.passed && (isLostRace(error) || error instanceof TargetVanished || isUniqueViolation(error, this.sql.primaryKey)),
         };
         return kit.retrySave(retry, async () => {
-          deadline.check();
-          const steps = [
-            { statement: WRITE.begin, values: [] },
-            { statement: WRITE.timeouts, values: [String(serverBoundMs(deadline.remainingMs()))] },
-            { statement, values: values() },
-            { statement: WRITE.commit, values: [] },
-          ];
-          let rows: Array<Array<string | null>>;
-          try {
-            rows = await runPipeline(client, steps, 2);
-          } catch (error) {
-            // The server skipped the steps after the failed one: end the transaction it left open (and failed).
-            if (!deadline.passed && kit.driverErrorCode(error).length === 5) await client.query('ROLLBACK').catch(ignore);
-            throw error;
+          for (const { statement, values, result } of steps) {
+            deadline.check();
+            const pipeline = [
+              { statement: WRITE.begin, values: [] },
+              { statement: WRITE.timeouts, values: [String(serverBoundMs(deadline.remainingMs()))] },
+              { statement, values: values() },
+              { statement: WRITE.commit, values: [] },
+            ];
+            let rows: Rows;
+            try {
+              rows = await runPipeline(client, pipeline, 2);
+            } catch (error) {
+              // The server skipped the steps after the failed one: end the transaction it left open (and failed).
+              if (!deadline.passed && kit.driverErrorCode(error).length === 5) await client.query('ROLLBACK').catch(ignore);
+              throw error;
+            }
+            const outcome = result(rows);
+            if (outcome !== undefined) return outcome;
           }
-          return result(rows);
+          throw new Error('PostgresTokenStore: no write step gave a result'); // the last step always does
         });
       },
       indexed,
@@ -504,6 +494,15 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
 function ignore(): void {}
 
 const noSecrets = (): unknown[] => [];
+
+type Rows = Array<Array<string | null>>;
+
+/** One statement of a write, in a transaction of its own; `result` undefined: go on with the next step. */
+interface WriteStep<T> {
+  statement: Statement;
+  values: () => ReadonlyArray<string | null>;
+  result: (rows: Rows) => T | undefined;
+}
 
 /**
  * An operation's deadline: a timer that answers the caller and stops the work when it fires (a flag the

@@ -174,6 +174,11 @@ export interface TokenSql {
   deleteAll: Statement;
   /** saveToken's statement for a token of this shape. */
   save(shape: SaveShape): Statement;
+  /**
+   * saveToken of a token with an id, tried first: the merge into the row with that id and nothing else, the
+   * plan of a hand-written `UPDATE ... WHERE id = $1`. No row: the id is not stored, and `save` runs. $1..$10 as in `save`.
+   */
+  updateById: Statement;
   /** Name of the primary key: a violation of it on insert means "lost a race", and the save runs again. */
   primaryKey: string;
   /** Name of the partial unique index on user_name: a violation of it means CONFLICT. */
@@ -270,9 +275,13 @@ FROM (SELECT $1::text AS name) AS wanted LEFT JOIN pg_namespace n ON n.nspname =
     return cached;
   };
 
+  const merge = TOKEN_COLUMNS.filter((column) => column !== 'id')
+    .map((column, index) => `${column} = COALESCE($${index + 2}::${column === 'expiry_time' ? 'bigint' : 'text'}, stored.${column})`)
+    .join(', ');
   return {
     setup,
     findBy,
+    updateById: statement(`UPDATE ${qualified} AS stored SET ${merge} WHERE stored.id = $1::text RETURNING ${COLUMN_LIST}`),
     findById: statement(`SELECT ${COLUMN_LIST} FROM ${qualified} WHERE id = $1`),
     getAll: statement(`SELECT ${COLUMN_LIST} FROM ${qualified}`),
     deleteById: statement(`DELETE FROM ${qualified} WHERE id = $1`),

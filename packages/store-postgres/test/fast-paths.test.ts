@@ -191,7 +191,11 @@ test('the common saves use the primary key and the user-name index, in generic p
     expect(byId).toMatch(
       new RegExp(`Update on ${store.table} stored[\\s\\S]*Index Scan using ${store.table}_pkey on ${store.table} stored`),
     );
-    for (const text of [byUserName, byId]) expect(text).not.toMatch(/Seq Scan/);
+    const updateById = await plan(sql.updateById.text, ['id5', ...nulls.slice(1)]);
+    expect(updateById).toMatch(
+      new RegExp(`Update on ${store.table} stored[\\s\\S]*Index Scan using ${store.table}_pkey on ${store.table} stored`),
+    );
+    for (const text of [byUserName, byId, updateById]) expect(text).not.toMatch(/Seq Scan/);
   } finally {
     await client.end();
   }
@@ -240,7 +244,7 @@ async function countingProxy(target: URL): Promise<{ url: string; roundTrips(): 
   };
 }
 
-test('every write is one round trip (two when it fails: the ROLLBACK), every read one', async () => {
+test('every write is one round trip (two when it fails: the ROLLBACK; two for an id that is not stored), every read one', async () => {
   const proxy = await countingProxy(new URL(url));
   const pool = new pg.Pool({ connectionString: proxy.url, max: 1 });
   const store = openStore({ pool });
@@ -263,6 +267,11 @@ test('every write is one round trip (two when it fails: the ROLLBACK), every rea
     ).toBe(1);
     expect(await roundTrips(() => store.saveToken(new OAuthToken({ id: ana.id, accessToken: 'n2', expiryTime: 1 })))).toBe(1);
     expect(await roundTrips(() => store.saveToken(new OAuthToken({ id: ana.id, accessToken: 'n3', expiryTime: 2 })))).toBe(1);
+    // An id that is not stored: the update by id finds nothing, then the save statement inserts.
+    expect(
+      await roundTrips(() => store.saveToken(new OAuthToken({ id: 'NotStored9', accessToken: 'n5', clientId: 'c', clientSecret: 's' }))),
+    ).toBe(2);
+    expect(await store.findTokenById('NotStored9')).not.toBeNull();
     expect(await roundTrips(() => store.findToken(new OAuthToken({ userSignature: new UserSignature('ana@x:1') })))).toBe(1);
     expect(await roundTrips(() => store.findTokenById(ana.id as string))).toBe(1);
     const conflict = () => store.saveToken(new OAuthToken({ id: ana.id, userSignature: new UserSignature('bob@x:1'), accessToken: 'x' }));
