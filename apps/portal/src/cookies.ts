@@ -1,18 +1,31 @@
 // Signed cookies: `<base64url JSON>.<base64url HMAC-SHA256>`, holding a user name, never a token; the HMAC makes
 // them tamper-proof, HttpOnly keeps them from scripts. The sign-in cookie holds the PKCE verifier, a secret of
 // the sign-in, so it is sealed (AES-256-GCM) rather than only signed.
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const SESSION_COOKIE = 'portal_session';
-/** The sign-in under way: its `state` and PKCE verifier, for 10 minutes, sent back only to the callback's path. */
+/** Over https the session cookie is `__Host-portal_session`: Secure, Path=/, no Domain, so no subdomain can set it. */
+export function sessionCookieName(secure: boolean): string {
+  return secure ? `__Host-${SESSION_COOKIE}` : SESSION_COOKIE;
+}
+/** A sign-in under way: its `state` and PKCE verifier, for 10 minutes, sent back only to the callback's path. */
 export const LOGIN_COOKIE = 'portal_login';
 export const LOGIN_LIFETIME_MS = 10 * 60_000;
-/** A session ends after a week, or at logout. */
-export const SESSION_LIFETIME_MS = 7 * 86_400_000;
+/**
+ * One cookie per sign-in under way, named after a hash of its state, so that two tabs signing in at once do
+ * not overwrite each other's; the callback reads and clears only the one of the state it receives.
+ */
+export function loginCookieName(state: string): string {
+  return `${LOGIN_COOKIE}_${createHash('sha256').update(state).digest('base64url').slice(0, 22)}`;
+}
+/** A session ends after 12 hours, or at logout or disconnect. */
+export const SESSION_LIFETIME_MS = 12 * 3_600_000;
 
 export interface Session {
   /** The signed-in user's name: the email the accounts server gave their token. */
   user: string;
+  /** The session's random id; the server keeps the live ones, so logout ends a session for every copy of its cookie. */
+  id: string;
   /** When the session started, epoch milliseconds. */
   since: number;
 }
@@ -97,9 +110,16 @@ export function sameText(a: string, b: string): boolean {
 
 export function readSession(signer: CookieSigner, cookie: string | undefined, now: number): Session | null {
   const value = signer.verify(SESSION_COOKIE, cookie) as Partial<Session> | null;
-  if (value === null || typeof value !== 'object' || typeof value.user !== 'string' || typeof value.since !== 'number') return null;
+  if (
+    value === null ||
+    typeof value !== 'object' ||
+    typeof value.user !== 'string' ||
+    typeof value.id !== 'string' ||
+    typeof value.since !== 'number'
+  )
+    return null;
   if (now - value.since > SESSION_LIFETIME_MS || value.since > now + 60_000) return null;
-  return { user: value.user, since: value.since };
+  return { user: value.user, id: value.id, since: value.since };
 }
 
 export function readPendingLogin(signer: CookieSigner, cookie: string | undefined, now: number): PendingLogin | null {
@@ -126,4 +146,41 @@ export function parseCookies(header: string | undefined): Map<string, string> {
     if (!cookies.has(name)) cookies.set(name, part.slice(index + 1).trim());
   }
   return cookies;
+}
+
+/**
+ * The live sessions, in memory: a session id is live from sign-in until logout, disconnect or 12 hours. A
+ * restart ends every session; several processes behind one address would need a shared table instead.
+ */
+export class SessionTable {
+  readonly #sessions = new Map<string, { user: string; expires: number }>();
+
+  start(user: string, now: number): Session {
+    this.#prune(now);
+    const id = randomBytes(24).toString('base64url');
+    this.#sessions.set(id, { user, expires: now + SESSION_LIFETIME_MS });
+    return { user, id, since: now };
+  }
+
+  isLive(session: Session, now: number): boolean {
+    const live = this.#sessions.get(session.id);
+    return live !== undefined && live.user === session.user && now < live.expires;
+  }
+
+  end(id: string): void {
+    this.#sessions.delete(id);
+  }
+
+  /** Ends every session of a user (disconnect). */
+  endUser(user: string): void {
+    for (const [id, live] of this.#sessions) if (live.user === user) this.#sessions.delete(id);
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  #prune(now: number): void {
+    for (const [id, live] of this.#sessions) if (now >= live.expires) this.#sessions.delete(id);
+  }
 }

@@ -22,9 +22,11 @@ Options (each also read from the environment variable in brackets):
   --scope <scopes>       comma-separated Zoho scopes [ZOHO_SCOPE] (default ${DEFAULT_SCOPE})
   --no-pkce              send no PKCE challenge [PORTAL_PKCE=off]
   --emulator-user <email> the email the emulator's consent page proposes (default ana@zylker.com)
+  --admins <emails>      comma-separated users whose tokens page lists every stored token [PORTAL_ADMINS]
+                         (everyone else sees only their own token)
   -h, --help             this text
 The session cookies' key is read from PORTAL_SESSION_SECRET (32 characters or more); without it a random
-key is made at each start, so restarting signs everyone out.`;
+key is made at each start. The live sessions are kept in memory: restarting signs everyone out either way.`;
 
 function options(argv: string[], env: NodeJS.ProcessEnv): PortalOptions | null {
   const { values } = parseArgs({
@@ -40,6 +42,7 @@ function options(argv: string[], env: NodeJS.ProcessEnv): PortalOptions | null {
       scope: { type: 'string' },
       'no-pkce': { type: 'boolean' },
       'emulator-user': { type: 'string' },
+      admins: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -67,6 +70,7 @@ function options(argv: string[], env: NodeJS.ProcessEnv): PortalOptions | null {
     sessionSecret: env.PORTAL_SESSION_SECRET || null,
     pkce: !values['no-pkce'] && !['off', 'false', '0', 'no'].includes(pkceSetting),
     emulatorUser: values['emulator-user'],
+    admins: (values.admins ?? env.PORTAL_ADMINS ?? '').split(',').filter((email) => email.trim() !== ''),
     zoho:
       clientId === undefined || clientSecret === undefined
         ? null

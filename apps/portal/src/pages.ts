@@ -108,7 +108,8 @@ function expiry(token: OAuthToken, now: number): string {
   return minutes <= 0 ? `${when} (expired)` : `${when} (in ${minutes} min)`;
 }
 
-export function tokensPage(context: PageContext, tokens: OAuthToken[], storeLabel: string, now: number): string {
+/** `storeLabel`: where the tokens are kept, for an admin's page (all tokens); null for a user's own token. */
+export function tokensPage(context: PageContext, tokens: OAuthToken[], storeLabel: string | null, now: number): string {
   const rows = tokens.map(
     (token) => html`<tr${token.userSignature?.name === context.user ? html` class="mine"` : html``}>
 <td>${token.id}</td><td>${token.userSignature?.name ?? '-'}</td><td>${token.clientId ?? '-'}</td>
@@ -119,7 +120,11 @@ export function tokensPage(context: PageContext, tokens: OAuthToken[], storeLabe
   return layout(
     'Stored tokens',
     context,
-    html`<p>${tokens.length} token${tokens.length === 1 ? '' : 's'} in ${storeLabel}. Secrets are redacted: only their last four characters show.</p>
+    html`<p>${
+      storeLabel === null
+        ? html`Your token${tokens.length === 1 ? '' : 's'}: ${tokens.length}.`
+        : html`${tokens.length} token${tokens.length === 1 ? '' : 's'} in ${storeLabel}.`
+    } Secrets are redacted: only their last four characters show.</p>
 <table id="tokens"><thead><tr><th>id</th><th>user</th><th>client id</th><th>client secret</th><th>refresh token</th><th>access token</th><th>grant token</th><th>expires</th><th>API domain</th></tr></thead>
 <tbody>${rows}</tbody></table>`,
   );

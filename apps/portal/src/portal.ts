@@ -23,13 +23,16 @@ import {
   cookieHeader,
   LOGIN_COOKIE,
   LOGIN_LIFETIME_MS,
+  loginCookieName,
   parseCookies,
   readPendingLogin,
   readSession,
   SESSION_COOKIE,
   SESSION_LIFETIME_MS,
   type Session,
+  SessionTable,
   sameText,
+  sessionCookieName,
 } from './cookies.js';
 import { errorPage, homePage, type PageContext, type Profile, profilePage, tokensPage } from './pages.js';
 
@@ -63,6 +66,10 @@ export interface PortalOptions {
   pkce?: boolean;
   /** For the emulator: the email its consent page proposes; default `ana@zylker.com`. */
   emulatorUser?: string;
+  /** Users (emails) whose tokens page lists every stored token and names the store; others see their own only. */
+  admins?: string[];
+  /** Where to report a best-effort step that failed (a replaced refresh token not revoked); default stderr. */
+  log?: (line: string) => void;
 }
 
 export interface Portal {
@@ -137,6 +144,9 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
       callbackPath,
       secure: callbackUrl?.protocol === 'https:',
       storeLabel: redactUrl(storeUrl),
+      admins: new Set((options.admins ?? []).map((email) => email.trim().toLowerCase()).filter((email) => email !== '')),
+      sessions: new SessionTable(),
+      sessionCookie: sessionCookieName(callbackUrl?.protocol === 'https:'),
       ready: false,
     } as Context;
     routes(app, context);
@@ -153,11 +163,14 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
     } else {
       ({ clientId, clientSecret } = zoho as ZohoClient);
     }
+    const log = options.log ?? ((line: string) => console.error(line));
     const manager = new TokenManager({
       store,
       clientId,
       clientSecret,
       redirectUrl,
+      // The warning's message names the step and Zoho's error code, never a token.
+      onWarning: (warning) => log(`portal: ${warning.operation}: ${warning.message}`),
       ...(emulator !== null
         ? // The portal shares the emulator's clock, so moving it moves what "expired" means for both.
           { accountsUrl: emulator.url, clock: emulator.now }
@@ -169,6 +182,7 @@ export async function startPortal(options: PortalOptions = {}): Promise<Portal> 
       manager,
       clientId,
       origin: callback.origin,
+      host: callback.host,
       redirectUrl,
       accountsLabel: emulator !== null ? `the Zoho accounts emulator at ${emulator.url}` : `Zoho accounts at ${manager.accountsUrl}`,
       now: emulator?.now ?? Date.now,
@@ -217,6 +231,12 @@ interface Context {
   callbackPath: string;
   /** The portal's public origin (its redirect URL's), which a state-changing POST must come from. */
   origin: string;
+  /** That origin's host (and port): a GET on another host name is sent there, where the cookies live. */
+  host: string;
+  admins: Set<string>;
+  sessions: SessionTable;
+  /** `portal_session`, or `__Host-portal_session` over https. */
+  sessionCookie: string;
   secure: boolean;
   accountsLabel: string;
   storeLabel: string;
@@ -232,15 +252,22 @@ function routes(app: FastifyInstance, context: Context): void {
   app.addHook('onSend', async (_request, reply) => {
     reply.headers(SECURITY_HEADERS);
   });
-  app.addHook('onRequest', async (_request, reply) => {
+  app.addHook('onRequest', async (request, reply) => {
     if (!context.ready) return reply.code(503).type('text/plain').send('starting');
+    // Cookies belong to a host name: a sign-in started on http://localhost:3000 while the redirect URL says
+    // 127.0.0.1 (or the reverse) would come back without its cookie. Pages are served on one host only.
+    if ((request.method === 'GET' || request.method === 'HEAD') && request.headers.host !== context.host) {
+      return reply.redirect(`${context.origin}${request.url}`, 308);
+    }
   });
 
   const cookiesOf = (request: FastifyRequest) => parseCookies(request.headers.cookie);
   const sessionOf = (request: FastifyRequest): { session: Session; cookie: string } | null => {
-    const cookie = cookiesOf(request).get(SESSION_COOKIE);
+    const cookie = cookiesOf(request).get(context.sessionCookie);
     const session = readSession(signer, cookie, Date.now());
-    return session === null ? null : { session, cookie: cookie as string };
+    // A signed cookie is not enough: its session must still be live (not logged out or disconnected).
+    if (session === null || !context.sessions.isLive(session, Date.now())) return null;
+    return { session, cookie: cookie as string };
   };
   const pageContext = (request: FastifyRequest): PageContext => {
     const signedIn = sessionOf(request);
@@ -253,8 +280,10 @@ function routes(app: FastifyInstance, context: Context): void {
   const page = (reply: FastifyReply, status: number, body: string) => reply.code(status).type('text/html; charset=utf-8').send(body);
   const fail = (request: FastifyRequest, reply: FastifyReply, status: number, title: string, text: string) =>
     page(reply, status, errorPage(pageContext(request), title, text));
-  const endSession = (reply: FastifyReply) =>
-    reply.header('set-cookie', cookieHeader(SESSION_COOKIE, '', { path: '/', maxAgeSeconds: 0, secure: context.secure }));
+  const endSession = (reply: FastifyReply, session: Session | null) => {
+    if (session !== null) context.sessions.end(session.id);
+    return reply.header('set-cookie', cookieHeader(context.sessionCookie, '', { path: '/', maxAgeSeconds: 0, secure: context.secure }));
+  };
 
   /** A POST that changes something: a session, the form's CSRF token, and (when the browser says) our origin. */
   const checkPost = (request: FastifyRequest, reply: FastifyReply): Session | null => {
@@ -287,7 +316,11 @@ function routes(app: FastifyInstance, context: Context): void {
     const login = signer.seal(LOGIN_COOKIE, { state, codeVerifier, expires: Date.now() + LOGIN_LIFETIME_MS });
     reply.header(
       'set-cookie',
-      cookieHeader(LOGIN_COOKIE, login, { path: context.callbackPath, maxAgeSeconds: LOGIN_LIFETIME_MS / 1000, secure: context.secure }),
+      cookieHeader(loginCookieName(state), login, {
+        path: context.callbackPath,
+        maxAgeSeconds: LOGIN_LIFETIME_MS / 1000,
+        secure: context.secure,
+      }),
     );
     const target = authorizationUrl({
       accountsUrl: context.manager.accountsUrl,
@@ -302,9 +335,9 @@ function routes(app: FastifyInstance, context: Context): void {
 
   app.get(context.callbackPath, async (request, reply) => {
     const query = request.query as Record<string, string | undefined>;
-    const pending = readPendingLogin(signer, cookiesOf(request).get(LOGIN_COOKIE), Date.now());
-    // The sign-in is over whatever happens: its cookie goes.
-    reply.header('set-cookie', cookieHeader(LOGIN_COOKIE, '', { path: context.callbackPath, maxAgeSeconds: 0, secure: context.secure }));
+    // Each sign-in under way has its own cookie, named after its state: only the one of this state is read.
+    const cookieName = typeof query.state === 'string' && query.state !== '' ? loginCookieName(query.state) : null;
+    const pending = cookieName === null ? null : readPendingLogin(signer, cookiesOf(request).get(cookieName), Date.now());
     if (pending === null || typeof query.state !== 'string' || !sameText(query.state, pending.state)) {
       return fail(
         request,
@@ -312,6 +345,25 @@ function routes(app: FastifyInstance, context: Context): void {
         400,
         'Sign-in not verified',
         'This sign-in did not start in this browser, or it took more than 10 minutes (the state does not match). Nothing was saved; sign in again.',
+      );
+    }
+    // The sign-in is over whatever happens now: its cookie (and no other tab's) goes.
+    reply.header(
+      'set-cookie',
+      cookieHeader(cookieName as string, '', { path: context.callbackPath, maxAgeSeconds: 0, secure: context.secure }),
+    );
+    // With Multi-DC on, Zoho sends a user of another data center back with that data center's accounts
+    // server. The code is only good there, and the client secret is never sent to a server named in a query
+    // string: the user is told instead.
+    const accountsServer = query['accounts-server'];
+    if (typeof accountsServer === 'string' && originOf(accountsServer) !== new URL(context.manager.accountsUrl).origin) {
+      const location = typeof query.location === 'string' && query.location !== '' ? ` (${query.location.toUpperCase()})` : '';
+      return fail(
+        request,
+        reply,
+        409,
+        'Another data center',
+        `Your Zoho account is in another data center${location}, served by ${accountsServer.slice(0, 100)}; this portal is set up for ${context.manager.accountsUrl}. Nothing was saved. Ask the portal's administrator to run a portal for your data center; the portal's client must keep Multi-DC off.`,
       );
     }
     if (query.error !== undefined) {
@@ -338,20 +390,12 @@ function routes(app: FastifyInstance, context: Context): void {
     } catch (error) {
       return failedCall(request, reply, error);
     }
-    const user = token.userSignature?.name;
-    if (user === undefined) {
-      return fail(
-        request,
-        reply,
-        502,
-        'Sign-in incomplete',
-        'The accounts server did not say who signed in; the token was kept without a user name. Sign in again.',
-      );
-    }
-    const session = signer.sign(SESSION_COOKIE, { user, since: Date.now() });
+    // exchangeCode saves a token only once the CRM named its user.
+    const user = token.userSignature?.name as string;
+    const session = signer.sign(SESSION_COOKIE, context.sessions.start(user, Date.now()));
     reply.header(
       'set-cookie',
-      cookieHeader(SESSION_COOKIE, session, { path: '/', maxAgeSeconds: SESSION_LIFETIME_MS / 1000, secure: context.secure }),
+      cookieHeader(context.sessionCookie, session, { path: '/', maxAgeSeconds: SESSION_LIFETIME_MS / 1000, secure: context.secure }),
     );
     return reply.redirect('/profile', 303);
   });
@@ -379,7 +423,7 @@ function routes(app: FastifyInstance, context: Context): void {
       return page(reply, 200, profilePage(pageContext(request), profileOf(found), apiDomain));
     } catch (error) {
       if (OAuthError.is(error) && error.code === 'NO_TOKEN') {
-        endSession(reply);
+        endSession(reply, signedIn.session);
         return fail(request, reply, 401, 'Signed out', 'The portal no longer holds a token for you (it was disconnected). Sign in again.');
       }
       return failedCall(request, reply, error);
@@ -387,19 +431,30 @@ function routes(app: FastifyInstance, context: Context): void {
   });
 
   app.get('/tokens', async (request, reply) => {
-    if (sessionOf(request) === null) return reply.redirect('/', 303);
+    const signedIn = sessionOf(request);
+    if (signedIn === null) return reply.redirect('/', 303);
+    const user = signedIn.session.user;
     try {
-      const tokens = await store.getTokens();
-      tokens.sort((a, b) => (a.userSignature?.name ?? '').localeCompare(b.userSignature?.name ?? ''));
-      return page(reply, 200, tokensPage(pageContext(request), tokens, context.storeLabel, context.now()));
+      // Every token, and where they are kept, only for the configured admins; anyone else sees their own.
+      const admin = context.admins.has(user.toLowerCase());
+      let tokens: OAuthToken[];
+      if (admin) {
+        tokens = await store.getTokens();
+        tokens.sort((a, b) => (a.userSignature?.name ?? '').localeCompare(b.userSignature?.name ?? ''));
+      } else {
+        const own = await store.findToken(new OAuthToken({ userSignature: new UserSignature(user) }));
+        tokens = own === null ? [] : [own];
+      }
+      return page(reply, 200, tokensPage(pageContext(request), tokens, admin ? context.storeLabel : null, context.now()));
     } catch (error) {
       return failedCall(request, reply, error);
     }
   });
 
   app.post('/logout', async (request, reply) => {
-    if (checkPost(request, reply) === null) return reply;
-    endSession(reply);
+    const session = checkPost(request, reply);
+    if (session === null) return reply;
+    endSession(reply, session);
     return reply.redirect('/', 303);
   });
 
@@ -412,7 +467,9 @@ function routes(app: FastifyInstance, context: Context): void {
     } catch (error) {
       return failedCall(request, reply, error);
     }
-    endSession(reply);
+    // Every session of the user ends, in any browser: the portal no longer holds a token for them.
+    context.sessions.endUser(session.user);
+    endSession(reply, session);
     return reply.redirect('/', 303);
   });
 
@@ -423,6 +480,16 @@ function routes(app: FastifyInstance, context: Context): void {
 
   /** An error page for a failed accounts, CRM or store call: what happened and what to do, never a secret. */
   function failedCall(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
+    if (OAuthError.is(error) && error.operation === 'currentUser') {
+      // The accounts server gave a token, but the CRM would not say whose: exchangeCode revoked it, nothing was saved.
+      return fail(
+        request,
+        reply,
+        502,
+        'Sign-in incomplete',
+        'The accounts server accepted the sign-in, but the CRM did not say who signed in (it could not be reached, or your account has no CRM access). Nothing was saved. Try again later.',
+      );
+    }
     if (OAuthError.is(error)) {
       switch (error.code) {
         case 'NETWORK':
@@ -484,4 +551,12 @@ function profileOf(user: Record<string, unknown>): Profile {
     profile: named(user.profile),
     status: text(user.status),
   };
+}
+
+function originOf(url: string): string | null {
+  try {
+    return new URL(url).origin;
+  } catch {
+    return null;
+  }
 }

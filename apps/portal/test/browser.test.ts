@@ -137,10 +137,13 @@ describe.each(STORES)('the portal on $name', (storeCase) => {
     expect(stored.refreshToken).toMatch(/^1000\./);
     const session = (await context.cookies()).find((cookie) => cookie.name === 'portal_session');
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
-    const secrets = [stored.accessToken, stored.refreshToken, stored.clientSecret, stored.grantToken] as string[];
+    // The spent grant code is not kept.
+    expect(stored.grantToken).toBeNull();
+    const secrets = [stored.accessToken, stored.refreshToken, stored.clientSecret] as string[];
     for (const secret of secrets) expect(decodeURIComponent(session?.value ?? '')).not.toContain(secret);
     expect(JSON.parse(Buffer.from((session?.value ?? '').split('.')[0] as string, 'base64url').toString())).toEqual({
       user: email,
+      id: expect.any(String),
       since: expect.any(Number),
     });
 
@@ -191,7 +194,11 @@ describe.each(STORES)('the portal on $name', (storeCase) => {
   it('refuses a forged callback, a declined consent and a cross-site POST; logout ends the session only', async () => {
     const emulator = portal.emulator!;
     // A callback with a real grant code for the portal's client but a state this browser never got.
-    const clientId = new URL(await loginTarget()).searchParams.get('client_id') as string;
+    const target = new URL(await loginTarget());
+    const clientId = target.searchParams.get('client_id') as string;
+    // Every sign-in carries a PKCE challenge.
+    expect(target.searchParams.get('code_challenge')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(target.searchParams.get('code_challenge_method')).toBe('S256');
     const code = emulator.issueGrantCode({ clientId, userEmail: 'mallory@example.com', redirectUri: portal.redirectUrl });
     const forged = await page.goto(`${portal.redirectUrl}?code=${encodeURIComponent(code)}&state=forged-state`);
     expect(forged?.status()).toBe(400);
@@ -224,12 +231,15 @@ describe.each(STORES)('the portal on $name', (storeCase) => {
     expect(await tokenOf(email)).not.toBeNull();
     expect(emulator.counts().revocations).toBe(0);
 
-    // Logout: the session ends, the token stays.
+    // Logout: the session ends (for a copy of its cookie too), the token stays.
+    const copied = (await context.cookies()).find((cookie) => cookie.name === 'portal_session') as { value: string };
     await page.click('#logout');
     await page.waitForURL(portal.url);
     expect(await page.isVisible('#login')).toBe(true);
     await page.goto(`${portal.url}profile`);
     expect(page.url()).toBe(portal.url);
+    const replayed = await fetch(`${portal.url}profile`, { redirect: 'manual', headers: { cookie: `portal_session=${copied.value}` } });
+    expect(replayed.status).toBe(303);
     expect(await tokenOf(email)).not.toBeNull();
     expect(emulator.counts().revocations).toBe(0);
 
