@@ -106,8 +106,9 @@ export async function main(argv = process.argv.slice(2), env = process.env): Pro
       console.log(`  accounts       ${portal.manager.accountsUrl}`);
     }
     console.log(`  redirect URI   ${portal.redirectUrl}`);
-    if (portal.randomSessionSecret)
-      console.log('  sessions       signed with a random key made for this start (set PORTAL_SESSION_SECRET to keep them)');
+    console.log(
+      `  sessions       kept in memory (a restart signs everyone out)${portal.randomSessionSecret ? '; cookies signed with a random key made for this start' : ''}`,
+    );
     console.log(`Open ${portal.url} and choose "Login with Zoho". Ctrl+C stops it.`);
     const stop = () => {
       void portal.close().finally(() => process.exit(0));

@@ -6,6 +6,7 @@ import { type AccountsEmulator, startAccountsEmulator } from '@crm/accounts-emul
 import {
   authorizationUrl,
   createPkce,
+  DATA_CENTERS,
   type DataCenter,
   OAuthError,
   OAuthToken,
@@ -255,8 +256,16 @@ function routes(app: FastifyInstance, context: Context): void {
   app.addHook('onRequest', async (request, reply) => {
     if (!context.ready) return reply.code(503).type('text/plain').send('starting');
     // Cookies belong to a host name: a sign-in started on http://localhost:3000 while the redirect URL says
-    // 127.0.0.1 (or the reverse) would come back without its cookie. Pages are served on one host only.
-    if ((request.method === 'GET' || request.method === 'HEAD') && request.headers.host !== context.host) {
+    // 127.0.0.1 (or the reverse) would come back without its cookie. On loopback, pages are served on the
+    // redirect URL's host only. (Not behind a proxy, which may send its own Host: that would loop.)
+    const host = request.headers.host;
+    if (
+      (request.method === 'GET' || request.method === 'HEAD') &&
+      host !== undefined &&
+      host !== context.host &&
+      isLoopback(hostnameOf(host)) &&
+      isLoopback(new URL(context.origin).hostname)
+    ) {
       return reply.redirect(`${context.origin}${request.url}`, 308);
     }
   });
@@ -357,13 +366,15 @@ function routes(app: FastifyInstance, context: Context): void {
     // string: the user is told instead.
     const accountsServer = query['accounts-server'];
     if (typeof accountsServer === 'string' && originOf(accountsServer) !== new URL(context.manager.accountsUrl).origin) {
-      const location = typeof query.location === 'string' && query.location !== '' ? ` (${query.location.toUpperCase()})` : '';
+      // Only a data center Zoho lists is named on the page; anything else in the query string is not repeated.
+      const known = Object.entries(DATA_CENTERS).find(([, urls]) => urls.accountsUrl === originOf(accountsServer));
+      const where = known !== undefined ? ` (${known[0]}, ${known[1].accountsUrl})` : '';
       return fail(
         request,
         reply,
         409,
         'Another data center',
-        `Your Zoho account is in another data center${location}, served by ${accountsServer.slice(0, 100)}; this portal is set up for ${context.manager.accountsUrl}. Nothing was saved. Ask the portal's administrator to run a portal for your data center; the portal's client must keep Multi-DC off.`,
+        `Your Zoho account is in another data center${where}; this portal is set up for ${context.manager.accountsUrl}. Nothing was saved. Ask the portal's administrator for a portal set up for your data center.`,
       );
     }
     if (query.error !== undefined) {
@@ -559,4 +570,16 @@ function originOf(url: string): string | null {
   } catch {
     return null;
   }
+}
+
+function hostnameOf(host: string): string {
+  try {
+    return new URL(`http://${host}`).hostname;
+  } catch {
+    return '';
+  }
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }

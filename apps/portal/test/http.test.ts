@@ -1,6 +1,7 @@
 // The portal's sign-in, sessions and tokens page over plain HTTP (a small cookie jar instead of a browser),
 // against the real app, the accounts emulator and a SQLite store: the cases a browser test would only repeat.
 import { mkdtempSync, rmSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -160,8 +161,7 @@ describe('sign-in', () => {
     expect(response.status).toBe(409);
     const html = await response.text();
     expect(html).toContain('Another data center');
-    expect(html).toContain('(EU)');
-    expect(html).toContain('https://accounts.zoho.eu');
+    expect(html).toContain('(EU, https://accounts.zoho.eu)');
     expect(emulator.counts().tokenRequests).toBe(before);
     expect(await portal.store.getTokens()).toEqual([]);
   });
@@ -197,6 +197,9 @@ describe('sign-in', () => {
     expect(response.status).toBe(308);
     expect(response.headers.get('location')).toBe(`${portal.url}login?x=1`);
     expect(response.headers.getSetCookie()).toEqual([]);
+    // Behind a proxy that sends its own Host, no redirect (it would loop).
+    expect(await statusWithHost(portal.url, 'portal.example.com')).toBe(200);
+    expect(await statusWithHost(portal.url, `localhost:${url.port}`)).toBe(308);
   });
 });
 
@@ -246,6 +249,17 @@ describe('the tokens page', () => {
     expect(all).toContain(portal.storeLabel);
   });
 });
+
+/** The status of a GET sent with this Host header (node:http sends it as given). */
+function statusWithHost(url: string, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = httpGet(url, { headers: { host } }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.once('error', reject);
+  });
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
