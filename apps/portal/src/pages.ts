@@ -122,7 +122,7 @@ export function tokensPage(context: PageContext, tokens: OAuthToken[], storeLabe
     context,
     html`<p>${
       storeLabel === null
-        ? html`Your token${tokens.length === 1 ? '' : 's'}: ${tokens.length}.`
+        ? html`${tokens.length === 0 ? 'The store holds no token for you.' : 'The token the portal keeps for you.'}`
         : html`${tokens.length} token${tokens.length === 1 ? '' : 's'} in ${storeLabel}.`
     } Secrets are redacted: only their last four characters show.</p>
 <table id="tokens"><thead><tr><th>id</th><th>user</th><th>client id</th><th>client secret</th><th>refresh token</th><th>access token</th><th>grant token</th><th>expires</th><th>API domain</th></tr></thead>
