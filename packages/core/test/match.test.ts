@@ -66,6 +66,18 @@ describe('newTokenId', () => {
     expect(ids.size).toBe(100000);
     expect(TOKEN_ID_LENGTH).toBe(10);
   });
+
+  test('every one of the 62 characters equally likely (within 5% over a million characters)', () => {
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 100000; i++) {
+      for (const character of newTokenId()) counts.set(character, (counts.get(character) ?? 0) + 1);
+    }
+    expect(counts.size).toBe(62);
+    const expected = 1_000_000 / 62;
+    for (const [character, count] of counts) {
+      expect({ character, off: Math.abs(count - expected) / expected < 0.05 }).toEqual({ character, off: true });
+    }
+  });
 });
 
 describe('planSave', () => {
