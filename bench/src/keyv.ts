@@ -22,7 +22,7 @@ export function keyvContender(keyv: Keyv<TokenRow>, label: string, size: number,
       findTokenById: (round) => keyv.get(idKey(tokenId(pickIndex(round, size)))),
       'saveToken (update)': (round) => {
         const index = pickIndex(round, size);
-        const { accessToken, expiryTime } = refreshed(round);
+        const { accessToken, expiryTime } = refreshed(round, 'keyv');
         return keyv.set(userName(index), { ...tokenRow(index), access_token: accessToken, expiry_time: String(expiryTime) });
       },
       'saveToken (insert)': (round) => {

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { OAuthToken, UserSignature } from '@crm/core';
+import { CONTENDER_KINDS, type ContenderKind } from './backend.js';
 
 /** Zoho's columns in Zoho's order. */
 export const COLUMNS = [
@@ -75,9 +76,16 @@ export function pickIndex(round: number, size: number): number {
   return (round * 7919 + 13) % size;
 }
 
-/** A refreshed access token and expiry for round `round`. */
-export function refreshed(round: number): { accessToken: string; expiryTime: number } {
-  return { accessToken: `1000.${hex(`refreshed${round}`)}.${hex(`refreshed-b${round}`)}`, expiryTime: EXPIRY_BASE + 3_600_000 + round };
+/**
+ * A refreshed access token and expiry for round `round`, different for each contender (`who`). Contenders
+ * that share a table update the same user in the same round: with equal values the later one would write
+ * nothing new, and InnoDB skips a row whose values do not change (no row write, no redo, no commit flush).
+ */
+export function refreshed(round: number, who: ContenderKind): { accessToken: string; expiryTime: number } {
+  return {
+    accessToken: `1000.${hex(`refreshed-${who}${round}`)}.${hex(`refreshed-b-${who}${round}`)}`,
+    expiryTime: EXPIRY_BASE + 3_600_000 + round * CONTENDER_KINDS.length + CONTENDER_KINDS.indexOf(who),
+  };
 }
 
 /** A new user's full token (no id: the store gives one). */

@@ -45,7 +45,7 @@ export function zohoContender(store: ZohoStore, label: string, size: number, tag
       findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
       'saveToken (update)': (round) => {
         const token = zohoToken(userName(pickIndex(round, size)));
-        const { accessToken, expiryTime } = refreshed(round);
+        const { accessToken, expiryTime } = refreshed(round, 'zoho');
         token.setAccessToken(accessToken);
         token.setExpiresIn(String(expiryTime));
         return store.saveToken(token);

@@ -77,7 +77,7 @@ function fileFloor(path: string, rows: TokenRow[], size: number, tag: string): C
       findTokenById: async (round) => rows[byId.get(tokenId(pickIndex(round, size))) as number],
       'saveToken (update)': async (round) => {
         const index = byUser.get(userName(pickIndex(round, size))) as number;
-        const { accessToken, expiryTime } = refreshed(round);
+        const { accessToken, expiryTime } = refreshed(round, 'floor');
         const row = { ...(rows[index] as TokenRow), access_token: accessToken, expiry_time: String(expiryTime) };
         rows[index] = row;
         lines[index] = formatTokenLine(toOAuthToken(row));
@@ -125,7 +125,9 @@ export async function openFile(settings: Settings): Promise<Backend> {
             store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
           findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
           'saveToken (update)': (round) =>
-            store.saveToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round) })),
+            store.saveToken(
+              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
+            ),
           'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
         },
       };

@@ -76,7 +76,8 @@ export async function openMySQL(settings: Settings): Promise<Backend> {
       }
       await admin.query(`ANALYZE TABLE \`${table}\`, \`${keyvTable}\`, \`${zohoTable}\``);
 
-      const connection = await createConnection({ uri: service.url });
+      // trace: false, as the store's pool: mysql2's promise API otherwise captures a stack trace per query.
+      const connection = await createConnection({ uri: service.url, trace: false });
       const first = async (sql: string, values: Array<string | null>) => {
         const [result] = await connection.execute(sql, values);
         return Array.isArray(result) ? result[0] : result;
@@ -88,7 +89,7 @@ export async function openMySQL(settings: Settings): Promise<Backend> {
           'findToken (user name)': (round) => first(`SELECT * FROM \`${table}\` WHERE user_name = ?`, [userName(pickIndex(round, size))]),
           findTokenById: (round) => first(`SELECT * FROM \`${table}\` WHERE id = ?`, [tokenId(pickIndex(round, size))]),
           'saveToken (update)': (round) => {
-            const { accessToken, expiryTime } = refreshed(round);
+            const { accessToken, expiryTime } = refreshed(round, 'floor');
             return first(`UPDATE \`${table}\` SET access_token = ?, expiry_time = ? WHERE user_name = ?`, [
               accessToken,
               String(expiryTime),
@@ -112,7 +113,9 @@ export async function openMySQL(settings: Settings): Promise<Backend> {
             store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
           findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
           'saveToken (update)': (round) =>
-            store.saveToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round) })),
+            store.saveToken(
+              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
+            ),
           'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
         },
       };

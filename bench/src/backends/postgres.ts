@@ -73,7 +73,7 @@ export async function openPostgres(settings: Settings): Promise<Backend> {
             first('find_user', `SELECT * FROM "${table}" WHERE user_name = $1`, [userName(pickIndex(round, size))]),
           findTokenById: (round) => first('find_id', `SELECT * FROM "${table}" WHERE id = $1`, [tokenId(pickIndex(round, size))]),
           'saveToken (update)': (round) => {
-            const { accessToken, expiryTime } = refreshed(round);
+            const { accessToken, expiryTime } = refreshed(round, 'floor');
             return first('update', `UPDATE "${table}" SET access_token = $1, expiry_time = $2 WHERE user_name = $3`, [
               accessToken,
               expiryTime,
@@ -98,7 +98,9 @@ export async function openPostgres(settings: Settings): Promise<Backend> {
             store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
           findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
           'saveToken (update)': (round) =>
-            store.saveToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round) })),
+            store.saveToken(
+              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
+            ),
           'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
         },
       };

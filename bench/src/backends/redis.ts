@@ -34,6 +34,16 @@ if not id then return nil end
 return redis.call('HGETALL', ARGV[1] .. id)
 `;
 
+/**
+ * One round trip: follow the user-name key to the token's hash and set the refreshed access token and
+ * expiry there. The job names the user, not the id, so the floor looks the id up as the store must.
+ */
+const UPDATE_BY_USER = `
+local id = redis.call('GET', KEYS[1])
+if not id then return 0 end
+return redis.call('HSET', ARGV[1] .. id, 'access_token', ARGV[2], 'expiry_time', ARGV[3])
+`;
+
 /** Field-value pairs of a row for HSET: absent fields are not stored, as the store does. */
 function hashFields(row: TokenRow): string[] {
   return COLUMNS.flatMap((column) => (row[column] === null ? [] : [column, row[column] as string]));
@@ -89,15 +99,19 @@ export async function openRedis(settings: Settings): Promise<Backend> {
         await pipeline.exec();
       }
       client.defineCommand('findByUser', { numberOfKeys: 1, lua: FIND_BY_USER });
-      const findByUser = (key: string, base: string) =>
-        (client as unknown as { findByUser(key: string, base: string): Promise<string[] | null> }).findByUser(key, base);
+      client.defineCommand('updateByUser', { numberOfKeys: 1, lua: UPDATE_BY_USER });
+      const scripts = client as unknown as {
+        findByUser(key: string, base: string): Promise<string[] | null>;
+        updateByUser(key: string, base: string, accessToken: string, expiryTime: string): Promise<number>;
+      };
+      const findByUser = (key: string, base: string) => scripts.findByUser(key, base);
 
       const keyv = new Keyv<TokenRow>({ store: new KeyvRedis(service.url), namespace: keyvNamespace });
       for (let from = 0; from < size; from += BATCH) await keyv.setMany(keyvEntries(tokenRows(from, Math.min(size, from + BATCH))));
 
       const floor: Contender = {
         kind: 'floor',
-        label: 'ioredis: EVALSHA user-name key → hash; HGETALL by id; one HSET; HSET + SET in one MULTI',
+        label: 'ioredis: EVALSHA user-name key → hash; HGETALL by id; EVALSHA user-name key → HSET; HSET + SET in one MULTI',
         operations: {
           'findToken (user name)': (round) => findByUser(userKey(userName(pickIndex(round, size))), `${floorBase}t:`),
           findTokenById: async (round) => {
@@ -105,8 +119,8 @@ export async function openRedis(settings: Settings): Promise<Backend> {
             return Object.keys(hash).length === 0 ? null : hash;
           },
           'saveToken (update)': (round) => {
-            const { accessToken, expiryTime } = refreshed(round);
-            return client.hset(tokenKey(tokenId(pickIndex(round, size))), 'access_token', accessToken, 'expiry_time', String(expiryTime));
+            const { accessToken, expiryTime } = refreshed(round, 'floor');
+            return scripts.updateByUser(userKey(userName(pickIndex(round, size))), `${floorBase}t:`, accessToken, String(expiryTime));
           },
           'saveToken (insert)': (round) => {
             const row = { ...newTokenRow(newUserName('floor', settings.tag, round), round), id: `f${settings.tag}${round}` };
@@ -126,7 +140,9 @@ export async function openRedis(settings: Settings): Promise<Backend> {
             store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
           findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
           'saveToken (update)': (round) =>
-            store.saveToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round) })),
+            store.saveToken(
+              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
+            ),
           'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
         },
       };
