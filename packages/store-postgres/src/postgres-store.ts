@@ -2,6 +2,7 @@ import type { HeldLock, LockOptions, OAuthToken, TokenLocking, TokenStore } from
 import { TokenStoreError } from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import pg from 'pg';
+import { clientNow, forgetServerOffset, serverOffset } from './clock.js';
 import { AdvisoryLease } from './lock.js';
 import { runPipeline } from './pipeline.js';
 import {
@@ -9,6 +10,7 @@ import {
   beginWrite,
   buildSql,
   type CatalogState,
+  DEADLINE_PASSED_SQLSTATE,
   lockIds,
   quoteIdentifier,
   SCHEMA_NAME_PATTERN,
@@ -285,8 +287,10 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
   /**
    * Runs `statement` in a READ COMMITTED transaction bounded on the server by the deadline, in one round trip
    * (`WRITE` in sql.ts, pipeline.ts), and hands its rows to `result`; again when it lost a race. A write
-   * reported as BACKEND_UNAVAILABLE is never committed afterwards: the server cancels the statement before
-   * the deadline (`serverBoundMs`), at the deadline the store destroys the connection, and no run starts after it.
+   * reported as BACKEND_UNAVAILABLE is never committed afterwards: the deadline travels with it in the
+   * server's time (clock.ts), so the server refuses to start it past the deadline, however late it arrives,
+   * and cancels it before the deadline (`serverBoundMs`); at the deadline the store destroys the connection,
+   * and no run starts after it.
    */
   private write<T>(operation: Operation, secrets: () => unknown[], steps: WriteStep<T>[], indexed?: () => IndexedValues): Promise<T> {
     return this.run(
@@ -301,9 +305,13 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
         return kit.retrySave(retry, async () => {
           for (const { statement, values, result } of steps) {
             deadline.check();
+            const offset = await serverOffset(this.pool, client, this.operationTimeoutMs / 10);
+            deadline.check();
+            const now = clientNow();
+            const serverDeadline = now + serverBoundMs(deadline.at - now) + offset;
             const pipeline = [
               { statement: WRITE.begin, values: [] },
-              { statement: WRITE.timeouts, values: [String(serverBoundMs(deadline.remainingMs()))] },
+              { statement: WRITE.deadline, values: [String(serverDeadline)] },
               { statement, values: values() },
               { statement: WRITE.commit, values: [] },
             ];
@@ -311,8 +319,12 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
             try {
               rows = await runPipeline(client, pipeline, 2);
             } catch (error) {
+              const code = kit.driverErrorCode(error);
               // The server skipped the steps after the failed one: end the transaction it left open (and failed).
-              if (!deadline.passed && kit.driverErrorCode(error).length === 5) await client.query('ROLLBACK').catch(ignore);
+              if (!deadline.passed && code.length === 5) await client.query('ROLLBACK').catch(ignore);
+              // The write reached the server after its deadline in the server's time, but before it on the
+              // store's clock: learn the offset again for the next write (clocks drift, and may be stepped).
+              if (code === DEADLINE_PASSED_SQLSTATE && !deadline.passed) forgetServerOffset(this.pool);
               throw error;
             }
             const outcome = result(rows);
@@ -479,6 +491,10 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
       this.schemaReady = null;
       this.schemaIsReady = false;
     }
+    if (code === DEADLINE_PASSED_SQLSTATE) {
+      // Only `WRITE.deadline` divides: the write reached the server after its deadline and was not run.
+      return TokenStoreError.unavailable(details, `PostgreSQL received the ${operation} after its deadline`);
+    }
     if (
       code.startsWith('08') ||
       UNAVAILABLE_SQLSTATES.has(code) ||
@@ -511,11 +527,12 @@ interface WriteStep<T> {
 class Deadline {
   /** The deadline passed, or the caller was answered otherwise (`stop`): nothing more may start. */
   passed = false;
-  private readonly at: number;
+  /** When it passes, on `clientNow()`'s clock. */
+  readonly at: number;
   private readonly timer: NodeJS.Timeout;
 
   constructor(timeoutMs: number, onPass: () => void) {
-    this.at = Date.now() + timeoutMs;
+    this.at = clientNow() + timeoutMs;
     this.timer = setTimeout(() => {
       this.passed = true; // first, so nothing the work does after this moment can still be applied
       onPass();
@@ -523,7 +540,7 @@ class Deadline {
   }
 
   remainingMs(): number {
-    return this.at - Date.now();
+    return this.at - clientNow();
   }
 
   /** Throws once the deadline has passed: a step the caller was told had failed must never start. */

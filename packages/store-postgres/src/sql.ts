@@ -60,25 +60,40 @@ export function beginWrite(remainingMs: number): string {
 
 /**
  * The transaction every write runs in, sent with the write's statement as one pipeline (see pipeline.ts):
- * `begin`, `timeouts` with what is left of the deadline, the statement, `commit`.
+ * `begin`, `deadline`, the statement, `commit`.
  *
  * READ COMMITTED whatever the server, database or pool defaults to: the save statement merges against the
  * row version it locks, which only this level allows (under REPEATABLE READ or SERIALIZABLE a concurrent
- * update of that row is error 40001). The timeouts (local to the transaction) bound the statement on the
- * server, so a write the caller was told had failed cannot wait on a lock and commit afterwards: COMMIT is
- * already on its way, so the server's bound is all that stops it (`serverBoundMs`).
+ * update of that row is error 40001).
+ *
+ * COMMIT is on its way with the statement, so the server alone must stop a write the caller was told had
+ * failed. `deadline` does, on the server's own clock: $1 is the write's deadline there, in epoch milliseconds
+ * (see clock.ts). Reached in time, it sets `statement_timeout` and `idle_in_transaction_session_timeout`
+ * (local to the transaction) to what is left, so the statement cannot outlast it either; reached later (the
+ * request was held up on the network, or the server stalled before reading it), it fails with a division
+ * by zero (`DEADLINE_PASSED_SQLSTATE`), computed before either setting is changed: the server skips the
+ * statement, and COMMIT ends a failed transaction.
  */
 export const WRITE = {
   begin: statement('BEGIN ISOLATION LEVEL READ COMMITTED'),
-  /** $1: milliseconds, as text. */
-  timeouts: statement(`SELECT set_config('statement_timeout', $1, true), set_config('idle_in_transaction_session_timeout', $1, true)`),
+  deadline: statement(
+    `SELECT set_config('statement_timeout', checked.ms, true), set_config('idle_in_transaction_session_timeout', checked.ms, true)
+     FROM (SELECT (remaining.ms / (remaining.ms > 0)::int)::text AS ms
+           FROM (SELECT floor($1::float8 - 1000 * extract(epoch FROM clock_timestamp())::float8)::int8 AS ms) AS remaining) AS checked`,
+  ),
   commit: statement('COMMIT'),
 };
 
+/** The error of `WRITE.deadline` past the deadline (division by zero: no statement of the store divides). */
+export const DEADLINE_PASSED_SQLSTATE = '22012';
+
+/** The server's clock, in epoch milliseconds (as text: exact whatever type parsers the pool has). */
+export const SERVER_NOW = `SELECT (1000 * extract(epoch FROM clock_timestamp()))::text AS now_ms`;
+
 /**
- * The server-side bound of a write with `remainingMs` left of its deadline. The server starts counting
- * when it reaches the statement, a little after the store sent it; ending the bound 50 ms (or a tenth of
- * what is left, when less) before the deadline keeps it ahead of the caller's deadline on a busy server.
+ * The server-side bound of a write with `remainingMs` left of its deadline: it ends 50 ms (or a tenth of
+ * what is left, when less) before the caller's deadline, so that a statement that ends just in time still
+ * has its COMMIT done before the caller is answered.
  */
 export function serverBoundMs(remainingMs: number): number {
   return Math.max(1, Math.floor(remainingMs - Math.min(50, remainingMs / 10)));

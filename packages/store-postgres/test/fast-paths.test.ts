@@ -3,12 +3,12 @@
  * trip (BEGIN, timeouts, the statement and COMMIT sent together). Each branch of the save statement against
  * rows read back raw, the plans it runs, and the round trips counted on the wire by a proxy in front of the server.
  */
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import pg from 'pg';
 import { PostgresTokenStore } from '../src/index.js';
 import { buildSql } from '../src/sql.js';
 import { adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA } from './conformance-options.js';
+import { startProxy } from './proxy.js';
 
 let url: string;
 const tables: string[] = [];
@@ -202,50 +202,8 @@ test('the common saves use the primary key and the user-name index, in generic p
   await store.close();
 });
 
-/**
- * A TCP proxy in front of the server that counts the ReadyForQuery messages the server sends: one per
- * round trip of the extended or simple query protocol.
- */
-async function countingProxy(target: URL): Promise<{ url: string; roundTrips(): number; close(): Promise<void> }> {
-  let readyForQuery = 0;
-  const sockets: Socket[] = [];
-  const server: Server = createServer((client) => {
-    const upstream = tcpConnect(Number(target.port || 5432), target.hostname);
-    sockets.push(client, upstream);
-    let pending = Buffer.alloc(0);
-    upstream.on('data', (chunk: Buffer) => {
-      pending = Buffer.concat([pending, chunk]);
-      // Every message from the server: a type byte and a length that counts itself.
-      while (pending.length >= 5) {
-        const length = pending.readUInt32BE(1);
-        if (pending.length < 1 + length) break;
-        if (pending[0] === 0x5a) readyForQuery++; // 'Z'
-        pending = pending.subarray(1 + length);
-      }
-      client.write(chunk);
-    });
-    client.on('data', (chunk) => upstream.write(chunk));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => {});
-    upstream.on('error', () => {});
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const proxied = new URL(target.href);
-  proxied.hostname = '127.0.0.1';
-  proxied.port = String((server.address() as { port: number }).port);
-  return {
-    url: proxied.href,
-    roundTrips: () => readyForQuery,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
-
 test('every write is one round trip (two when it fails: the ROLLBACK; two for an id that is not stored), every read one', async () => {
-  const proxy = await countingProxy(new URL(url));
+  const proxy = await startProxy(new URL(url));
   const pool = new pg.Pool({ connectionString: proxy.url, max: 1 });
   const store = openStore({ pool });
   try {

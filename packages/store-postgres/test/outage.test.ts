@@ -186,7 +186,7 @@ test('an operation blocked by a lock fails with BACKEND_UNAVAILABLE within the b
 }, 30000);
 
 /**
- * Issue 9, item 5: the deadline used to answer the caller without stopping the statement, and
+ * The deadline once answered the caller without stopping the statement, and
  * statement_timeout starts only on the server (time waiting for a pool connection is not counted), so a
  * save reported as BACKEND_UNAVAILABLE could still commit once a lock went away, after the caller had
  * moved on. An audit trigger records every committed write of an access token: the timed-out one must
