@@ -25,6 +25,7 @@ import {
   lockDigest,
   migrationClauses,
   parseTableName,
+  SERVER_CLOCK,
   STORE_NAME,
   type StoredRow,
   statements,
@@ -53,6 +54,22 @@ function query<T = ResultSetHeader>(connection: Connection, sql: string): Promis
 
 const isDeadlock = (error: unknown) => kit.driverErrorCode(error) === 'ER_LOCK_DEADLOCK';
 
+/**
+ * The server's clock against this process's, learned with one timed `SELECT SYSDATE(6)`: `offsetMs` = server
+ * time less the client's time at the middle of the round trip, right within half the round trip (`rttMs`).
+ */
+interface ServerClock {
+  offsetMs: number;
+  rttMs: number;
+  /** When it was measured (`performance.now()`). */
+  measuredAt: number;
+}
+
+/** How long a clock measurement is used before a save measures again (clocks drift, and are set). */
+const CLOCK_MAX_AGE_MS = 60_000;
+/** Added to the measured round trip when telling whether the server's deadline may have ended a save. */
+const CLOCK_SLACK_MS = 5;
+
 /** MariaDB's errno when `max_statement_time` ended a statement (mysql2 has no name for it). */
 const ER_STATEMENT_TIMEOUT = 1969;
 
@@ -66,7 +83,8 @@ class Bound {
   private finished = false;
   private controller: AbortController | null = null;
   private readonly timer: NodeJS.Timeout;
-  private readonly endsAt: number;
+  /** When the bound ends, on `performance.now()`'s clock. */
+  readonly endsAt: number;
 
   constructor(
     readonly timeoutMs: number,
@@ -222,6 +240,8 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   private shape: Promise<TableShape> | null = null;
   /** `shape` once it has been read: operations then go straight to their statement. */
   private knownShape: TableShape | null = null;
+  /** The server's clock, for the deadline one-statement saves carry (MariaDB), measured with the table's shape. */
+  private clock: ServerClock | null = null;
   private closing: Promise<void> | null = null;
   /** Every socket of the store's own pool, connecting ones included: close() cuts whatever is left. */
   private readonly sockets = new Set<Socket>();
@@ -370,14 +390,17 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
    * MariaDB: the save as one statement that writes and returns the row as stored (`upsertReturning`,
    * `updateByIdReturning` in sql.ts), or null when it cannot decide and wrote nothing: no token with that id
    * (the token may match another by access, refresh or grant token, or be new), or a fresh id that another
-   * token had. The general save then runs. Without a transaction, a save reported failed is never applied later
-   * because the server ends the statement before the operation's bound (`ONE_STATEMENT` in sql.ts).
+   * token had. The general save then runs. Without a transaction, a save reported failed is never applied later:
+   * the server ends the statement before the operation's bound (`ONE_STATEMENT` in sql.ts), and a statement
+   * that reaches it late writes nothing once the server's clock is past the bound (`BEFORE_DEADLINE`). A save
+   * the deadline stopped is BACKEND_UNAVAILABLE, never a fallback write.
    */
   private async oneStatementSave(connection: Connection, token: OAuthToken, shape: TableShape, bound: Bound): Promise<OAuthToken | null> {
     const values = kit.tokenToValues(token);
     const freshId = token.id === null;
     let sql: string;
-    if (token.userSignature !== null && shape.upsertByUserName) {
+    const byUserName = token.userSignature !== null && shape.upsertByUserName;
+    if (byUserName) {
       if (freshId) values[0] = kit.newTokenId();
       sql = this.sql.upsertReturning(freshId);
     } else if (token.userSignature === null && !freshId && shape.exactId) {
@@ -386,9 +409,20 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     } else {
       return null;
     }
+    let clock = this.clock;
+    if (clock === null || performance.now() - clock.measuredAt > CLOCK_MAX_AGE_MS) clock = await this.measureClock(connection, 'saveToken');
+    // The operation's deadline on the server's clock, early by the measurement's uncertainty: the server writes
+    // nothing once it is past (a packet that arrives late), so a save reported failed is never applied later.
+    const deadline = ((performance.timeOrigin + bound.endsAt + clock.offsetMs - clock.rttMs / 2) / 1000).toFixed(6);
     // What is left of the operation's time, less a tenth of it for the way to the server.
     const seconds = () => Math.max(0.001, (bound.remainingMs() - bound.timeoutMs / 10) / 1000);
-    const write = () => execute<StoredRow[]>(connection, sql, [seconds(), ...values]);
+    const deadlines = byUserName ? [deadline, deadline] : [deadline];
+    const write = () => execute<StoredRow[]>(connection, sql, [seconds(), ...values, ...deadlines]);
+    const late = () =>
+      TokenStoreError.unavailable(
+        { store: STORE_NAME, operation: 'saveToken' },
+        'the server ran the save past its time bound and wrote nothing',
+      );
     let rows: StoredRow[];
     try {
       rows = await write().catch((error: unknown) => {
@@ -397,11 +431,34 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
       });
     } catch (error) {
       const code = kit.driverErrorCode(error);
-      if (code === 'ER_BAD_NULL_ERROR' || (freshId && code === 'ER_DUP_ENTRY')) return null;
+      if (code === 'ER_BAD_NULL_ERROR') {
+        // The deadline, or with a fresh id also the guard against another token's id. The deadline ends a save no
+        // earlier than the client's time less one measured round trip: never a fallback write past that.
+        if (!freshId || bound.expired !== null || bound.remainingMs() <= clock.rttMs + CLOCK_SLACK_MS) throw late();
+        return null;
+      }
+      if (freshId && code === 'ER_DUP_ENTRY') return null;
       throw error;
     }
     const [row] = rows;
-    return row === undefined ? null : kit.tokenFromRow(row, STORE_NAME, 'saveToken');
+    if (row !== undefined) return kit.tokenFromRow(row, STORE_NAME, 'saveToken');
+    // By user name only the deadline returns no row; by id, no token with that id does.
+    if (byUserName) throw late();
+    return null;
+  }
+
+  /** Measures the server's clock against this process's (one round trip); kept for `CLOCK_MAX_AGE_MS`. */
+  private async measureClock(connection: Connection, operation: TokenStoreOperation): Promise<ServerClock> {
+    const sent = performance.now();
+    const [row] = await this.select<{ now: string | number }>(connection, SERVER_CLOCK, []);
+    const received = performance.now();
+    const serverMs = Number(row?.now) * 1000;
+    if (!Number.isFinite(serverMs)) {
+      throw TokenStoreError.failure({ store: STORE_NAME, operation }, "the server's clock could not be read");
+    }
+    const clock = { offsetMs: serverMs - (performance.timeOrigin + (sent + received) / 2), rttMs: received - sent, measuredAt: received };
+    this.clock = clock;
+    return clock;
   }
 
   /** MySQL: `upsert` in a transaction, then the row it updated read back under that row's lock. */
@@ -645,6 +702,8 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
         `the table lacks column(s) ${shape.missing.join(', ')}; run migrate() to add them`,
       );
     }
+    // Learned here, not on a save's way: a one-statement save stays one round trip.
+    if (shape.returning) await this.measureClock(connection, operation);
     return shape;
   }
 

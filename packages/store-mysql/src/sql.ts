@@ -239,7 +239,19 @@ const PLACEHOLDERS = TOKEN_COLUMNS.map(() => '?').join(', ');
  * transaction to roll back), and the server ends the statement, lock waits included, once the operation's time
  * is up (value: seconds), so a save reported as failed cannot be applied afterwards.
  */
-const ONE_STATEMENT = "SET STATEMENT max_statement_time = CAST(? AS DOUBLE), sql_mode = 'STRICT_ALL_TABLES' FOR ";
+const ONE_STATEMENT = "SET STATEMENT max_statement_time = CAST(? AS DOUBLE), sql_mode = 'STRICT_ALL_TABLES', time_zone = '+00:00' FOR ";
+
+/**
+ * The server-side deadline of a one-statement save: true while the server's clock (read when the condition is
+ * evaluated, SYSDATE, not the statement's start) is before the save's deadline, given as unix seconds in the
+ * server's time (see `serverDeadline` in the store). `max_statement_time` counts from when the statement starts,
+ * so it cannot stop a statement whose packet reached the server late (a stalled network, a frozen server): this
+ * condition does. UNIX_TIMESTAMP under the statement's UTC time zone: no daylight-saving hour to misread.
+ */
+const BEFORE_DEADLINE = 'UNIX_TIMESTAMP(SYSDATE(6)) < CAST(? AS DECIMAL(17,6))';
+
+/** The server's clock as unix seconds (with microseconds), to learn its offset from this process's clock. */
+export const SERVER_CLOCK = "SET STATEMENT time_zone = '+00:00' FOR SELECT UNIX_TIMESTAMP(SYSDATE(6)) AS now";
 
 /** A row as mysql2 returns it. */
 export type StoredRow = Partial<Record<TokenColumn, string | number | null>>;
@@ -252,11 +264,14 @@ export function statements(table: TableName) {
     Object.entries(LOOKUP_COLUMNS).map(([field, column]) => [field, `${select} WHERE ${column} = ?`]),
   ) as Record<LookupField, string>;
   const keepAbsent = (column: string) => `${t}.${column} = COALESCE(VALUES(${column}), ${t}.${column})`;
+  // The deadline is checked twice: on the row to insert (nothing to insert past it), and again in the update
+  // branch, after any wait for the existing row's lock, where a NULL id fails the statement (ER_BAD_NULL_ERROR).
   const upsertReturning = (freshId: boolean) =>
-    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${PLACEHOLDERS}) ON DUPLICATE KEY UPDATE ` +
-    [...(freshId ? [`${t}.id = IF(${t}.user_name <=> VALUES(user_name), ${t}.id, NULL)`] : []), ...UPDATED_COLUMNS.map(keepAbsent)].join(
-      ', ',
-    ) +
+    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${PLACEHOLDERS} FROM DUAL WHERE ${BEFORE_DEADLINE} ON DUPLICATE KEY UPDATE ` +
+    [
+      `${t}.id = IF(${freshId ? `${t}.user_name <=> VALUES(user_name) AND ` : ''}${BEFORE_DEADLINE}, ${t}.id, NULL)`,
+      ...UPDATED_COLUMNS.map(keepAbsent),
+    ].join(', ') +
     ` RETURNING ${COLUMN_LIST}`;
   const upsertReturningFreshId = upsertReturning(true);
   const upsertReturningGivenId = upsertReturning(false);
@@ -280,7 +295,9 @@ export function statements(table: TableName) {
       ['id = IF(LAST_INSERT_ID(1), id, id)', ...UPDATED_COLUMNS.map((column) => `${column} = COALESCE(?, ${column})`)].join(', '),
     /**
      * MariaDB: a save that names its user in one statement, which returns the row as stored (values: the
-     * statement's seconds, then the token's values). A duplicate id updates that token (renaming it; CONFLICT
+     * statement's seconds, the token's values, then the server-time deadline twice). Past the deadline it
+     * writes nothing: the row to insert is not made (no row returned: with FROM DUAL, only the deadline does
+     * that), or, checked again in the update branch after any wait for the row's lock, ER_BAD_NULL_ERROR. A duplicate id updates that token (renaming it; CONFLICT
      * if another token has the name), else a duplicate user name updates that user's token, keeping its id;
      * absent fields keep their stored values. With a `freshId` the store made up, a duplicate id belongs to
      * another token, never to be renamed: its id is set to NULL, which fails the statement (ER_BAD_NULL_ERROR).
@@ -290,13 +307,17 @@ export function statements(table: TableName) {
     /**
      * MariaDB: a save by id in one statement, for the token with that id only: the SELECT locks and reads
      * that row, so the INSERT always meets it and updates it, and without such a row nothing is written and
-     * no row returned (the store then runs the general save). Values: the statement's seconds, the token's
-     * values without its id, the id.
+     * no row returned (the store then runs the general save). The row it read always takes the update branch,
+     * whose first assignment checks the server-time deadline once the row is locked: past it the id is NULL,
+     * which fails the statement (ER_BAD_NULL_ERROR, nothing written), so an empty answer always means "no such
+     * token", never the deadline. Values: the statement's seconds, the token's values without its id, the id,
+     * then the deadline.
      */
     updateByIdReturning:
       `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT stored.id, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
-      `FROM ${t} AS stored WHERE stored.id = ? FOR UPDATE ON DUPLICATE KEY UPDATE ${UPDATED_COLUMNS.map(keepAbsent).join(', ')} ` +
-      `RETURNING ${COLUMN_LIST}`,
+      `FROM ${t} AS stored WHERE stored.id = ? FOR UPDATE ON DUPLICATE KEY UPDATE ` +
+      [`${t}.id = IF(${BEFORE_DEADLINE}, ${t}.id, NULL)`, ...UPDATED_COLUMNS.map(keepAbsent)].join(', ') +
+      ` RETURNING ${COLUMN_LIST}`,
     /** The row an upsert updated, read back inside its transaction (it holds that row's lock). */
     selectByUserName: `${select} WHERE user_name = ?`,
     /** The rows a locked save could touch: `conditions` are `column = ?` joined by OR. */

@@ -326,9 +326,10 @@ describe('how a save runs', () => {
       const one = { ...raw, select: 0 };
 
       const created = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', refreshToken: 'r', clientId: 'c' });
-      expect(await serverWorkOf(pool, () => store.saveToken(created))).toEqual({ ...one, insert: 1 });
+      // INSERT ... SELECT ... FROM DUAL WHERE <before the deadline>: one statement, counted as an insert_select.
+      expect(await serverWorkOf(pool, () => store.saveToken(created))).toEqual({ ...one, insert_select: 1 });
       const update = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a2', expiryTime: 5 });
-      expect(await serverWorkOf(pool, () => store.saveToken(update))).toEqual({ ...one, insert: 1 });
+      expect(await serverWorkOf(pool, () => store.saveToken(update))).toEqual({ ...one, insert_select: 1 });
       // Written back from the row the statement returned: the stored id and the fields the save left out.
       expect(update.toFields()).toMatchObject({ id: created.id, refreshToken: 'r', clientId: 'c', accessToken: 'a2', expiryTime: 5 });
       const refresh = new OAuthToken({ id: created.id, accessToken: 'a3', expiryTime: 6, apiDomain: 'https://d' });
@@ -468,7 +469,8 @@ describe('how a save runs', () => {
       const before = await rowsOf();
       // The statement the store runs for a save without an id, given bob's id as the "generated" one.
       const sql = statements(parseTableName(table)).upsertReturning(true);
-      const values = [5, bob.id, 'ana', null, null, null, 'a', null, null, null, null];
+      // The deadline (server time, unix seconds) twice: far ahead here.
+      const values = [5, bob.id, 'ana', null, null, null, 'a', null, null, null, null, '4102444800', '4102444800'];
       const error = await admin.execute(sql, values).then(
         () => null,
         (caught: unknown) => caught,
@@ -479,6 +481,100 @@ describe('how a save runs', () => {
       const [renamed] = await admin.execute<RowDataPacket[]>(statements(parseTableName(table)).upsertReturning(false), values);
       expect(renamed[0]).toMatchObject({ id: bob.id, user_name: 'ana', access_token: 'a' });
     } finally {
+      await store.close();
+    }
+  });
+
+  // The server-side deadline, made to pass at once by telling the store that the server's clock is ten minutes
+  // behind: each statement then writes nothing, and the save is BACKEND_UNAVAILABLE, not the general save.
+  test('a one-statement save the server runs past its deadline writes nothing and is never turned into the general save', async () => {
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      const ana = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'before' });
+      await store.saveToken(ana);
+      const before = await rowsOf();
+      const clock = (store as unknown as { clock: { offsetMs: number } }).clock;
+      clock.offsetMs -= 600_000;
+      await expectCode(
+        store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'late' })),
+        'BACKEND_UNAVAILABLE',
+      );
+      await expectCode(
+        store.saveToken(new OAuthToken({ userSignature: new UserSignature('bob'), accessToken: 'late' })),
+        'BACKEND_UNAVAILABLE',
+      );
+      await expectCode(store.saveToken(new OAuthToken({ id: ana.id, accessToken: 'late' })), 'BACKEND_UNAVAILABLE');
+      expect(await rowsOf()).toEqual(before);
+      // A save by an id no token has is still the general save (no row: not the deadline's doing).
+      await store.saveToken(new OAuthToken({ id: 'unknown-id', accessToken: 'other' }));
+      expect((await rowsOf()).map((row) => row.access_token).sort()).toEqual(['before', 'other']);
+      clock.offsetMs += 600_000;
+      await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'after' }));
+      await store.saveToken(new OAuthToken({ id: ana.id, accessToken: 'after-by-id', expiryTime: 7 }));
+      expect(await store.findTokenById(ana.id!)).toMatchObject({ accessToken: 'after-by-id', expiryTime: 7 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('the deadline is checked again after a wait for the row lock: past it the statement fails (NULL id) and writes nothing', async () => {
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    const holder = await createConnection(await mysqlUrl());
+    try {
+      const ana = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'before' });
+      await store.saveToken(ana);
+      const before = await rowsOf();
+      const [clock] = await admin.query<RowDataPacket[]>("SET STATEMENT time_zone = '+00:00' FOR SELECT UNIX_TIMESTAMP(SYSDATE(6)) AS now");
+      const deadline = (Number(clock[0]?.now) + 1).toFixed(6); // one second of server time from now
+      await holder.query('START TRANSACTION');
+      await holder.execute(`SELECT id FROM ${table} WHERE id = ? FOR UPDATE`, [ana.id]);
+      const sql = statements(parseTableName(table));
+      // Both reach the server in time, then wait for the lock past the deadline (not past max_statement_time).
+      const byName = admin.execute(sql.upsertReturning(false), [
+        30,
+        ana.id,
+        'ana',
+        null,
+        null,
+        null,
+        'late',
+        null,
+        null,
+        null,
+        null,
+        deadline,
+        deadline,
+      ]);
+      const other = await createConnection(await mysqlUrl());
+      const byId = other.execute(sql.updateByIdReturning, [
+        30,
+        null,
+        null,
+        null,
+        null,
+        'late-by-id',
+        null,
+        null,
+        null,
+        null,
+        ana.id,
+        deadline,
+      ]);
+      const outcomes = Promise.all(
+        [byName, byId].map((write) =>
+          write.then(
+            () => 'written',
+            (error: { code?: string }) => error.code,
+          ),
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await holder.query('COMMIT');
+      expect(await outcomes).toEqual(['ER_BAD_NULL_ERROR', 'ER_BAD_NULL_ERROR']);
+      await other.end();
+      expect(await rowsOf()).toEqual(before);
+    } finally {
+      await holder.end();
       await store.close();
     }
   });
