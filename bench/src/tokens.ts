@@ -3,8 +3,8 @@
  * so each contender of a backend stores exactly the same rows and the bench looks up the same users.
  */
 import { createHash } from 'node:crypto';
-import { OAuthToken, UserSignature } from '@crm/core';
-import { CONTENDER_KINDS, type ContenderKind } from './backend.js';
+import { OAuthToken, type TokenStore, UserSignature } from '@crm/core';
+import { CONTENDER_KINDS, type Contender, type ContenderKind } from './backend.js';
 
 /** Zoho's columns in Zoho's order. */
 export const COLUMNS = [
@@ -106,4 +106,23 @@ export function ourNewToken(row: TokenRow): OAuthToken {
     redirectUrl: row.redirect_url,
     apiDomain: row.api_domain,
   });
+}
+
+/** Our store as a contender: the same four calls, whichever backend it keeps its tokens in. */
+export function ourContender(label: string, store: TokenStore, size: number, tag: string, fewer?: Contender['fewer']): Contender {
+  return {
+    kind: 'ours',
+    label,
+    ...(fewer ? { fewer } : {}),
+    operations: {
+      'findToken (user name)': (round) =>
+        store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
+      findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
+      'saveToken (update)': (round) =>
+        store.saveToken(
+          new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
+        ),
+      'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', tag, round), round))),
+    },
+  };
 }

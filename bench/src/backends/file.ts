@@ -6,7 +6,6 @@
 import { closeSync, fsyncSync, openSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OAuthToken, UserSignature } from '@crm/core';
 import { FileTokenStore, formatTokenFile, formatTokenLine } from '@crm/store-file';
 import Keyv from 'keyv';
 import { KeyvFile } from 'keyv-file';
@@ -15,7 +14,7 @@ import { keyvContender, keyvEntries } from '../keyv.js';
 import {
   newTokenRow,
   newUserName,
-  ourNewToken,
+  ourContender,
   pickIndex,
   refreshed,
   type TokenRow,
@@ -116,21 +115,9 @@ export async function openFile(settings: Settings): Promise<Backend> {
       await keyv.setMany(keyvEntries(rows)); // keyv-file writes the file once for all of them
 
       const store = new FileTokenStore({ filename: paths.ours });
-      const ours: Contender = {
-        kind: 'ours',
-        label: 'FileTokenStore',
-        fewer: (operation, size) => (isSave(operation) && size > LARGE ? SAVES_WHEN_LARGE : undefined),
-        operations: {
-          'findToken (user name)': (round) =>
-            store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
-          findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
-          'saveToken (update)': (round) =>
-            store.saveToken(
-              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
-            ),
-          'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
-        },
-      };
+      const ours = ourContender('FileTokenStore', store, size, settings.tag, (operation, size) =>
+        isSave(operation) && size > LARGE ? SAVES_WHEN_LARGE : undefined,
+      );
       const keyvFewer: Contender['fewer'] = (operation, size) =>
         isSave(operation) && size > LARGE ? WHOLE_FILE_CALLS_WHEN_LARGE : undefined;
       return {

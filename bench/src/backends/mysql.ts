@@ -1,9 +1,3 @@
-/**
- * MySQL/MariaDB: MySQLTokenStore on its own mysql2 pool; the floor on one mysql2 connection of its own with
- * prepared statements (`execute`) on the same table; Keyv (@keyv/mysql) and Zoho's DBStore (the `mysql`
- * driver, a new connection per call, on the table their README creates) on tables of their own.
- */
-import { OAuthToken, UserSignature } from '@crm/core';
 import { MySQLTokenStore } from '@crm/store-mysql';
 import { ensureMySQL } from '@crm/test-services/mysql';
 import KeyvMysql from '@keyv/mysql';
@@ -15,7 +9,7 @@ import {
   COLUMNS,
   newTokenRow,
   newUserName,
-  ourNewToken,
+  ourContender,
   pickIndex,
   refreshed,
   type TokenRow,
@@ -105,20 +99,7 @@ export async function openMySQL(settings: Settings): Promise<Backend> {
           },
         },
       };
-      const ours: Contender = {
-        kind: 'ours',
-        label: 'MySQLTokenStore',
-        operations: {
-          'findToken (user name)': (round) =>
-            store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
-          findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
-          'saveToken (update)': (round) =>
-            store.saveToken(
-              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
-            ),
-          'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
-        },
-      };
+      const ours = ourContender('MySQLTokenStore', store, size, settings.tag);
       const zoho = new DBStore(
         url.hostname,
         url.pathname.slice(1),

@@ -1,8 +1,3 @@
-/**
- * PostgreSQL: PostgresTokenStore on its own pool; the floor on one client of its own with named prepared
- * statements on the same table; Keyv (@keyv/postgres) on a table of its own. All on the same server.
- */
-import { OAuthToken, UserSignature } from '@crm/core';
 import { PostgresTokenStore } from '@crm/store-postgres';
 import { ensurePostgres } from '@crm/test-services/postgres';
 import KeyvPostgres from '@keyv/postgres';
@@ -14,7 +9,7 @@ import {
   COLUMNS,
   newTokenRow,
   newUserName,
-  ourNewToken,
+  ourContender,
   pickIndex,
   refreshed,
   type TokenRow,
@@ -90,20 +85,7 @@ export async function openPostgres(settings: Settings): Promise<Backend> {
           },
         },
       };
-      const ours: Contender = {
-        kind: 'ours',
-        label: 'PostgresTokenStore',
-        operations: {
-          'findToken (user name)': (round) =>
-            store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
-          findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
-          'saveToken (update)': (round) =>
-            store.saveToken(
-              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
-            ),
-          'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
-        },
-      };
+      const ours = ourContender('PostgresTokenStore', store, size, settings.tag);
       return {
         contenders: [ours, floor, keyvContender(keyv, '@keyv/postgres, own table', size, settings.tag)],
         async close() {

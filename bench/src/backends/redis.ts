@@ -1,9 +1,3 @@
-/**
- * Redis (standalone): RedisTokenStore on a connection of its own; the floor on one ioredis connection of its
- * own with a layout of its own (a hash per token, a string from user name to id); Keyv (@keyv/redis, on
- * node-redis) in a namespace of its own. Every key of the run starts with a random prefix, removed at the end.
- */
-import { OAuthToken, UserSignature } from '@crm/core';
 import { RedisTokenStore } from '@crm/store-redis';
 import { ensureRedis } from '@crm/test-services/redis';
 import KeyvRedis from '@keyv/redis';
@@ -15,7 +9,7 @@ import {
   COLUMNS,
   newTokenRow,
   newUserName,
-  ourNewToken,
+  ourContender,
   pickIndex,
   refreshed,
   type TokenRow,
@@ -132,20 +126,7 @@ export async function openRedis(settings: Settings): Promise<Backend> {
           },
         },
       };
-      const ours: Contender = {
-        kind: 'ours',
-        label: 'RedisTokenStore',
-        operations: {
-          'findToken (user name)': (round) =>
-            store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
-          findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
-          'saveToken (update)': (round) =>
-            store.saveToken(
-              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
-            ),
-          'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
-        },
-      };
+      const ours = ourContender('RedisTokenStore', store, size, settings.tag);
       return {
         contenders: [ours, floor, keyvContender(keyv, '@keyv/redis (node-redis), own namespace', size, settings.tag)],
         async close() {

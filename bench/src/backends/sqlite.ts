@@ -3,7 +3,6 @@
  * (@keyv/sqlite, on the sqlite3 driver) has a file of its own in the same folder.
  */
 import { join } from 'node:path';
-import { OAuthToken, UserSignature } from '@crm/core';
 import { SQLiteTokenStore } from '@crm/store-sqlite';
 import KeyvSqlite from '@keyv/sqlite';
 import Database from 'better-sqlite3';
@@ -14,7 +13,7 @@ import {
   COLUMNS,
   newTokenRow,
   newUserName,
-  ourNewToken,
+  ourContender,
   pickIndex,
   refreshed,
   type TokenRow,
@@ -88,20 +87,7 @@ export async function openSqlite(settings: Settings): Promise<Backend> {
           },
         },
       };
-      const ours: Contender = {
-        kind: 'ours',
-        label: 'SQLiteTokenStore',
-        operations: {
-          'findToken (user name)': (round) =>
-            store.findToken(new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))) })),
-          findTokenById: (round) => store.findTokenById(tokenId(pickIndex(round, size))),
-          'saveToken (update)': (round) =>
-            store.saveToken(
-              new OAuthToken({ userSignature: new UserSignature(userName(pickIndex(round, size))), ...refreshed(round, 'ours') }),
-            ),
-          'saveToken (insert)': (round) => store.saveToken(ourNewToken(newTokenRow(newUserName('ours', settings.tag, round), round))),
-        },
-      };
+      const ours = ourContender('SQLiteTokenStore', store, size, settings.tag);
       return {
         contenders: [ours, floor, keyvContender(keyv, '@keyv/sqlite (sqlite3), own file', size, settings.tag)],
         async close() {
