@@ -78,13 +78,11 @@ export function tokenSql(table: string) {
     update: (columns: readonly TokenColumn[]) =>
       `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`,
     /**
-     * The one statement of a common save: sets the given columns of the token with this id, or of the one
-     * findToken matches by user name (the same condition and LIMIT as selectByLookup), and returns the row.
+     * The one write of a common save: sets the given columns of the token with this id (the row the save
+     * has just read and checked) and returns the row.
      */
-    updateReturning: (target: 'id' | 'userName', columns: readonly TokenColumn[]) =>
-      `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = ` +
-      (target === 'id' ? '@id' : `(SELECT id FROM ${name} WHERE user_name = @user_name AND user_name <> '' LIMIT 1)`) +
-      ` RETURNING ${COLUMN_LIST}`,
+    updateReturning: (columns: readonly TokenColumn[]) =>
+      `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id RETURNING ${COLUMN_LIST}`,
     deleteById: `DELETE FROM ${name} WHERE id = ?`,
     deleteAll: `DELETE FROM ${name}`,
   };

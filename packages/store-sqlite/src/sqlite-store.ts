@@ -68,7 +68,7 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   private readonly insert: Statement;
   /** UPDATE statements by the columns they set, each prepared the first time a save changes those columns (at most 511). */
   private readonly updates = new Map<string, Statement>();
-  /** updateInPlace's statements, by target and the columns they set, each prepared on first use (at most 2 × 255). */
+  /** updateInPlace's statements, by the columns they set, each prepared on first use (at most 255). */
   private readonly inPlaceUpdates = new Map<string, Statement>();
   private readonly deleteById: Statement;
   private readonly deleteAll: Statement;
@@ -255,14 +255,26 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
    * user name and no id, whose stored token exists. Present fields replace stored ones, absent ones are
    * not touched, the id and the user name stay: the merge planSave would make, with no rename and so no
    * conflict possible. Null when the save needs planSave: no such stored token (an insert), or both id and
-   * user name given (a rename by id). Runs inside the save's transaction: a stored row that cannot be read
-   * back (CORRUPT_DATA) rolls the update back.
+   * user name given (a rename by id). Runs inside the save's transaction. The stored row is read and
+   * checked first, as findToken would read it: a row that cannot be read as a token is CORRUPT_DATA and is
+   * never overwritten, even when the save supplies every column that makes it unreadable.
    */
   private updateInPlace(token: OAuthToken): OAuthToken | null {
     const row = kit.tokenToRow(token);
-    const target = row.id !== null ? (row.user_name === null ? 'id' : null) : row.user_name !== null ? 'userName' : null;
-    if (target === null) return null;
-    let key = target;
+    let found: StoredRow | undefined;
+    if (row.id !== null) {
+      if (row.user_name !== null) return null;
+      found = this.selectById.get(row.id) as StoredRow | undefined;
+    } else {
+      if (row.user_name === null) return null;
+      found = this.selectByLookup.userName.get(row.user_name) as StoredRow | undefined;
+    }
+    if (found === undefined) return null;
+    // Throws CORRUPT_DATA, which rolls the transaction back before anything is written.
+    const stored = kit.tokenFromRow(found, STORE_NAME, 'saveToken');
+    // The update targets the row just checked, by its id (a user-name save gives none).
+    row.id = stored.id;
+    let key = '';
     const columns: kit.TokenColumn[] = [];
     for (const column of kit.TOKEN_COLUMNS) {
       if (column !== 'id' && column !== 'user_name' && row[column] !== null) {
@@ -272,11 +284,12 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
     }
     let statement = this.inPlaceUpdates.get(key);
     if (statement === undefined) {
-      statement = this.database.prepare(tokenSql(this.table).updateReturning(target, columns));
+      statement = this.database.prepare(tokenSql(this.table).updateReturning(columns));
       this.inPlaceUpdates.set(key, statement);
     }
-    const stored = statement.get(row) as StoredRow | undefined;
-    return stored === undefined ? null : kit.tokenFromRow(stored, STORE_NAME, 'saveToken');
+    const updated = statement.get(row) as StoredRow | undefined;
+    // The row was read in this transaction, so it is still there; a trigger that deletes it leaves it to planSave.
+    return updated === undefined ? null : kit.tokenFromRow(updated, STORE_NAME, 'saveToken');
   }
 
   /** Writes the columns whose value differs; a refresh typically changes only access_token and expiry_time. */

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OAuthToken, UserSignature } from '@crm/core';
+import { OAuthToken, type OAuthTokenFields, UserSignature } from '@crm/core';
 import Database from 'better-sqlite3';
 import { SQLiteTokenStore } from '../src/index.js';
 
@@ -110,6 +110,53 @@ describe('a refreshed access token, saved in one statement', () => {
       { id: 'first00000', access_token: found?.id === 'first00000' ? 'access-new' : 'access-first' },
       { id: 'second0000', access_token: found?.id === 'second0000' ? 'access-new' : 'access-second' },
     ]);
+  });
+});
+
+/**
+ * Each kind of stored row that findToken reports as CORRUPT_DATA, written by something other than the store:
+ * the SQL that spoils it, the field a save would supply for the spoiled column (null when no save on that
+ * path can), and the paths that still reach the row (a row without an id is found by user name only, a
+ * user name with a NUL by id only). A lone UTF-16 surrogate cannot be stored: better-sqlite3 reads such
+ * bytes back as U+FFFD.
+ */
+const corruptions: [string, string, OAuthTokenFields | null, ('user name' | 'id')[]][] = [
+  ['expiry_time not a number', "expiry_time = 'not-a-number'", { expiryTime: 1800000000000 }, ['user name', 'id']],
+  ['expiry_time out of range', "expiry_time = '99999999999999999'", { expiryTime: 1800000000000 }, ['user name', 'id']],
+  ['a NUL in access_token', "access_token = 'access' || char(0) || 'x'", { accessToken: 'access-supplied' }, ['user name', 'id']],
+  ['client_secret a blob', "client_secret = X'00ff'", { clientSecret: 'secret-supplied' }, ['user name', 'id']],
+  ['a NUL in api_domain', "api_domain = 'https://' || char(0)", { apiDomain: 'https://www.zohoapis.com' }, ['user name', 'id']],
+  ['no id', "id = ''", null, ['user name']],
+  // Supplying the user name with the id is a rename, planned in full: it must fail the same way.
+  ['a NUL in user_name', 'user_name = user_name || char(0)', { userSignature: new UserSignature('renamed@example.com:1') }, ['id']],
+];
+
+describe('a stored row that cannot be read is CORRUPT_DATA on save and never overwritten', () => {
+  const cases = corruptions.flatMap(([kind, spoil, supplied, paths]) =>
+    paths.flatMap((path) => [
+      [`${kind}, saved by ${path}, not supplying the column`, spoil, path, null] as const,
+      ...(supplied === null ? [] : [[`${kind}, saved by ${path}, supplying the column`, spoil, path, supplied] as const]),
+    ]),
+  );
+
+  test.each(cases)('%s', async (_title, spoil, path, supplied) => {
+    const stored = fullToken('spoiled@example.com:1');
+    await store.saveToken(stored);
+    await store.saveToken(fullToken('other@example.com:1'));
+    expect(database.prepare(`UPDATE oauthtoken SET ${spoil} WHERE id = ?`).run(stored.id).changes).toBe(1);
+    const raw = () => database.prepare('SELECT rowid, * FROM oauthtoken ORDER BY rowid').all();
+    const before = raw();
+    const target = path === 'id' ? { id: stored.id } : { userSignature: stored.userSignature };
+    const find = path === 'id' ? store.findTokenById(stored.id as string) : store.findToken(new OAuthToken(target));
+    await expect(find).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
+
+    // A save needs one of the three tokens; a refresh token when the access token is the spoiled column.
+    const fields = supplied !== null && 'accessToken' in supplied ? {} : { refreshToken: 'refresh-never' };
+    const token = new OAuthToken({ ...target, ...fields, ...(supplied ?? {}) });
+    const given = token.toFields();
+    await expect(store.saveToken(token)).rejects.toMatchObject({ code: 'CORRUPT_DATA', operation: 'saveToken' });
+    expect(raw()).toEqual(before);
+    expect(token.toFields()).toEqual(given);
   });
 });
 
