@@ -13,6 +13,7 @@ import type { Pool as CallbackPool, PoolConnection as Connection, ExecuteValues 
 import { createPool, type Pool, type PoolOptions, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import { destroyConnection, NamedLease } from './lock.js';
 import {
+  AFTER_NO_WRITE,
   COLLATION_PREFERENCE,
   COLLATIONS_QUERY,
   COLUMNS_QUERY,
@@ -54,6 +55,9 @@ function query<T = ResultSetHeader>(connection: Connection, sql: string): Promis
 
 const isDeadlock = (error: unknown) => kit.driverErrorCode(error) === 'ER_LOCK_DEADLOCK';
 
+/** MySQL's upsert refused the stored row (it cannot be read) or raised a warning: the general save decides. */
+class UpsertRefused extends Error {}
+
 /**
  * The server's clock against this process's, learned with one timed `SELECT SYSDATE(6)`: `offsetMs` = server
  * time less the client's time at the middle of the round trip, right within half the round trip (`rttMs`).
@@ -67,8 +71,14 @@ interface ServerClock {
 
 /** How long a clock measurement is used before a save measures again (clocks drift, and are set). */
 const CLOCK_MAX_AGE_MS = 60_000;
-/** Added to the measured round trip when telling whether the server's deadline may have ended a save. */
-const CLOCK_SLACK_MS = 5;
+/** The server status flag of a session with a transaction open (mysql2 reports the flags of an OK packet). */
+const SERVER_STATUS_IN_TRANS = 1;
+
+/**
+ * Makes the session commit each statement by itself. The store's single statements (one-statement saves,
+ * deletes) rely on it; locked saves run in explicit transactions either way.
+ */
+const AUTOCOMMIT_ON = 'SET autocommit = 1';
 
 /** MariaDB's errno when `max_statement_time` ended a statement (mysql2 has no name for it). */
 const ER_STATEMENT_TIMEOUT = 1969;
@@ -245,6 +255,12 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   private closing: Promise<void> | null = null;
   /** Every socket of the store's own pool, connecting ones included: close() cuts whatever is left. */
   private readonly sockets = new Set<Socket>();
+  /**
+   * Pooled connections this store has set to autocommit (`AUTOCOMMIT_ON`, once per connection). A session can
+   * lose it later (a pool that resets sessions on release to a server whose default is off, your own code on a
+   * shared pool): one-statement saves and deletes check it again as they run.
+   */
+  private readonly autocommitting = new WeakSet<Connection>();
 
   constructor(options: MySQLTokenStoreOptions = {}) {
     const given: unknown = options; // checked as unknown: the caller may not be TypeScript
@@ -322,16 +338,30 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
     kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
-    await this.run('deleteToken', (connection, bound) =>
-      kit.retrySave(this.deadlockRetry(bound.signal), () => execute(connection, this.sql.deleteById, [id, id])),
-    );
+    await this.run('deleteToken', async (connection, bound) => {
+      const result = await kit.retrySave(this.deadlockRetry(bound.signal), () =>
+        execute<ResultSetHeader>(connection, this.sql.deleteById, [id, id]),
+      );
+      await this.commitIfOpen(connection, result);
+    });
   }
 
   async deleteTokens(): Promise<void> {
     this.checkOpen('deleteTokens');
-    await this.run('deleteTokens', (connection, bound) =>
-      kit.retrySave(this.deadlockRetry(bound.signal), () => query(connection, this.sql.deleteAll)),
-    );
+    await this.run('deleteTokens', async (connection, bound) => {
+      const result = await kit.retrySave(this.deadlockRetry(bound.signal), () => query(connection, this.sql.deleteAll));
+      await this.commitIfOpen(connection, result);
+    });
+  }
+
+  /**
+   * A delete is one statement that commits by itself, unless the session lost autocommit since this store set
+   * it: then turning autocommit back on commits the delete (and the session commits by itself again).
+   */
+  private async commitIfOpen(connection: Connection, result: ResultSetHeader): Promise<void> {
+    if ((Number(result.serverStatus) & SERVER_STATUS_IN_TRANS) === 0) return;
+    await query(connection, AUTOCOMMIT_ON);
+    this.autocommitting.add(connection);
   }
 
   /** A single DELETE can lose a deadlock to saves too (its row locks against theirs): it simply runs again. */
@@ -371,8 +401,14 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     if (shape.returning) {
       const stored = await this.oneStatementSave(connection, token, shape, bound);
       if (stored !== null) return stored;
-    } else if (shape.upsertByUserName && token.userSignature !== null) {
-      return kit.retrySave(this.saveRetry(bound), () => this.upsert(connection, token));
+    } else if (shape.upsertByUserName && shape.uniqueId && token.userSignature !== null) {
+      const stored = await kit
+        .retrySave(this.saveRetry(bound), () => this.upsert(connection, token))
+        .catch((error: unknown) => {
+          if (error instanceof UpsertRefused) return null;
+          throw error;
+        });
+      if (stored !== null) return stored;
     }
     return this.withTableLock(connection, () => kit.retrySave(this.saveRetry(bound), () => this.lockedSave(connection, token, shape)));
   }
@@ -399,6 +435,7 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     const values = kit.tokenToValues(token);
     const freshId = token.id === null;
     let sql: string;
+    if (!shape.uniqueId) return null; // no key on id for ON DUPLICATE KEY UPDATE to meet
     const byUserName = token.userSignature !== null && shape.upsertByUserName;
     if (byUserName) {
       if (freshId) values[0] = kit.newTokenId();
@@ -432,19 +469,42 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     } catch (error) {
       const code = kit.driverErrorCode(error);
       if (code === 'ER_BAD_NULL_ERROR') {
-        // The deadline, or with a fresh id also the guard against another token's id. The deadline ends a save no
-        // earlier than the client's time less one measured round trip: never a fallback write past that.
-        if (!freshId || bound.expired !== null || bound.remainingMs() <= clock.rttMs + CLOCK_SLACK_MS) throw late();
+        // One of the statement's guards, nothing written: the deadline (the server's clock says whether it can
+        // have been: never a fallback write past it), or an unreadable stored row, a session without autocommit,
+        // another token's id taken as a fresh one. The general save handles those (CORRUPT_DATA for the row).
+        if (bound.expired !== null || !(await this.afterNoWrite(connection, deadline))) throw late();
         return null;
       }
-      if (freshId && code === 'ER_DUP_ENTRY') return null;
+      if (freshId && code === 'ER_DUP_ENTRY') {
+        await this.afterNoWrite(connection, deadline);
+        return null;
+      }
       throw error;
     }
     const [row] = rows;
     if (row !== undefined) return kit.tokenFromRow(row, STORE_NAME, 'saveToken');
     // By user name only the deadline returns no row; by id, no token with that id does.
     if (byUserName) throw late();
+    await this.afterNoWrite(connection, deadline);
     return null;
+  }
+
+  /**
+   * After a one-statement save that wrote nothing, before anything else runs on its connection: ends the
+   * transaction the statement left open when the session had lost autocommit (with its row locks; the locked
+   * save could not even set its isolation level), turns autocommit on again, and tells whether the server's
+   * clock is still before the save's deadline (`AFTER_NO_WRITE`).
+   */
+  private async afterNoWrite(connection: Connection, deadline: string): Promise<boolean> {
+    const [state] = await this.select<{ in_time: number | string | null; autocommit: number | string }>(connection, AFTER_NO_WRITE, [
+      deadline,
+    ]);
+    if (Number(state?.autocommit) !== 1) {
+      await query(connection, 'ROLLBACK');
+      await query(connection, AUTOCOMMIT_ON);
+      this.autocommitting.add(connection);
+    }
+    return Number(state?.in_time) === 1;
   }
 
   /** Measures the server's clock against this process's (one round trip); kept for `CLOCK_MAX_AGE_MS`. */
@@ -469,11 +529,16 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     return this.transaction(connection, async () => {
       const result = await execute<ResultSetHeader>(connection, this.sql.upsert, upsertValues(kit.tokenToValues(stored))).catch(
         (error: unknown) => {
+          const code = kit.driverErrorCode(error);
           // With a fresh id the user name cannot clash (the upsert takes that row); only the id can.
-          throw freshId && kit.driverErrorCode(error) === 'ER_DUP_ENTRY' ? new IdCollision() : error;
+          if (freshId && code === 'ER_DUP_ENTRY') throw new IdCollision();
+          // The stored row cannot be read (see `upsert` in sql.ts): rolled back, the general save reports it.
+          throw code === 'ER_BAD_NULL_ERROR' ? new UpsertRefused() : error;
         },
       );
-      this.checkWarnings(result);
+      // A warning: the same refusal in a non-strict session, or a value the column would alter. Rolled back; the
+      // general save tells which (CORRUPT_DATA, or the warning's own error).
+      if (result.warningStatus !== 0) throw new UpsertRefused();
       if (Number(result.insertId) === 0) return stored; // inserted: the row is the token as given
       const [row] = await this.select(connection, this.sql.selectByUserName, [stored.userName]);
       const updated = kit.tokenFromRow(row ?? {}, STORE_NAME, 'saveToken');
@@ -735,11 +800,19 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
           return;
         }
         connection = got;
-        // Every operation but migrate() first learns the table (creating it when allowed); once per store.
-        const learned = operation === 'migrate' || this.knownShape !== null ? null : this.tableShape(got, operation);
+        // Once per connection, autocommit on; every operation but migrate() first learns the table (creating
+        // it when allowed), once per store.
+        const learn = operation !== 'migrate' && this.knownShape === null;
+        const prepare = async () => {
+          if (!this.autocommitting.has(got)) {
+            await query(got, AUTOCOMMIT_ON);
+            this.autocommitting.add(got);
+          }
+          if (learn) await this.tableShape(got, operation);
+        };
         let running: Promise<T>;
         try {
-          running = learned === null ? work(got, bound) : learned.then(() => work(got, bound));
+          running = !learn && this.autocommitting.has(got) ? work(got, bound) : prepare().then(() => work(got, bound));
         } catch (thrown) {
           running = Promise.reject(thrown);
         }

@@ -88,6 +88,8 @@ export interface ColumnInfo {
   COLUMN_TYPE: string;
   CHARACTER_MAXIMUM_LENGTH: number | string | null;
   COLLATION_NAME: string | null;
+  /** 'YES' or 'NO'. */
+  IS_NULLABLE?: string;
 }
 
 /** One row of information_schema.STATISTICS for this table. */
@@ -99,7 +101,7 @@ export interface IndexInfo {
 }
 
 export const COLUMNS_QUERY =
-  'SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, COLLATION_NAME FROM information_schema.COLUMNS ' +
+  'SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, COLLATION_NAME, IS_NULLABLE FROM information_schema.COLUMNS ' +
   'WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?';
 export const INDEXES_QUERY =
   'SELECT INDEX_NAME, COLUMN_NAME, SEQ_IN_INDEX, NON_UNIQUE FROM information_schema.STATISTICS ' +
@@ -125,6 +127,12 @@ export interface TableShape {
   upsertByUserName: boolean;
   /** True when ids compare exactly: a save by id may then address its row with `WHERE id = ?` alone. */
   exactId: boolean;
+  /**
+   * True when a PRIMARY or UNIQUE index covers `id` alone and `id` is NOT NULL. The one-statement saves need
+   * both: without the key an `ON DUPLICATE KEY UPDATE` never meets the stored row (a save by id would insert a
+   * second row with that id), and their guards fail the statement by setting `id` to NULL.
+   */
+  uniqueId: boolean;
   /**
    * True on MariaDB 10.5 and later: `INSERT ... RETURNING` (with `ON DUPLICATE KEY UPDATE` it returns the row
    * as stored) and `SET STATEMENT ... FOR`, so a save is one statement with no transaction around it.
@@ -163,6 +171,7 @@ export function tableShape(columns: ColumnInfo[], indexes: IndexInfo[], serverVe
     limits,
     upsertByUserName: hasUniqueIndexOn('user_name', indexes) && exact('user_name') && exact('id'),
     exactId: exact('id'),
+    uniqueId: hasUniqueIndexOn('id', indexes) && byName.get('id')!.IS_NULLABLE?.toUpperCase() === 'NO',
     returning: supportsReturning(serverVersion),
   };
 }
@@ -250,8 +259,44 @@ const ONE_STATEMENT = "SET STATEMENT max_statement_time = CAST(? AS DOUBLE), sql
  */
 const BEFORE_DEADLINE = 'UNIX_TIMESTAMP(SYSDATE(6)) < CAST(? AS DECIMAL(17,6))';
 
+/**
+ * After a one-statement save that wrote nothing: whether the server's clock is still before the save's deadline
+ * (1: the statement was not stopped by the deadline, which cannot have passed yet, but by another guard), and
+ * whether the session commits each statement (0: the failed statement left a transaction open). Values: the deadline.
+ */
+export const AFTER_NO_WRITE = `SET STATEMENT time_zone = '+00:00' FOR SELECT ${BEFORE_DEADLINE} AS in_time, @@autocommit AS autocommit`;
+
 /** The server's clock as unix seconds (with microseconds), to learn its offset from this process's clock. */
 export const SERVER_CLOCK = "SET STATEMENT time_zone = '+00:00' FOR SELECT UNIX_TIMESTAMP(SYSDATE(6)) AS now";
+
+/**
+ * A stored `expiry_time` that `parseExpiryTime` reads: a whole number of at most 16 digits within ±8.64e15.
+ * (It also trims whitespace; a value with whitespace around it fails here, and the general save handles it.)
+ */
+const EXPIRY_TIME_PATTERN = '^-?([0-9]{1,15}|[0-7][0-9]{15}|8[0-5][0-9]{14}|86[0-3][0-9]{13}|8640000000000000)$';
+
+/**
+ * True when the stored row (`t`'s columns, before the update assigns any but `id`) reads back as a token
+ * (`tokenFromRow`): an id, no NUL in any column (the binary concatenation keeps columns of different collations
+ * comparable), an empty expiry_time or one `EXPIRY_TIME_PATTERN` accepts. The one-statement saves must never
+ * overwrite a row that cannot be read (the contract: CORRUPT_DATA, nothing changed): where this is false their
+ * first assignment sets the id to NULL, which fails the statement, and the general save reports CORRUPT_DATA.
+ * Never true for a row `tokenFromRow` rejects; false for a few it reads, which then take the general save.
+ */
+function readableRow(t: string): string {
+  const columns = TOKEN_COLUMNS.map((column) => `${t}.${column}`).join(', ');
+  return (
+    `${t}.id <> '' AND INSTR(CONCAT_WS(X'', ${columns}), X'00') = 0 AND ` +
+    `(${t}.expiry_time IS NULL OR CHAR_LENGTH(${t}.expiry_time) = 0 OR ${t}.expiry_time REGEXP '${EXPIRY_TIME_PATTERN}')`
+  );
+}
+
+/**
+ * The id a one-statement save inserts, only when the session commits each statement by itself: with
+ * autocommit off (a pool's connection setup, the server's init_connect or default, a session reset) the write
+ * would stay in an open transaction, never committed, its row locks held. NULL fails the statement instead.
+ */
+const ONLY_IF_AUTOCOMMIT = (value: string) => `IF(@@autocommit = 1, ${value}, NULL)`;
 
 /** A row as mysql2 returns it. */
 export type StoredRow = Partial<Record<TokenColumn, string | number | null>>;
@@ -266,10 +311,12 @@ export function statements(table: TableName) {
   const keepAbsent = (column: string) => `${t}.${column} = COALESCE(VALUES(${column}), ${t}.${column})`;
   // The deadline is checked twice: on the row to insert (nothing to insert past it), and again in the update
   // branch, after any wait for the existing row's lock, where a NULL id fails the statement (ER_BAD_NULL_ERROR).
+  const readable = readableRow(t);
   const upsertReturning = (freshId: boolean) =>
-    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${PLACEHOLDERS} FROM DUAL WHERE ${BEFORE_DEADLINE} ON DUPLICATE KEY UPDATE ` +
+    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${ONLY_IF_AUTOCOMMIT('?')}, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
+    `FROM DUAL WHERE ${BEFORE_DEADLINE} ON DUPLICATE KEY UPDATE ` +
     [
-      `${t}.id = IF(${freshId ? `${t}.user_name <=> VALUES(user_name) AND ` : ''}${BEFORE_DEADLINE}, ${t}.id, NULL)`,
+      `${t}.id = IF(${freshId ? `${t}.user_name <=> VALUES(user_name) AND ` : ''}${BEFORE_DEADLINE} AND ${readable}, ${t}.id, NULL)`,
       ...UPDATED_COLUMNS.map(keepAbsent),
     ].join(', ') +
     ` RETURNING ${COLUMN_LIST}`;
@@ -289,10 +336,16 @@ export function statements(table: TableName) {
      * A duplicate id updates that token (renaming it; CONFLICT if another token has the name), else a duplicate
      * user name updates that user's token, keeping its id; absent fields keep their stored values.
      * `LAST_INSERT_ID(1)` runs only in the update branch: the statement then reports insertId 1, an insert 0.
+     * A stored row that cannot be read is never updated (`readableRow`): its id set to NULL fails the statement
+     * (ER_BAD_NULL_ERROR; a warning in a non-strict session), and the general save reports CORRUPT_DATA.
+     * (Nested, not `readable AND LAST_INSERT_ID(1)`: MariaDB then reports insertId 1 for an insert too.)
      */
     upsert:
       `INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${PLACEHOLDERS}) ON DUPLICATE KEY UPDATE ` +
-      ['id = IF(LAST_INSERT_ID(1), id, id)', ...UPDATED_COLUMNS.map((column) => `${column} = COALESCE(?, ${column})`)].join(', '),
+      [
+        `id = IF(${readable}, IF(LAST_INSERT_ID(1), id, id), NULL)`,
+        ...UPDATED_COLUMNS.map((column) => `${column} = COALESCE(?, ${column})`),
+      ].join(', '),
     /**
      * MariaDB: a save that names its user in one statement, which returns the row as stored (values: the
      * statement's seconds, the token's values, then the server-time deadline twice). Past the deadline it
@@ -301,7 +354,9 @@ export function statements(table: TableName) {
      * if another token has the name), else a duplicate user name updates that user's token, keeping its id;
      * absent fields keep their stored values. With a `freshId` the store made up, a duplicate id belongs to
      * another token, never to be renamed: its id is set to NULL, which fails the statement (ER_BAD_NULL_ERROR).
-     * The guard comes first: MariaDB assigns left to right, so it sees the stored user name.
+     * The guard comes first: MariaDB assigns left to right, so it sees the stored user name. The same assignment
+     * refuses a stored row that cannot be read (`readableRow`), and the id inserted is NULL when the session does
+     * not autocommit (`ONLY_IF_AUTOCOMMIT`): the same error, which the store tells apart with `AFTER_NO_WRITE`.
      */
     upsertReturning: (freshId: boolean) => (freshId ? upsertReturningFreshId : upsertReturningGivenId),
     /**
@@ -310,13 +365,14 @@ export function statements(table: TableName) {
      * no row returned (the store then runs the general save). The row it read always takes the update branch,
      * whose first assignment checks the server-time deadline once the row is locked: past it the id is NULL,
      * which fails the statement (ER_BAD_NULL_ERROR, nothing written), so an empty answer always means "no such
-     * token", never the deadline. Values: the statement's seconds, the token's values without its id, the id,
-     * then the deadline.
+     * token", never the deadline. Its guards against an unreadable stored row and a session without autocommit
+     * are `upsertReturning`'s. Values: the statement's seconds, the token's values without its id, the id, then
+     * the deadline.
      */
     updateByIdReturning:
-      `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT stored.id, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
+      `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${ONLY_IF_AUTOCOMMIT('stored.id')}, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
       `FROM ${t} AS stored WHERE stored.id = ? FOR UPDATE ON DUPLICATE KEY UPDATE ` +
-      [`${t}.id = IF(${BEFORE_DEADLINE}, ${t}.id, NULL)`, ...UPDATED_COLUMNS.map(keepAbsent)].join(', ') +
+      [`${t}.id = IF(${BEFORE_DEADLINE} AND ${readable}, ${t}.id, NULL)`, ...UPDATED_COLUMNS.map(keepAbsent)].join(', ') +
       ` RETURNING ${COLUMN_LIST}`,
     /** The row an upsert updated, read back inside its transaction (it holds that row's lock). */
     selectByUserName: `${select} WHERE user_name = ?`,
