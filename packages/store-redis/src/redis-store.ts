@@ -9,8 +9,10 @@ import {
 } from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { clientNow, clockOf, type ServerClock, serverDeadlineMicros } from './clock.js';
 import {
   DEFAULT_PREFIX,
+  EXPIRED,
   type LuaScript,
   PREFIX_PATTERN,
   PREFIX_RULE,
@@ -85,6 +87,9 @@ function storeError(operation: TokenStoreOperation, secrets: Iterable<string | n
   return TokenStoreError.failure(details, 'Redis refused the command');
 }
 
+/** One round trip, given its deadline in epoch milliseconds on `clientNow()`'s clock. */
+type RoundTrip<T> = (deadlineMs: number) => Promise<T>;
+
 /** The save script's reply when the id drawn for a new token is taken: the save runs again with another. */
 class IdTaken extends Error {}
 
@@ -127,6 +132,8 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
   private waiting: { ready: Promise<void>; wake(): void } | null = null;
   /** Locks taken and not yet released, so that close() can free them rather than leave them to their leases. */
   private readonly heldLocks = new Set<HeldRedisLock>();
+  /** The server's clock, which the write scripts' deadlines are given in (clock.ts); one per client. */
+  private readonly clock: ServerClock;
 
   constructor(options: RedisTokenStoreOptions) {
     kit.checkOptionsObject(options, STORE_NAME);
@@ -163,6 +170,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
       this.client.on('error', () => {});
       this.ownsClient = true;
     }
+    this.clock = clockOf(this.client);
   }
 
   async findToken(token: OAuthToken): Promise<OAuthToken | null> {
@@ -191,7 +199,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
       .retrySave({ maxAttempts: this.maxSaveAttempts, shouldRetry: (error) => error instanceof IdTaken }, async () => {
         const fresh = token.id === null ? this.takeFreshId() : '';
         args[2] = fresh;
-        const result = (await this.run('saveToken', secrets, () => this.evalScript(SCRIPTS.save, [], args))) as string[];
+        const result = (await this.write('saveToken', secrets, SCRIPTS.save, [], args)) as string[];
         if (result[0] === 'id-taken') throw new IdTaken();
         // An id the script did not use is still unused: the next save without id may send it again.
         if (fresh !== '' && (result[0] === 'conflict' || result[1] !== fresh)) this.spareId ??= fresh;
@@ -211,7 +219,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
     kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
-    await this.run('deleteToken', [], () => this.evalScript(SCRIPTS.delete, [], [id]));
+    await this.write('deleteToken', [], SCRIPTS.delete, [], [id]);
   }
 
   async findTokenById(id: string): Promise<OAuthToken | null> {
@@ -252,10 +260,10 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
       do {
         const [next, keys] = await this.run('deleteTokens', [], () => node.scan(cursor, 'MATCH', this.keys.scanPattern, 'COUNT', 500));
         cursor = next;
-        if (keys.length > 0) await this.run('deleteTokens', [], () => this.evalScript(SCRIPTS.purge, keys, []));
+        if (keys.length > 0) await this.write('deleteTokens', [], SCRIPTS.purge, keys, []);
       } while (cursor !== '0');
     }
-    await this.run('deleteTokens', [], () => this.evalScript(SCRIPTS.purge, [this.keys.seq], []));
+    await this.write('deleteTokens', [], SCRIPTS.purge, [this.keys.seq], []);
   }
 
   /**
@@ -376,6 +384,41 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
     return this.evalLua(script, [this.keys.ids, ...extraKeys], [this.keys.base, ...args]);
   }
 
+  /**
+   * A token script that writes, in one round trip within the deadline (run). The script gets the deadline in
+   * the server's time as ARGV[2] and writes nothing once it has passed there, so a write the caller was told
+   * had failed never lands later, however late its bytes reach the server. The server's clock is learnt on the
+   * first write (one more round trip, within the same deadline) and kept.
+   */
+  private write(
+    operation: TokenStoreOperation,
+    secrets: Iterable<string | null>,
+    script: LuaScript,
+    extraKeys: string[],
+    args: string[],
+  ): Promise<unknown> {
+    return this.run(operation, secrets, (deadlineMs) => {
+      const send = (offsetMs: number): Promise<unknown> => {
+        const now = clientNow();
+        if (now >= deadlineMs)
+          throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'the deadline passed before the write was sent');
+        const keys = [this.keys.ids, ...extraKeys];
+        return this.evalLua(script, keys, [this.keys.base, serverDeadlineMicros(deadlineMs, now, offsetMs), ...args]).then((reply) => {
+          if (Array.isArray(reply) && reply[0] === EXPIRED) {
+            // Its deadline passed on the server before it did here (the store learnt the server's clock over a
+            // slow round trip, or either clock moved since): learn the clock again for the next write.
+            if (clientNow() < deadlineMs) this.clock.forget();
+            throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, `Redis received the ${operation} after its deadline`);
+          }
+          return reply;
+        });
+      };
+      const offsetMs = this.clock.offsetMs;
+      if (offsetMs !== null) return send(offsetMs);
+      return this.clock.measure(() => this.client.eval(SCRIPTS.time.lua, 1, this.keys.ids), this.operationTimeoutMs / 10).then(send);
+    });
+  }
+
   /** EVALSHA, falling back to EVAL when the server does not know the script yet (first use, or after a restart). */
   private evalLua(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     return this.client.evalsha(script.sha, keys.length, ...keys, ...args).catch((error: unknown) => {
@@ -389,7 +432,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
    * `secrets` are the values the round trip carries: ioredis attaches the command's arguments to its errors,
    * and they are removed from the error's cause.
    */
-  private run<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: () => Promise<T>): Promise<T> {
+  private run<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: RoundTrip<T>): Promise<T> {
     if (this.closed) return Promise.reject(TokenStoreError.closed({ store: STORE_NAME, operation }));
     // Connected, as nearly always: the command leaves now, and one timer bounds the wait for its reply.
     if (this.client.status === 'ready') return this.withinTimeout(operation, secrets, roundTrip);
@@ -397,7 +440,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
   }
 
   /** The round trip, its reply awaited for at most operationTimeoutMs. */
-  private withinTimeout<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: () => Promise<T>): Promise<T> {
+  private withinTimeout<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: RoundTrip<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const waiter = this.timeouts.add(() =>
         reject(TokenStoreError.unavailable({ store: STORE_NAME, operation }, `Redis did not answer within ${this.operationTimeoutMs} ms`)),
@@ -407,7 +450,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
         reject(storeError(operation, secrets, error));
       };
       try {
-        roundTrip().then((reply) => {
+        roundTrip(performance.timeOrigin + waiter.due).then((reply) => {
           this.timeouts.settle(waiter);
           resolve(reply);
         }, fail);
@@ -418,11 +461,8 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
   }
 
   /** run() while the client is not ready: waits for it (that wait counts against operationTimeoutMs), then sends. */
-  private async runWhenConnected<T>(
-    operation: TokenStoreOperation,
-    secrets: Iterable<string | null>,
-    roundTrip: () => Promise<T>,
-  ): Promise<T> {
+  private async runWhenConnected<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: RoundTrip<T>): Promise<T> {
+    const deadlineMs = clientNow() + this.operationTimeoutMs;
     const deadline = { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: 'Redis' };
     try {
       return await kit.withDeadline(deadline, async (signal) => {
@@ -430,7 +470,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
         // A caller that was already told BACKEND_UNAVAILABLE must not see its save applied once Redis is back.
         if (signal.aborted) throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'gave up before Redis was reachable');
         if (this.closed) throw TokenStoreError.closed({ store: STORE_NAME, operation });
-        return roundTrip();
+        return roundTrip(deadlineMs);
       });
     } catch (error) {
       throw storeError(operation, secrets, error);

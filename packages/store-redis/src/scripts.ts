@@ -17,6 +17,13 @@
  * interleave with another client's. For the token scripts KEYS[1] is always `{prefix}:ids` (it routes the
  * script to the right cluster node); ARGV[1] is `{prefix}:`, from which the other key names of the same slot
  * are built. The lock scripts touch their one lock key, KEYS[1].
+ *
+ * The token scripts that write (save, delete, purge) take their deadline as ARGV[2], in microseconds of the
+ * server's clock (clock.ts), and compare it with `TIME` before anything else: a script that reaches the
+ * server after it (held up on the network, or by a server that stalled before reading its socket) returns
+ * `{'expired'}` having written nothing. The store has then already answered BACKEND_UNAVAILABLE, or answers
+ * it now. `TIME` before a write is allowed since scripts replicate their effects, not themselves (Redis 5
+ * and later; the only mode of Redis 7).
  */
 import { createHash } from 'node:crypto';
 import { LOOKUP_COLUMNS, TOKEN_COLUMNS, type TokenColumn, type TokenRow } from '@crm/core/store-kit';
@@ -107,8 +114,13 @@ local function token_key(id) return base .. 'token:' .. id end
 local function index_key(column, value) return base .. 'idx:' .. column .. ':' .. redis.sha1hex(value) end
 `;
 
-/** What the scripts that write share. */
+/** The reply of a write script that reached the server after its deadline (ARGV[2]) and wrote nothing. */
+export const EXPIRED = 'expired';
+
+/** What the scripts that write share; they start with the deadline check, before any read or write. */
 const COMMON = `${NAMES}
+local deadline_at = redis.call('TIME')
+if tonumber(deadline_at[1]) * 1000000 + tonumber(deadline_at[2]) >= tonumber(ARGV[2]) then return {'${EXPIRED}'} end
 local ids_key = KEYS[1]
 local INDEXED = ${luaList(INDEXED_COLUMNS)}
 local function delete_token(id)
@@ -156,16 +168,16 @@ return flat
 `;
 
 /**
- * ARGV: base, lookup column or '', lookup value, a fresh id, then the token's value for each TOKEN_COLUMNS
- * entry, id first ('' = absent). Returns {'saved', value, ...} with the stored value of every TOKEN_COLUMNS
- * entry in order ('' = absent), {'conflict'}, or {'id-taken'} when the fresh id already exists (the caller
- * retries with another). The plan is core's planSave, restated in Lua so the read, the merge and the write are
+ * ARGV: base, deadline, lookup column or '', lookup value, a fresh id, then the token's value for each
+ * TOKEN_COLUMNS entry, id first ('' = absent). Returns {'saved', value, ...} with the stored value of every
+ * TOKEN_COLUMNS entry in order ('' = absent), {'conflict'}, {'id-taken'} when the fresh id already exists (the
+ * caller retries with another), or {'expired'}. The plan is core's planSave, restated in Lua so the read, the merge and the write are
  * one atomic step. It writes only what changed: a refreshed access token is one HSET of two fields and the
  * move of one index entry.
  */
 const SAVE = `${COMMON}${FIRST}
 local COLUMNS = ${luaList(TOKEN_COLUMNS)}
-local lookup_column, lookup_value, fresh_id, given_id = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local lookup_column, lookup_value, fresh_id, given_id = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local id, flat, unread = nil, nil, nil
 if given_id ~= '' then
   flat = redis.call('HGETALL', token_key(given_id))
@@ -184,7 +196,7 @@ end
 -- present values replace stored ones, absent ones keep theirs; the id stays the stored one
 local merged, reply, changed = {}, {'saved'}, {}
 for i, column in ipairs(COLUMNS) do
-  local value = ARGV[4 + i]
+  local value = ARGV[5 + i]
   if value == '' then value = stored[column] end
   if column == 'id' then value = id end
   merged[column] = value
@@ -220,9 +232,9 @@ if #changed > 0 then redis.call('HSET', token_key(id), unpack(changed)) end
 return reply
 `;
 
-/** ARGV: base, id. Removes the token and its index entries. */
+/** ARGV: base, deadline, id. Removes the token and its index entries: 1, or {'expired'}. */
 const DELETE = `${COMMON}
-delete_token(ARGV[2])
+delete_token(ARGV[3])
 return 1
 `;
 
@@ -230,7 +242,7 @@ return 1
  * KEYS[2..]: keys a SCAN of this store's prefix returned. A token key removes its token whole (hash, index
  * entries, id); an index key keeps only entries of tokens that still exist (a save may have run since);
  * the id set empties itself as tokens go; the counter goes once no token is left; a lock key stays;
- * anything else is removed.
+ * anything else is removed. ARGV: base, deadline. Returns 1, or {'expired'}.
  */
 const PURGE = `${COMMON}
 local token_prefix, index_prefix, seq_key = base .. 'token:', base .. 'idx:', base .. 'seq'
@@ -264,6 +276,11 @@ const RELEASE_LOCK = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end
 `;
 
+/** KEYS[1]: `{prefix}:ids`, so that a Cluster asks the node that runs the store's scripts. The server's clock. */
+const TIME = `
+return redis.call('TIME')
+`;
+
 function script(name: string, lua: string): LuaScript {
   return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
@@ -275,4 +292,5 @@ export const SCRIPTS = {
   purge: script('purge', PURGE),
   renewLock: script('renewLock', RENEW_LOCK),
   releaseLock: script('releaseLock', RELEASE_LOCK),
+  time: script('time', TIME),
 };
