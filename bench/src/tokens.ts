@@ -4,21 +4,11 @@
  */
 import { createHash } from 'node:crypto';
 import { OAuthToken, type TokenStore, UserSignature } from '@crm/core';
+import { TOKEN_COLUMNS } from '@crm/core/store-kit';
 import { CONTENDER_KINDS, type Contender, type ContenderKind } from './backend.js';
 
-/** Zoho's columns in Zoho's order. */
-export const COLUMNS = [
-  'id',
-  'user_name',
-  'client_id',
-  'client_secret',
-  'refresh_token',
-  'access_token',
-  'grant_token',
-  'expiry_time',
-  'redirect_url',
-  'api_domain',
-] as const;
+/** Zoho's columns in Zoho's order: the store kit's own list. */
+export const COLUMNS = TOKEN_COLUMNS;
 
 export type Column = (typeof COLUMNS)[number];
 export type TokenRow = Record<Column, string | null>;
