@@ -453,8 +453,9 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     const deadline = ((performance.timeOrigin + bound.endsAt + clock.offsetMs - clock.rttMs / 2) / 1000).toFixed(6);
     // What is left of the operation's time, less a tenth of it for the way to the server.
     const seconds = () => Math.max(0.001, (bound.remainingMs() - bound.timeoutMs / 10) / 1000);
-    const deadlines = byUserName ? [deadline, deadline] : [deadline];
-    const write = () => execute<StoredRow[]>(connection, sql, [seconds(), ...values, ...deadlines]);
+    // By user name the deadline comes first (the row to insert) and last (the update branch); by id, last.
+    const write = () =>
+      execute<StoredRow[]>(connection, sql, byUserName ? [seconds(), deadline, ...values, deadline] : [seconds(), ...values, deadline]);
     const late = () =>
       TokenStoreError.unavailable(
         { store: STORE_NAME, operation: 'saveToken' },
@@ -483,7 +484,8 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     }
     const [row] = rows;
     if (row !== undefined) return kit.tokenFromRow(row, STORE_NAME, 'saveToken');
-    // By user name only the deadline returns no row; by id, no token with that id does.
+    // By user name a row always comes back (inserted or updated; the deadline fails the statement instead);
+    // by id, no row means no token with that id.
     if (byUserName) throw late();
     await this.afterNoWrite(connection, deadline);
     return null;

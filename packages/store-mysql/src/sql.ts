@@ -313,8 +313,8 @@ export function statements(table: TableName) {
   // branch, after any wait for the existing row's lock, where a NULL id fails the statement (ER_BAD_NULL_ERROR).
   const readable = readableRow(t);
   const upsertReturning = (freshId: boolean) =>
-    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${ONLY_IF_AUTOCOMMIT('?')}, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
-    `FROM DUAL WHERE ${BEFORE_DEADLINE} ON DUPLICATE KEY UPDATE ` +
+    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) VALUES (IF(@@autocommit = 1 AND ${BEFORE_DEADLINE}, ?, NULL), ` +
+    `${UPDATED_COLUMNS.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ` +
     [
       `${t}.id = IF(${freshId ? `${t}.user_name <=> VALUES(user_name) AND ` : ''}${BEFORE_DEADLINE} AND ${readable}, ${t}.id, NULL)`,
       ...UPDATED_COLUMNS.map(keepAbsent),
@@ -348,9 +348,10 @@ export function statements(table: TableName) {
       ].join(', '),
     /**
      * MariaDB: a save that names its user in one statement, which returns the row as stored (values: the
-     * statement's seconds, the token's values, then the server-time deadline twice). Past the deadline it
-     * writes nothing: the row to insert is not made (no row returned: with FROM DUAL, only the deadline does
-     * that), or, checked again in the update branch after any wait for the row's lock, ER_BAD_NULL_ERROR. A duplicate id updates that token (renaming it; CONFLICT
+     * statement's seconds, the server-time deadline, the token's values, then the deadline again). Past the
+     * deadline it writes nothing: the row to insert gets a NULL id, which fails the statement
+     * (ER_BAD_NULL_ERROR) before any index is touched, and the update branch checks the deadline again after any
+     * wait for the row's lock, with the same error. A duplicate id updates that token (renaming it; CONFLICT
      * if another token has the name), else a duplicate user name updates that user's token, keeping its id;
      * absent fields keep their stored values. With a `freshId` the store made up, a duplicate id belongs to
      * another token, never to be renamed: its id is set to NULL, which fails the statement (ER_BAD_NULL_ERROR).

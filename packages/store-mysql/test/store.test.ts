@@ -326,10 +326,10 @@ describe('how a save runs', () => {
       const one = { ...raw, select: 0 };
 
       const created = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', refreshToken: 'r', clientId: 'c' });
-      // INSERT ... SELECT ... FROM DUAL WHERE <before the deadline>: one statement, counted as an insert_select.
-      expect(await serverWorkOf(pool, () => store.saveToken(created))).toEqual({ ...one, insert_select: 1 });
+      // INSERT ... VALUES (IF(<before the deadline>, id, NULL), ...) ... RETURNING: one statement.
+      expect(await serverWorkOf(pool, () => store.saveToken(created))).toEqual({ ...one, insert: 1 });
       const update = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a2', expiryTime: 5 });
-      expect(await serverWorkOf(pool, () => store.saveToken(update))).toEqual({ ...one, insert_select: 1 });
+      expect(await serverWorkOf(pool, () => store.saveToken(update))).toEqual({ ...one, insert: 1 });
       // Written back from the row the statement returned: the stored id and the fields the save left out.
       expect(update.toFields()).toMatchObject({ id: created.id, refreshToken: 'r', clientId: 'c', accessToken: 'a2', expiryTime: 5 });
       const refresh = new OAuthToken({ id: created.id, accessToken: 'a3', expiryTime: 6, apiDomain: 'https://d' });
@@ -469,8 +469,8 @@ describe('how a save runs', () => {
       const before = await rowsOf();
       // The statement the store runs for a save without an id, given bob's id as the "generated" one.
       const sql = statements(parseTableName(table)).upsertReturning(true);
-      // The deadline (server time, unix seconds) twice: far ahead here.
-      const values = [5, bob.id, 'ana', null, null, null, 'a', null, null, null, null, '4102444800', '4102444800'];
+      // The statement's seconds, the deadline (server time, unix seconds; far ahead here), the token, the deadline.
+      const values = [5, '4102444800', bob.id, 'ana', null, null, null, 'a', null, null, null, null, '4102444800'];
       const error = await admin.execute(sql, values).then(
         () => null,
         (caught: unknown) => caught,
@@ -532,6 +532,7 @@ describe('how a save runs', () => {
       // Both reach the server in time, then wait for the lock past the deadline (not past max_statement_time).
       const byName = admin.execute(sql.upsertReturning(false), [
         30,
+        deadline,
         ana.id,
         'ana',
         null,
@@ -542,7 +543,6 @@ describe('how a save runs', () => {
         null,
         null,
         null,
-        deadline,
         deadline,
       ]);
       const other = await createConnection(await mysqlUrl());

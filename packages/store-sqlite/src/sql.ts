@@ -77,12 +77,6 @@ export function tokenSql(table: string) {
     /** Sets only the given columns: SQLite rewrites the index entries of every column it sets, changed or not. */
     update: (columns: readonly TokenColumn[]) =>
       `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`,
-    /**
-     * The one write of a common save: sets the given columns of the token with this id (the row the save
-     * has just read and checked) and returns the row.
-     */
-    updateReturning: (columns: readonly TokenColumn[]) =>
-      `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id RETURNING ${COLUMN_LIST}`,
     deleteById: `DELETE FROM ${name} WHERE id = ?`,
     deleteAll: `DELETE FROM ${name}`,
   };

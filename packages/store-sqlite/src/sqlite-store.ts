@@ -284,12 +284,16 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
     }
     let statement = this.inPlaceUpdates.get(key);
     if (statement === undefined) {
-      statement = this.database.prepare(tokenSql(this.table).updateReturning(columns));
+      statement = this.database.prepare(tokenSql(this.table).update(columns));
       this.inPlaceUpdates.set(key, statement);
     }
-    const updated = statement.get(row) as StoredRow | undefined;
     // The row was read in this transaction, so it is still there; a trigger that deletes it leaves it to planSave.
-    return updated === undefined ? null : kit.tokenFromRow(updated, STORE_NAME, 'saveToken');
+    if (statement.run(row).changes === 0) return null;
+    // What this UPDATE wrote: the checked stored row with the given columns in place (built here instead of
+    // read back with RETURNING, which costs a second row decode and a second check of the same values).
+    const written: StoredRow = { ...found };
+    for (const column of columns) written[column] = row[column];
+    return kit.tokenFromRow(written, STORE_NAME, 'saveToken');
   }
 
   /** Writes the columns whose value differs; a refresh typically changes only access_token and expiry_time. */
