@@ -45,7 +45,10 @@ const t = `\`${table}\``;
 const admin = await createConnection({ uri: service.url });
 const pool: Pool = createPool({ uri: service.url, trace: false });
 const store = new MySQLTokenStore({ pool, table });
+/** The pool of the step that times a pool's checkout without the store: a pool of its own, as every step has. */
+const stepPool: Pool = createPool({ uri: service.url, trace: false });
 let connection: Connection | null = null;
+const stepConnections: Connection[] = [];
 try {
   const [version] = await admin.query<RowDataPacket[]>('SELECT VERSION() AS version');
   await store.migrate();
@@ -90,8 +93,13 @@ try {
     `${t}.id <> '' AND INSTR(CONCAT_WS(X'', ${COLUMNS.map((column) => `${t}.${column}`).join(', ')}), X'00') = 0 AND ` +
     `(${t}.expiry_time IS NULL OR CHAR_LENGTH(${t}.expiry_time) = 0 OR ${t}.expiry_time REGEXP '^-?([0-9]{1,15}|[0-7][0-9]{15}|8[0-5][0-9]{14}|86[0-3][0-9]{13}|8640000000000000)$')`;
   const setStatement = "SET STATEMENT max_statement_time = CAST(? AS DOUBLE), sql_mode = 'STRICT_ALL_TABLES', time_zone = '+00:00' FOR ";
-  const upsert = (id: string, guard: string | null, returning: boolean) =>
-    `INSERT INTO ${t} (${COLUMNS.join(', ')}) VALUES (${id}, ${updated.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ` +
+  /** `onlyInTime`: the row to insert comes from `SELECT ... FROM DUAL WHERE <deadline>`, as the store makes it. */
+  const upsert = (id: string, guard: string | null, returning: boolean, onlyInTime = false) =>
+    `INSERT INTO ${t} (${COLUMNS.join(', ')}) ` +
+    (onlyInTime
+      ? `SELECT ${id}, ${updated.map(() => '?').join(', ')} FROM DUAL WHERE ${deadline} `
+      : `VALUES (${id}, ${updated.map(() => '?').join(', ')}) `) +
+    'ON DUPLICATE KEY UPDATE ' +
     [...(guard === null ? [] : [`${t}.id = IF(${guard}, ${t}.id, NULL)`]), ...updated.map(keep)].join(', ') +
     (returning ? ` RETURNING ${COLUMNS.join(', ')}` : '');
 
@@ -117,8 +125,16 @@ try {
   };
   /** Ids in ascending order instead: every attempted insert lands on the same last page of the primary key. */
   const ascendingId = () => `~${(counter++).toString(36).padStart(9, '0')}`;
-  const run = (sql: string, params: (round: number) => unknown[]) => async (round: number) => {
-    await (connection as Connection).execute(sql, params(round) as (string | number | null)[]);
+  /** A step's statement, on a connection of the step's own: every step's connection sits idle as long between turns. */
+  const run = (sql: string, params: (round: number) => unknown[]) => {
+    let own: Promise<Connection> | null = null;
+    return async (round: number) => {
+      own ??= createConnection({ uri: service.url, trace: false }).then((opened) => {
+        stepConnections.push(opened);
+        return opened;
+      });
+      await (await own).execute(sql, params(round) as (string | number | null)[]);
+    };
   };
 
   const steps: Array<{ name: string; run: (round: number) => Promise<unknown> }> = [
@@ -143,38 +159,38 @@ try {
     },
     {
       name: "+ the server-clock deadline, on the row to insert and after the row's lock (no late write)",
-      run: run(setStatement + upsert(`IF(${deadline}, ?, NULL)`, deadline, true), (round) => [
+      run: run(setStatement + upsert('?', deadline, true, true), (round) => [
         4.5,
-        farDeadline,
         freshId(),
         ...values(round, 4),
+        farDeadline,
         farDeadline,
       ]),
     },
     {
       name: '+ a stored row that cannot be read is never overwritten (CORRUPT_DATA)',
-      run: run(setStatement + upsert(`IF(${deadline}, ?, NULL)`, `${deadline} AND ${readable}`, true), (round) => [
+      run: run(setStatement + upsert('?', `${deadline} AND ${readable}`, true, true), (round) => [
         4.5,
-        farDeadline,
         freshId(),
         ...values(round, 5),
+        farDeadline,
         farDeadline,
       ]),
     },
     {
       name: "+ autocommit checked, a fresh id never renames another token: the store's statement",
-      run: run(storeStatement, (round) => [4.5, farDeadline, freshId(), ...values(round, 6), farDeadline]),
+      run: run(storeStatement, (round) => [4.5, freshId(), ...values(round, 6), farDeadline, farDeadline]),
     },
     {
       name: "the store's statement with ascending instead of random fresh ids (for comparison only)",
-      run: run(storeStatement, (round) => [4.5, farDeadline, ascendingId(), ...values(round, 9), farDeadline]),
+      run: run(storeStatement, (round) => [4.5, ascendingId(), ...values(round, 9), farDeadline, farDeadline]),
     },
     {
-      name: "the store's statement on a connection of the store's pool, taken and given back per save",
+      name: "the store's statement on a connection taken from a pool and given back per save, as the store does",
       run: (round) =>
         new Promise<void>((resolve, reject) => {
-          const params = [4.5, farDeadline, freshId(), ...values(round, 8), farDeadline];
-          core.getConnection((error, got) => {
+          const params = [4.5, freshId(), ...values(round, 8), farDeadline, farDeadline];
+          (stepPool as unknown as { pool: CorePool }).pool.getConnection((error, got) => {
             if (error) return reject(error);
             got.execute(storeStatement, params, (failure: unknown) => {
               got.release();
@@ -216,8 +232,10 @@ try {
   });
 } finally {
   await connection?.end();
+  for (const opened of stepConnections) await opened.end();
   await store.close();
   await pool.end();
+  await stepPool.end();
   await admin.query(`DROP TABLE IF EXISTS ${t}`);
   await admin.end();
   await service.stop();

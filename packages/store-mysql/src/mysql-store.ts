@@ -14,6 +14,7 @@ import { createPool, type Pool, type PoolOptions, type ResultSetHeader, type Row
 import { destroyConnection, NamedLease } from './lock.js';
 import {
   AFTER_NO_WRITE,
+  BEFORE_TRIGGERS_QUERY,
   COLLATION_PREFERENCE,
   COLLATIONS_QUERY,
   COLUMNS_QUERY,
@@ -67,6 +68,8 @@ interface ServerClock {
   rttMs: number;
   /** When it was measured (`performance.now()`). */
   measuredAt: number;
+  /** Whether the table had BEFORE triggers when it was measured (see `TableShape.beforeTriggers`). */
+  beforeTriggers: boolean;
 }
 
 /** How long a clock measurement is used before a save measures again (clocks drift, and are set). */
@@ -398,7 +401,9 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   }
 
   private async save(connection: Connection, token: OAuthToken, shape: TableShape, bound: Bound): Promise<OAuthToken> {
-    if (shape.returning) {
+    if (shape.beforeTriggers) {
+      // Only the locked path: a trigger could undo the NULL id by which the other paths refuse to write.
+    } else if (shape.returning) {
       const stored = await this.oneStatementSave(connection, token, shape, bound);
       if (stored !== null) return stored;
     } else if (shape.upsertByUserName && shape.uniqueId && token.userSignature !== null) {
@@ -447,15 +452,21 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
       return null;
     }
     let clock = this.clock;
-    if (clock === null || performance.now() - clock.measuredAt > CLOCK_MAX_AGE_MS) clock = await this.measureClock(connection, 'saveToken');
+    if (clock === null || performance.now() - clock.measuredAt > CLOCK_MAX_AGE_MS) {
+      clock = await this.measureClock(connection, 'saveToken');
+      if (clock.beforeTriggers) {
+        // A trigger appeared since the table's shape was read: read it again, and save the locked way.
+        this.forgetShape();
+        return null;
+      }
+    }
     // The operation's deadline on the server's clock, early by the measurement's uncertainty: the server writes
     // nothing once it is past (a packet that arrives late), so a save reported failed is never applied later.
     const deadline = ((performance.timeOrigin + bound.endsAt + clock.offsetMs - clock.rttMs / 2) / 1000).toFixed(6);
     // What is left of the operation's time, less a tenth of it for the way to the server.
     const seconds = () => Math.max(0.001, (bound.remainingMs() - bound.timeoutMs / 10) / 1000);
-    // By user name the deadline comes first (the row to insert) and last (the update branch); by id, last.
-    const write = () =>
-      execute<StoredRow[]>(connection, sql, byUserName ? [seconds(), deadline, ...values, deadline] : [seconds(), ...values, deadline]);
+    const deadlines = byUserName ? [deadline, deadline] : [deadline];
+    const write = () => execute<StoredRow[]>(connection, sql, [seconds(), ...values, ...deadlines]);
     const late = () =>
       TokenStoreError.unavailable(
         { store: STORE_NAME, operation: 'saveToken' },
@@ -484,8 +495,7 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     }
     const [row] = rows;
     if (row !== undefined) return kit.tokenFromRow(row, STORE_NAME, 'saveToken');
-    // By user name a row always comes back (inserted or updated; the deadline fails the statement instead);
-    // by id, no row means no token with that id.
+    // By user name only the deadline returns no row; by id, no token with that id does.
     if (byUserName) throw late();
     await this.afterNoWrite(connection, deadline);
     return null;
@@ -512,13 +522,21 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   /** Measures the server's clock against this process's (one round trip); kept for `CLOCK_MAX_AGE_MS`. */
   private async measureClock(connection: Connection, operation: TokenStoreOperation): Promise<ServerClock> {
     const sent = performance.now();
-    const [row] = await this.select<{ now: string | number }>(connection, SERVER_CLOCK, []);
+    const [row] = await this.select<{ now: string | number; before_triggers: string | number }>(connection, SERVER_CLOCK, [
+      this.table.database,
+      this.table.table,
+    ]);
     const received = performance.now();
     const serverMs = Number(row?.now) * 1000;
     if (!Number.isFinite(serverMs)) {
       throw TokenStoreError.failure({ store: STORE_NAME, operation }, "the server's clock could not be read");
     }
-    const clock = { offsetMs: serverMs - (performance.timeOrigin + (sent + received) / 2), rttMs: received - sent, measuredAt: received };
+    const clock = {
+      offsetMs: serverMs - (performance.timeOrigin + (sent + received) / 2),
+      rttMs: received - sent,
+      measuredAt: received,
+      beforeTriggers: Number(row?.before_triggers) > 0,
+    };
     this.clock = clock;
     return clock;
   }
@@ -762,7 +780,9 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
       columns = await this.select<ColumnInfo>(connection, COLUMNS_QUERY, where);
     }
     const [{ version }] = (await this.select<{ version: string }>(connection, 'SELECT VERSION() AS version', [])) as [{ version: string }];
-    const shape = tableShape(columns, await this.select<IndexInfo>(connection, INDEXES_QUERY, where), version);
+    const indexes = await this.select<IndexInfo>(connection, INDEXES_QUERY, where);
+    const [triggers] = await this.select<{ n: string | number }>(connection, BEFORE_TRIGGERS_QUERY, where);
+    const shape = tableShape(columns, indexes, version, Number(triggers?.n));
     if ('missing' in shape) {
       throw TokenStoreError.failure(
         { store: STORE_NAME, operation },

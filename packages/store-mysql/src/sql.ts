@@ -106,6 +106,13 @@ export const COLUMNS_QUERY =
 export const INDEXES_QUERY =
   'SELECT INDEX_NAME, COLUMN_NAME, SEQ_IN_INDEX, NON_UNIQUE FROM information_schema.STATISTICS ' +
   'WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?';
+/**
+ * How many BEFORE INSERT or BEFORE UPDATE triggers the table has (see `TableShape.beforeTriggers`); a user
+ * sees only the triggers of tables it has some privilege on. Values: database (or null), table.
+ */
+const BEFORE_TRIGGERS_COUNT =
+  "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = COALESCE(?, DATABASE()) AND EVENT_OBJECT_TABLE = ? AND ACTION_TIMING = 'BEFORE' AND EVENT_MANIPULATION IN ('INSERT', 'UPDATE')";
+export const BEFORE_TRIGGERS_QUERY = `${BEFORE_TRIGGERS_COUNT.replace('SELECT COUNT(*)', 'SELECT COUNT(*) AS n')}`;
 export const COLLATIONS_QUERY = `SELECT COLLATION_NAME FROM information_schema.COLLATIONS WHERE COLLATION_NAME IN (${COLLATION_PREFERENCE.map(() => '?').join(', ')})`;
 
 const TEXT_BYTES: Record<string, number> = { tinytext: 255, text: 65535, mediumtext: 16777215, longtext: 4294967295 };
@@ -138,6 +145,12 @@ export interface TableShape {
    * as stored) and `SET STATEMENT ... FOR`, so a save is one statement with no transaction around it.
    */
   returning: boolean;
+  /**
+   * True when the table has a BEFORE INSERT or BEFORE UPDATE trigger. The one-statement saves and the upsert
+   * refuse to write by setting the id to NULL, which such a trigger may replace (one that fills in a missing
+   * id is common): every save then takes the locked path.
+   */
+  beforeTriggers: boolean;
 }
 
 /** MariaDB 10.5 and later; MySQL (8.x included) has no `INSERT ... RETURNING`. */
@@ -149,7 +162,12 @@ export function supportsReturning(serverVersion: string): boolean {
 }
 
 /** The shape of the real table, or the names of the columns Zoho's tables have and it lacks. */
-export function tableShape(columns: ColumnInfo[], indexes: IndexInfo[], serverVersion: string): TableShape | { missing: TokenColumn[] } {
+export function tableShape(
+  columns: ColumnInfo[],
+  indexes: IndexInfo[],
+  serverVersion: string,
+  beforeTriggers: number,
+): TableShape | { missing: TokenColumn[] } {
   const byName = new Map(columns.map((column) => [column.COLUMN_NAME.toLowerCase(), column]));
   const missing = TOKEN_COLUMNS.filter((column) => !byName.has(column));
   if (missing.length > 0) return { missing };
@@ -173,6 +191,7 @@ export function tableShape(columns: ColumnInfo[], indexes: IndexInfo[], serverVe
     exactId: exact('id'),
     uniqueId: hasUniqueIndexOn('id', indexes) && byName.get('id')!.IS_NULLABLE?.toUpperCase() === 'NO',
     returning: supportsReturning(serverVersion),
+    beforeTriggers: beforeTriggers > 0,
   };
 }
 
@@ -266,8 +285,12 @@ const BEFORE_DEADLINE = 'UNIX_TIMESTAMP(SYSDATE(6)) < CAST(? AS DECIMAL(17,6))';
  */
 export const AFTER_NO_WRITE = `SET STATEMENT time_zone = '+00:00' FOR SELECT ${BEFORE_DEADLINE} AS in_time, @@autocommit AS autocommit`;
 
-/** The server's clock as unix seconds (with microseconds), to learn its offset from this process's clock. */
-export const SERVER_CLOCK = "SET STATEMENT time_zone = '+00:00' FOR SELECT UNIX_TIMESTAMP(SYSDATE(6)) AS now";
+/**
+ * The server's clock as unix seconds (with microseconds), to learn its offset from this process's clock, and,
+ * in the same round trip, whether the table has BEFORE triggers by now (a trigger created while the store
+ * runs is seen within a clock measurement's age). Values: database (or null), table.
+ */
+export const SERVER_CLOCK = `SET STATEMENT time_zone = '+00:00' FOR SELECT UNIX_TIMESTAMP(SYSDATE(6)) AS now, (${BEFORE_TRIGGERS_COUNT}) AS before_triggers`;
 
 /**
  * A stored `expiry_time` that `parseExpiryTime` reads: a whole number of at most 16 digits within ±8.64e15.
@@ -313,8 +336,8 @@ export function statements(table: TableName) {
   // branch, after any wait for the existing row's lock, where a NULL id fails the statement (ER_BAD_NULL_ERROR).
   const readable = readableRow(t);
   const upsertReturning = (freshId: boolean) =>
-    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) VALUES (IF(@@autocommit = 1 AND ${BEFORE_DEADLINE}, ?, NULL), ` +
-    `${UPDATED_COLUMNS.map(() => '?').join(', ')}) ON DUPLICATE KEY UPDATE ` +
+    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${ONLY_IF_AUTOCOMMIT('?')}, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
+    `FROM DUAL WHERE ${BEFORE_DEADLINE} ON DUPLICATE KEY UPDATE ` +
     [
       `${t}.id = IF(${freshId ? `${t}.user_name <=> VALUES(user_name) AND ` : ''}${BEFORE_DEADLINE} AND ${readable}, ${t}.id, NULL)`,
       ...UPDATED_COLUMNS.map(keepAbsent),
@@ -348,10 +371,9 @@ export function statements(table: TableName) {
       ].join(', '),
     /**
      * MariaDB: a save that names its user in one statement, which returns the row as stored (values: the
-     * statement's seconds, the server-time deadline, the token's values, then the deadline again). Past the
-     * deadline it writes nothing: the row to insert gets a NULL id, which fails the statement
-     * (ER_BAD_NULL_ERROR) before any index is touched, and the update branch checks the deadline again after any
-     * wait for the row's lock, with the same error. A duplicate id updates that token (renaming it; CONFLICT
+     * statement's seconds, the token's values, then the server-time deadline twice). Past the deadline it
+     * writes nothing: the row to insert is not made (no row returned: with FROM DUAL, only the deadline does
+     * that), or, checked again in the update branch after any wait for the row's lock, ER_BAD_NULL_ERROR. A duplicate id updates that token (renaming it; CONFLICT
      * if another token has the name), else a duplicate user name updates that user's token, keeping its id;
      * absent fields keep their stored values. With a `freshId` the store made up, a duplicate id belongs to
      * another token, never to be renamed: its id is set to NULL, which fails the statement (ER_BAD_NULL_ERROR).

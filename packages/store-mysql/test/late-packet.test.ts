@@ -79,6 +79,18 @@ describe('a save that reaches the server after its bound', () => {
     expect(await accessTokens()).toEqual(['after']);
   }, 20000);
 
+  test('on a table whose BEFORE INSERT trigger fills in a missing id, a new user arriving late is not inserted either', async () => {
+    await store.migrate();
+    await admin.query(`CREATE TRIGGER ${table}_id BEFORE INSERT ON ${table} FOR EACH ROW SET NEW.id = IFNULL(NEW.id, LEFT(UUID(), 10))`);
+    const ana = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'first' });
+    await store.saveToken(ana);
+    await warmUp(ana.id!, 'before');
+    await lateSave(new OAuthToken({ userSignature: new UserSignature('bob'), accessToken: 'late-bob' }));
+    expect(await accessTokens()).toEqual(['before']);
+    await lateSave(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'late' }));
+    expect(await accessTokens()).toEqual(['before']);
+  }, 20000);
+
   test('by id: BACKEND_UNAVAILABLE, and the row stays as it was once the server runs the statement', async () => {
     const ana = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'first' });
     await store.saveToken(ana);

@@ -326,10 +326,10 @@ describe('how a save runs', () => {
       const one = { ...raw, select: 0 };
 
       const created = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', refreshToken: 'r', clientId: 'c' });
-      // INSERT ... VALUES (IF(<before the deadline>, id, NULL), ...) ... RETURNING: one statement.
-      expect(await serverWorkOf(pool, () => store.saveToken(created))).toEqual({ ...one, insert: 1 });
+      // INSERT ... SELECT ... FROM DUAL WHERE <before the deadline>: one statement, counted as an insert_select.
+      expect(await serverWorkOf(pool, () => store.saveToken(created))).toEqual({ ...one, insert_select: 1 });
       const update = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a2', expiryTime: 5 });
-      expect(await serverWorkOf(pool, () => store.saveToken(update))).toEqual({ ...one, insert: 1 });
+      expect(await serverWorkOf(pool, () => store.saveToken(update))).toEqual({ ...one, insert_select: 1 });
       // Written back from the row the statement returned: the stored id and the fields the save left out.
       expect(update.toFields()).toMatchObject({ id: created.id, refreshToken: 'r', clientId: 'c', accessToken: 'a2', expiryTime: 5 });
       const refresh = new OAuthToken({ id: created.id, accessToken: 'a3', expiryTime: 6, apiDomain: 'https://d' });
@@ -342,6 +342,32 @@ describe('how a save runs', () => {
         expiryTime: 6,
       });
       expect(one).toMatchObject({ begin: 0, commit: 0, insert: 0, update: 0, stmt_prepare: 0 });
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
+  test('on a table with a BEFORE INSERT or BEFORE UPDATE trigger every save takes the locked path, and the trigger runs', async () => {
+    // Such a trigger could put back the NULL id by which the one-statement saves refuse to write.
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table });
+    try {
+      await store.migrate();
+      await admin.query(
+        `CREATE TRIGGER ${table}_fill BEFORE INSERT ON ${table} FOR EACH ROW SET NEW.client_id = IFNULL(NEW.client_id, 'filled')`,
+      );
+      await store.getTokens();
+      const created = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', refreshToken: 'r' });
+      const work = await serverWorkOf(pool, () => store.saveToken(created));
+      expect(work).toMatchObject({ begin: 1, commit: 1, insert: 1, insert_select: 0 });
+      expect((await store.findTokenById(created.id!))?.clientId).toBe('filled');
+      const update = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a2' });
+      expect(await serverWorkOf(pool, () => store.saveToken(update))).toMatchObject({ begin: 1, commit: 1, insert_select: 0 });
+      expect(update.toFields()).toMatchObject({ id: created.id, accessToken: 'a2', refreshToken: 'r' });
+      const refresh = new OAuthToken({ id: created.id, accessToken: 'a3' });
+      expect(await serverWorkOf(pool, () => store.saveToken(refresh))).toMatchObject({ begin: 1, commit: 1, insert_select: 0 });
+      expect((await store.findTokenById(created.id!))?.accessToken).toBe('a3');
     } finally {
       await store.close();
       await pool.end();
@@ -469,8 +495,8 @@ describe('how a save runs', () => {
       const before = await rowsOf();
       // The statement the store runs for a save without an id, given bob's id as the "generated" one.
       const sql = statements(parseTableName(table)).upsertReturning(true);
-      // The statement's seconds, the deadline (server time, unix seconds; far ahead here), the token, the deadline.
-      const values = [5, '4102444800', bob.id, 'ana', null, null, null, 'a', null, null, null, null, '4102444800'];
+      // The deadline (server time, unix seconds) twice: far ahead here.
+      const values = [5, bob.id, 'ana', null, null, null, 'a', null, null, null, null, '4102444800', '4102444800'];
       const error = await admin.execute(sql, values).then(
         () => null,
         (caught: unknown) => caught,
@@ -532,7 +558,6 @@ describe('how a save runs', () => {
       // Both reach the server in time, then wait for the lock past the deadline (not past max_statement_time).
       const byName = admin.execute(sql.upsertReturning(false), [
         30,
-        deadline,
         ana.id,
         'ana',
         null,
@@ -543,6 +568,7 @@ describe('how a save runs', () => {
         null,
         null,
         null,
+        deadline,
         deadline,
       ]);
       const other = await createConnection(await mysqlUrl());

@@ -77,6 +77,9 @@ export function tokenSql(table: string) {
     /** Sets only the given columns: SQLite rewrites the index entries of every column it sets, changed or not. */
     update: (columns: readonly TokenColumn[]) =>
       `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id`,
+    /** The same update, returning the row as stored: for a table whose columns may change what they are given. */
+    updateReturning: (columns: readonly TokenColumn[]) =>
+      `UPDATE ${name} SET ${columns.map((column) => `${column} = @${column}`).join(', ')} WHERE id = @id RETURNING ${COLUMN_LIST}`,
     deleteById: `DELETE FROM ${name} WHERE id = ?`,
     deleteAll: `DELETE FROM ${name}`,
   };
@@ -190,6 +193,23 @@ export function ensureSchema(database: Database.Database, table: string, create:
       }
     })
     .immediate();
+}
+
+/**
+ * True when every token column of `table` keeps a text exactly as given: its declared type has TEXT affinity,
+ * or none (BLOB or no type), by SQLite's rules (a type containing INT is INTEGER before anything else). A
+ * column with INTEGER, REAL or NUMERIC affinity turns text such as '0123' into a number, so what a save wrote
+ * is known only by reading it back. `expiry_time` is left out: the store writes a number there, and reads
+ * back the same number under any affinity.
+ */
+export function keepsTextAsGiven(database: Database.Database, table: string): boolean {
+  const columns = database.prepare('SELECT name, type FROM pragma_table_info(?)').all(table) as Array<{ name: string; type: string }>;
+  return columns.every(({ name, type }) => {
+    if (name === 'expiry_time' || !(TOKEN_COLUMNS as readonly string[]).includes(name)) return true;
+    const declared = type.toUpperCase();
+    if (declared.includes('INT')) return false;
+    return declared === '' || /CHAR|CLOB|TEXT|BLOB/.test(declared);
+  });
 }
 
 /** The column names of `table`, none when it does not exist. */

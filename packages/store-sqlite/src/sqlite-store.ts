@@ -11,7 +11,18 @@ import {
 } from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import Database from 'better-sqlite3';
-import { ensureSchema, LOCK_COLUMNS, lockKey, lockSql, lockTableName, STORE_NAME, tableColumns, tableOption, tokenSql } from './sql.js';
+import {
+  ensureSchema,
+  keepsTextAsGiven,
+  LOCK_COLUMNS,
+  lockKey,
+  lockSql,
+  lockTableName,
+  STORE_NAME,
+  tableColumns,
+  tableOption,
+  tokenSql,
+} from './sql.js';
 
 /** SQLite's journal modes; the value goes into a PRAGMA, so only these are accepted. */
 export const JOURNAL_MODES = ['WAL', 'DELETE', 'TRUNCATE', 'PERSIST', 'MEMORY', 'OFF'] as const;
@@ -70,6 +81,8 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   private readonly updates = new Map<string, Statement>();
   /** updateInPlace's statements, by the columns they set, each prepared on first use (at most 255). */
   private readonly inPlaceUpdates = new Map<string, Statement>();
+  /** False on a table with a text column of numeric affinity: the common save then reads its row back. */
+  private readonly writeBackAsGiven: boolean;
   private readonly deleteById: Statement;
   private readonly deleteAll: Statement;
   private readonly saveInTransaction: (token: OAuthToken) => OAuthToken;
@@ -93,6 +106,7 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
       if (journalMode !== undefined && !this.database.readonly) setJournalMode(this.database, journalMode);
       operation = 'migrate';
       ensureSchema(this.database, this.table, settings.createSchema);
+      this.writeBackAsGiven = keepsTextAsGiven(this.database, this.table);
       const sql = tokenSql(this.table);
       const prepare = (text: string) => this.database.prepare(text);
       this.selectById = prepare(sql.selectById);
@@ -284,10 +298,17 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
     }
     let statement = this.inPlaceUpdates.get(key);
     if (statement === undefined) {
-      statement = this.database.prepare(tokenSql(this.table).update(columns));
+      const sql = tokenSql(this.table);
+      statement = this.database.prepare(this.writeBackAsGiven ? sql.update(columns) : sql.updateReturning(columns));
       this.inPlaceUpdates.set(key, statement);
     }
     // The row was read in this transaction, so it is still there; a trigger that deletes it leaves it to planSave.
+    if (!this.writeBackAsGiven) {
+      // A column may have turned a value into something else: the write-back is the row as stored, checked
+      // again (CORRUPT_DATA rolls the save back).
+      const updated = statement.get(row) as StoredRow | undefined;
+      return updated === undefined ? null : kit.tokenFromRow(updated, STORE_NAME, 'saveToken');
+    }
     if (statement.run(row).changes === 0) return null;
     // What this UPDATE wrote: the checked stored row with the given columns in place (built here instead of
     // read back with RETURNING, which costs a second row decode and a second check of the same values).

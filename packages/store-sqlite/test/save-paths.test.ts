@@ -1,5 +1,5 @@
 /**
- * The two ways a save runs: one `UPDATE … RETURNING` for a stored token found by user name (no id) or by id
+ * The two ways a save runs: one `UPDATE` for a stored token found by user name (no id) or by id
  * (no user name), and planSave for everything else (inserts, renames by id, lookups by token), each checked
  * against the file with plain SQL.
  */
@@ -189,5 +189,62 @@ describe('saves that need the full plan', () => {
     const free = new OAuthToken({ id: first.id, userSignature: new UserSignature('renamed@example.com:1'), accessToken: 'access-renamed' });
     await store.saveToken(free);
     expect(free.toFields()).toEqual({ ...first.toFields(), userSignature: free.userSignature, accessToken: 'access-renamed' });
+  });
+});
+
+describe("the write-back is what the row holds, whatever its columns' types", () => {
+  // A team's own table, where client_id has NUMERIC affinity: SQLite stores the text '0123' as the integer 123.
+  const numericClientId = (db: Database.Database) =>
+    db.exec(
+      'CREATE TABLE oauthtoken (id varchar(10) NOT NULL PRIMARY KEY, user_name varchar(255), client_id NUMERIC, client_secret varchar(255), ' +
+        'refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time INTEGER, redirect_url varchar(255), api_domain varchar(255))',
+    );
+
+  test.each([
+    ['by user name', (stored: OAuthToken) => ({ userSignature: stored.userSignature })],
+    ['by id', (stored: OAuthToken) => ({ id: stored.id })],
+  ])('%s: a value the column changes is CORRUPT_DATA, with the row left as it was', async (_, target) => {
+    const own = new Database(join(folder, 'numeric.db'));
+    try {
+      numericClientId(own);
+      const numericStore = new SQLiteTokenStore({ database: own });
+      const stored = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', clientId: '1000.ABC', expiryTime: 5 });
+      await numericStore.saveToken(stored);
+      const before = own.prepare('SELECT * FROM oauthtoken').all();
+
+      const changed = new OAuthToken({ ...target(stored), accessToken: 'b', clientId: '0123', expiryTime: 6 });
+      await expect(numericStore.saveToken(changed)).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
+      expect(own.prepare('SELECT * FROM oauthtoken').all()).toEqual(before);
+
+      // A value the column keeps as given is saved, and written back as stored.
+      const kept = new OAuthToken({ ...target(stored), accessToken: 'c', clientId: '1000.XYZ', expiryTime: 7 });
+      await numericStore.saveToken(kept);
+      expect(kept.toFields()).toMatchObject({ id: stored.id, clientId: '1000.XYZ', accessToken: 'c', expiryTime: 7 });
+      expect(await numericStore.findTokenById(stored.id as string)).toEqual(kept);
+      await numericStore.close();
+    } finally {
+      own.close();
+    }
+  });
+
+  test('an INTEGER expiry_time reads back as the number saved', async () => {
+    const own = new Database(join(folder, 'integer.db'));
+    try {
+      own.exec(
+        'CREATE TABLE oauthtoken (id varchar(10) NOT NULL PRIMARY KEY, user_name varchar(255), client_id varchar(255), client_secret varchar(255), ' +
+          'refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time INTEGER, redirect_url varchar(255), api_domain varchar(255))',
+      );
+      const integerStore = new SQLiteTokenStore({ database: own });
+      const stored = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', expiryTime: 5 });
+      await integerStore.saveToken(stored);
+      const refreshed = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'b', expiryTime: 1800000000000 });
+      await integerStore.saveToken(refreshed);
+      expect(refreshed.toFields()).toMatchObject({ id: stored.id, accessToken: 'b', expiryTime: 1800000000000 });
+      expect(await integerStore.findTokenById(stored.id as string)).toEqual(refreshed);
+      expect(own.prepare('SELECT typeof(expiry_time) AS type FROM oauthtoken').get()).toEqual({ type: 'integer' });
+      await integerStore.close();
+    } finally {
+      own.close();
+    }
   });
 });
