@@ -16,15 +16,9 @@ import { newTokenId } from '@crm/core/store-kit';
 import { MySQLTokenStore } from '@crm/store-mysql';
 import { ensureMySQL } from '@crm/test-services/mysql';
 import { type Connection, createConnection, createPool, type Pool, type RowDataPacket } from 'mysql2/promise';
-import { interleaved } from './measure.js';
-import { COLUMNS, pickIndex, tokenRows, userName } from './tokens.js';
-
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at === -1 ? fallback : Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} takes a positive whole number`);
-  return value;
-}
+import { bulkInsert } from './backends/mysql.js';
+import { type LadderStep, ladderOption, runLadder, stepValues, storeStep } from './ladder.js';
+import { COLUMNS, pickIndex, userName } from './tokens.js';
 
 /** mysql2's callback pool under the promise one, as the store uses it. */
 interface CoreConnection {
@@ -35,9 +29,8 @@ interface CorePool {
   getConnection(callback: (error: unknown, got: CoreConnection) => void): void;
 }
 
-const SIZE = option('tokens', 100_000);
-const OPERATIONS = option('operations', 1_000);
-const BATCH = 2_000;
+const SIZE = ladderOption('tokens', 100_000);
+const OPERATIONS = ladderOption('operations', 1_000);
 
 const service = await ensureMySQL();
 const table = `ladder_${randomBytes(4).toString('hex')}`;
@@ -52,10 +45,7 @@ const stepConnections: Connection[] = [];
 try {
   const [version] = await admin.query<RowDataPacket[]>('SELECT VERSION() AS version');
   await store.migrate();
-  for (let from = 0; from < SIZE; from += BATCH) {
-    const rows = tokenRows(from, Math.min(SIZE, from + BATCH)).map((row) => COLUMNS.map((column) => row[column]));
-    await admin.query(`INSERT INTO ${t} (${COLUMNS.join(', ')}) VALUES ?`, [rows]);
-  }
+  await bulkInsert(admin, table, SIZE);
   await admin.query(`ANALYZE TABLE ${t}`);
 
   // The store's own statement: the SQL of the first statement a save by user name sends.
@@ -107,16 +97,18 @@ try {
    * The token's values for round `round` of step `step`: a known user, a refreshed access token and expiry of
    * that step's own (InnoDB skips a row whose values do not change), nothing else.
    */
-  const values = (round: number, step: number) =>
-    COLUMNS.slice(1).map((column) =>
+  const values = (round: number, step: number) => {
+    const { accessToken, expiryTime } = stepValues(round, step);
+    return COLUMNS.slice(1).map((column) =>
       column === 'user_name'
         ? userName(pickIndex(round, SIZE))
         : column === 'access_token'
-          ? `1000.step${step}.${round}.${counter}`
+          ? accessToken
           : column === 'expiry_time'
-            ? String(1_900_000_000_000 + round * 16 + step)
+            ? String(expiryTime)
             : null,
     );
+  };
   /** A fresh id per save, drawn as the store draws one for a save without an id. */
   let counter = 0;
   const freshId = () => {
@@ -137,7 +129,7 @@ try {
     };
   };
 
-  const steps: Array<{ name: string; run: (round: number) => Promise<unknown> }> = [
+  const steps: LadderStep[] = [
     {
       name: 'floor: UPDATE access_token, expiry_time WHERE user_name = ?',
       run: run(`UPDATE ${t} SET access_token = ?, expiry_time = ? WHERE user_name = ?`, (round) => {
@@ -200,36 +192,9 @@ try {
           });
         }),
     },
-    {
-      name: 'the store: saveToken (pool checkout, argument checks, time bound, row to token, write-back)',
-      run: (round) => {
-        const [, , , , accessToken, , expiryTime] = values(round, 7);
-        return store.saveToken(
-          new OAuthToken({
-            userSignature: new UserSignature(userName(pickIndex(round, SIZE))),
-            accessToken: accessToken as string,
-            expiryTime: Number(expiryTime),
-          }),
-        );
-      },
-    },
+    storeStep('the store: saveToken (pool checkout, argument checks, time bound, row to token, write-back)', store, SIZE, 7),
   ];
-  const timings = await interleaved(
-    steps.map((step) => ({ run: step.run, operations: OPERATIONS })),
-    OPERATIONS,
-    Math.min(200, OPERATIONS),
-  );
-  const floor = timings[0]?.median ?? Number.NaN;
-  console.log(
-    `${version[0]?.version}, ${SIZE.toLocaleString('en')} tokens, ${OPERATIONS.toLocaleString('en')} saves per step, interleaved\n`,
-  );
-  console.log('| step | median µs | p99 µs | × floor |');
-  console.log('| --- | ---: | ---: | ---: |');
-  steps.forEach((step, index) => {
-    const timing = timings[index];
-    if (timing === undefined) return;
-    console.log(`| ${step.name} | ${timing.median.toFixed(0)} | ${timing.p99.toFixed(0)} | ${(timing.median / floor).toFixed(2)} |`);
-  });
+  await runLadder(`${version[0]?.version}, ${SIZE.toLocaleString('en')} tokens`, steps, OPERATIONS);
 } finally {
   await connection?.end();
   for (const opened of stepConnections) await opened.end();

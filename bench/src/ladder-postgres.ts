@@ -12,15 +12,9 @@ import { OAuthToken, UserSignature } from '@crm/core';
 import { PostgresTokenStore } from '@crm/store-postgres';
 import { ensurePostgres } from '@crm/test-services/postgres';
 import pg from 'pg';
-import { interleaved } from './measure.js';
-import { COLUMNS, pickIndex, tokenRows, userName } from './tokens.js';
-
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at === -1 ? fallback : Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} takes a positive whole number`);
-  return value;
-}
+import { loadTokens } from './backends/postgres.js';
+import { type LadderStep, ladderOption, runLadder, stepValues, storeStep } from './ladder.js';
+import { pickIndex, userName } from './tokens.js';
 
 /** One step of the store's write pipeline, as the store hands it to pg (src/pipeline.ts of the store). */
 interface CapturedStep {
@@ -33,9 +27,8 @@ interface CapturedPipeline {
   constructor: new (steps: CapturedStep[], rowsOf: number, done: (error: Error | null, rows: unknown[]) => void) => pg.Submittable;
 }
 
-const SIZE = option('tokens', 100_000);
-const OPERATIONS = option('operations', 1_000);
-const BATCH = 10_000;
+const SIZE = ladderOption('tokens', 100_000);
+const OPERATIONS = ladderOption('operations', 1_000);
 
 const service = await ensurePostgres();
 const table = `ladder_${randomBytes(4).toString('hex')}`;
@@ -48,15 +41,7 @@ const clients = Array.from({ length: 4 }, () => new pg.Client({ connectionString
 try {
   const version = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version;
   await store.migrate();
-  for (let from = 0; from < SIZE; from += BATCH) {
-    const rows = tokenRows(from, Math.min(SIZE, from + BATCH));
-    await admin.query(
-      `INSERT INTO "${table}" (${COLUMNS.join(', ')}) SELECT * FROM unnest(${COLUMNS.map(
-        (column, index) => `$${index + 1}::${column === 'expiry_time' ? 'bigint' : 'text'}[]`,
-      ).join(', ')})`,
-      COLUMNS.map((column) => rows.map((row) => row[column])),
-    );
-  }
+  await loadTokens(admin, table, SIZE);
   await admin.query(`ANALYZE "${table}"`);
 
   // Capture the pipeline of one save by user name: marker values show where the round's values go.
@@ -102,16 +87,18 @@ try {
    * and an access token and expiry of the step's own (an UPDATE to equal values still writes a new row
    * version in PostgreSQL, but the steps stay apart anyway).
    */
-  const saveValues = (round: number, step: number) =>
-    save.values.map((value) =>
+  const saveValues = (round: number, step: number) => {
+    const { accessToken, expiryTime } = stepValues(round, step);
+    return save.values.map((value) =>
       value === userName(0)
         ? userName(pickIndex(round, SIZE))
         : value === MARK_ACCESS
-          ? `1000.step${step}.${round}`
+          ? accessToken
           : value === String(MARK_EXPIRY)
-            ? String(1_900_000_000_000 + round * 16 + step)
+            ? String(expiryTime)
             : value,
     );
+  };
   if (!save.values.includes(MARK_ACCESS) || !save.values.includes(String(MARK_EXPIRY)) || !save.values.includes(userName(0))) {
     throw new Error('the captured save statement does not carry the user name, access token and expiry as values');
   }
@@ -121,15 +108,17 @@ try {
     });
   const withValues = (step: CapturedStep, values: ReadonlyArray<string | null>): CapturedStep => ({ statement: step.statement, values });
 
-  const steps: Array<{ name: string; run: (round: number) => Promise<unknown> }> = [
+  const steps: LadderStep[] = [
     {
       name: 'floor: UPDATE access_token, expiry_time WHERE user_name = $3',
-      run: (round) =>
-        floorClient.query({
+      run: (round) => {
+        const { accessToken, expiryTime } = stepValues(round, 0);
+        return floorClient.query({
           name: 'ladder_floor',
           text: `UPDATE "${table}" SET access_token = $1, expiry_time = $2 WHERE user_name = $3`,
-          values: [`1000.floor.${round}`, 1_900_000_000_000 + round * 16, userName(pickIndex(round, SIZE))],
-        }),
+          values: [accessToken, expiryTime, userName(pickIndex(round, SIZE))],
+        });
+      },
     },
     {
       name: "the store's save statement alone, in a transaction of its own (merge, absent fields kept, RETURNING the row)",
@@ -144,34 +133,9 @@ try {
       run: (round) =>
         send(stepClients[2] as pg.Client, [begin, withValues(deadline, [farDeadline]), withValues(save, saveValues(round, 3)), commit], 2),
     },
-    {
-      name: 'the store: saveToken (pool checkout, argument checks, time bound, row to token, write-back)',
-      run: (round) =>
-        store.saveToken(
-          new OAuthToken({
-            userSignature: new UserSignature(userName(pickIndex(round, SIZE))),
-            accessToken: `1000.step4.${round}`,
-            expiryTime: 1_900_000_000_000 + round * 16 + 4,
-          }),
-        ),
-    },
+    storeStep('the store: saveToken (pool checkout, argument checks, time bound, row to token, write-back)', store, SIZE, 4),
   ];
-  const timings = await interleaved(
-    steps.map((step) => ({ run: step.run, operations: OPERATIONS })),
-    OPERATIONS,
-    Math.min(200, OPERATIONS),
-  );
-  const floor = timings[0]?.median ?? Number.NaN;
-  console.log(
-    `PostgreSQL ${version}, ${SIZE.toLocaleString('en')} tokens, ${OPERATIONS.toLocaleString('en')} saves per step, interleaved\n`,
-  );
-  console.log('| step | median µs | p99 µs | × floor |');
-  console.log('| --- | ---: | ---: | ---: |');
-  steps.forEach((step, index) => {
-    const timing = timings[index];
-    if (timing === undefined) return;
-    console.log(`| ${step.name} | ${timing.median.toFixed(0)} | ${timing.p99.toFixed(0)} | ${(timing.median / floor).toFixed(2)} |`);
-  });
+  await runLadder(`PostgreSQL ${version}, ${SIZE.toLocaleString('en')} tokens`, steps, OPERATIONS);
 } finally {
   for (const client of clients) await client.end().catch(() => {});
   await store.close();

@@ -13,18 +13,12 @@ import { OAuthToken, UserSignature } from '@crm/core';
 import { RedisTokenStore } from '@crm/store-redis';
 import { ensureRedis } from '@crm/test-services/redis';
 import { Redis } from 'ioredis';
-import { interleaved } from './measure.js';
+import { removeKeys } from './backends/redis.js';
+import { type LadderStep, ladderOption, runLadder, stepValues, storeStep } from './ladder.js';
 import { COLUMNS, pickIndex, type TokenRow, tokenRows, toOAuthToken, userName } from './tokens.js';
 
-function option(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  const value = at === -1 ? fallback : Number(process.argv[at + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} takes a positive whole number`);
-  return value;
-}
-
-const SIZE = option('tokens', 100_000);
-const OPERATIONS = option('operations', 1_000);
+const SIZE = ladderOption('tokens', 100_000);
+const OPERATIONS = ladderOption('operations', 1_000);
 const BATCH = 2_000;
 
 /** The bench's floor: follow the user-name key to the token's hash and set the refreshed fields there. */
@@ -35,16 +29,6 @@ return redis.call('HSET', ARGV[1] .. id, 'access_token', ARGV[2], 'expiry_time',
 `;
 
 const hashFields = (row: TokenRow) => COLUMNS.flatMap((column) => (row[column] === null ? [] : [column, row[column] as string]));
-
-/** Deletes every key starting with `prefix` (the ladder's own, without glob characters). */
-async function removeKeys(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 const service = await ensureRedis();
 const tag = randomBytes(4).toString('hex');
@@ -91,8 +75,9 @@ try {
   const deadlineAt = 2 + Number(keyCount) + 1;
   const [seconds, micros] = await scriptClient.time();
   const farDeadline = String(Number(seconds) * 1_000_000 + Number(micros) + 3_600_000_000);
-  const scriptArgs = (round: number, step: number) =>
-    call
+  const scriptArgs = (round: number, step: number) => {
+    const { accessToken, expiryTime } = stepValues(round, step);
+    return call
       .slice(1)
       .map((value, index) =>
         index + 1 === deadlineAt
@@ -100,44 +85,32 @@ try {
           : value === userName(0)
             ? userName(pickIndex(round, SIZE))
             : value === MARK_ACCESS
-              ? `1000.step${step}.${round}`
+              ? accessToken
               : value === MARK_EXPIRY
-                ? String(1_900_000_000_000 + round * 8 + step)
+                ? String(expiryTime)
                 : value,
       );
+  };
 
-  const steps: Array<{ name: string; run: (round: number) => Promise<unknown> }> = [
+  const steps: LadderStep[] = [
     {
       name: 'floor: EVALSHA GET user-name key, HSET access_token, expiry_time',
-      run: (round) =>
-        floorScript.updateByUser(
+      run: (round) => {
+        const { accessToken, expiryTime } = stepValues(round, 0);
+        return floorScript.updateByUser(
           `${floorBase}u:${userName(pickIndex(round, SIZE))}`,
           `${floorBase}t:`,
-          `1000.step0.${round}`,
-          String(1_900_000_000_000 + round * 8),
-        ),
+          accessToken,
+          String(expiryTime),
+        );
+      },
     },
     {
       name: "the store's save script (deadline, lookup by digest index, merge, user-name uniqueness, index move, stored row back)",
       run: (round) => scriptClient.evalsha(sha, ...(scriptArgs(round, 1) as [string])),
     },
-    {
-      name: 'the store: saveToken (argument checks, time bound, encoding, reply to token, write-back)',
-      run: (round) =>
-        store.saveToken(
-          new OAuthToken({
-            userSignature: new UserSignature(userName(pickIndex(round, SIZE))),
-            accessToken: `1000.step2.${round}`,
-            expiryTime: 1_900_000_000_000 + round * 8 + 2,
-          }),
-        ),
-    },
+    storeStep('the store: saveToken (argument checks, time bound, encoding, reply to token, write-back)', store, SIZE, 2),
   ];
-  const timings = await interleaved(
-    steps.map((step) => ({ run: step.run, operations: OPERATIONS })),
-    OPERATIONS,
-    Math.min(200, OPERATIONS),
-  );
 
   /** The server's own µs per script call: each step alone, with `INFO commandstats` read before and after. */
   const serverMicros = async (run: (round: number) => Promise<unknown>, from: number): Promise<number> => {
@@ -156,19 +129,10 @@ try {
     const after = await scripts();
     return (after.usec - before.usec) / Math.max(1, after.calls - before.calls);
   };
-  const server = [await serverMicros(steps[0]!.run, OPERATIONS), await serverMicros(steps[1]!.run, OPERATIONS), Number.NaN];
-  server[2] = server[1]!;
-
-  const floor = timings[0]?.median ?? Number.NaN;
-  console.log(`Redis ${version}, ${SIZE.toLocaleString('en')} tokens, ${OPERATIONS.toLocaleString('en')} saves per step, interleaved\n`);
-  console.log('| step | median µs | p99 µs | × floor | server µs per script call |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
-  steps.forEach((step, index) => {
-    const timing = timings[index];
-    if (timing === undefined) return;
-    console.log(
-      `| ${step.name} | ${timing.median.toFixed(0)} | ${timing.p99.toFixed(0)} | ${(timing.median / floor).toFixed(2)} | ${server[index]!.toFixed(1)} |`,
-    );
+  await runLadder(`Redis ${version}, ${SIZE.toLocaleString('en')} tokens`, steps, OPERATIONS, async () => {
+    const floorServer = await serverMicros(steps[0]!.run, OPERATIONS);
+    const scriptServer = await serverMicros(steps[1]!.run, OPERATIONS);
+    return ['server µs per script call', [floorServer, scriptServer, scriptServer].map((micros) => micros.toFixed(1))];
   });
 } finally {
   await store.close();

@@ -28,7 +28,7 @@ const ZOHO_SCANS_WHEN_LARGE = 200;
 const zohoTableSql = (table: string) =>
   `CREATE TABLE \`${table}\` (id varchar(10) NOT NULL, user_name varchar(255), client_id varchar(255), client_secret varchar(255), refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time varchar(20), redirect_url varchar(255), api_domain varchar(255), primary key (id))`;
 
-async function bulkInsert(connection: Connection, table: string, size: number): Promise<void> {
+export async function bulkInsert(connection: Connection, table: string, size: number): Promise<void> {
   for (let from = 0; from < size; from += BATCH) {
     const rows = tokenRows(from, Math.min(size, from + BATCH)).map((row) => COLUMNS.map((column) => row[column]));
     await connection.query(`INSERT INTO \`${table}\` (${COLUMNS.join(', ')}) VALUES ?`, [rows]);

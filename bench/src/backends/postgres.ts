@@ -20,6 +20,19 @@ import {
 
 const BATCH = 10_000;
 
+/** Loads `size` tokens into the store's table: 10 arrays of BATCH values, one INSERT ... SELECT FROM unnest per batch. */
+export async function loadTokens(admin: pg.Client, table: string, size: number): Promise<void> {
+  for (let from = 0; from < size; from += BATCH) {
+    const rows = tokenRows(from, Math.min(size, from + BATCH));
+    await admin.query(
+      `INSERT INTO "${table}" (${COLUMNS.join(', ')}) SELECT * FROM unnest(${COLUMNS.map(
+        (column, index) => `$${index + 1}::${column === 'expiry_time' ? 'bigint' : 'text'}[]`,
+      ).join(', ')})`,
+      COLUMNS.map((column) => rows.map((row) => row[column])),
+    );
+  }
+}
+
 export async function openPostgres(settings: Settings): Promise<Backend> {
   const service = await ensurePostgres();
   const admin = new pg.Client({ connectionString: service.url });
@@ -39,16 +52,7 @@ export async function openPostgres(settings: Settings): Promise<Backend> {
       const pool = new pg.Pool({ connectionString: service.url });
       const store = new PostgresTokenStore({ pool, table });
       await store.migrate();
-      // 10 arrays of BATCH values, one INSERT ... SELECT FROM unnest per batch.
-      for (let from = 0; from < size; from += BATCH) {
-        const rows = tokenRows(from, Math.min(size, from + BATCH));
-        await admin.query(
-          `INSERT INTO "${table}" (${COLUMNS.join(', ')}) SELECT * FROM unnest(${COLUMNS.map(
-            (column, index) => `$${index + 1}::${column === 'expiry_time' ? 'bigint' : 'text'}[]`,
-          ).join(', ')})`,
-          COLUMNS.map((column) => rows.map((row) => row[column])),
-        );
-      }
+      await loadTokens(admin, table, size);
       await admin.query(`ANALYZE "${table}"`);
 
       const keyvStore = new KeyvPostgres({ uri: service.url, table: keyvTable });

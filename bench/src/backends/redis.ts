@@ -44,7 +44,7 @@ function hashFields(row: TokenRow): string[] {
 }
 
 /** Deletes every key starting with `prefix` (a prefix of the bench's own, without glob characters). */
-async function removeKeys(client: Redis, prefix: string): Promise<void> {
+export async function removeKeys(client: Redis, prefix: string): Promise<void> {
   let cursor = '0';
   do {
     const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);

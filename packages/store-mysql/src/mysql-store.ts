@@ -255,6 +255,8 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   private knownShape: TableShape | null = null;
   /** The server's clock, for the deadline one-statement saves carry (MariaDB), measured with the table's shape. */
   private clock: ServerClock | null = null;
+  /** When the table's triggers were last read (`performance.now()`): with its shape, then at most a minute apart. */
+  private triggersCheckedAt = 0;
   private closing: Promise<void> | null = null;
   /** Every socket of the store's own pool, connecting ones included: close() cuts whatever is left. */
   private readonly sockets = new Set<Socket>();
@@ -363,6 +365,8 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
    */
   private async commitIfOpen(connection: Connection, result: ResultSetHeader): Promise<void> {
     if ((Number(result.serverStatus) & SERVER_STATUS_IN_TRANS) === 0) return;
+    // COMMIT, then autocommit: a transaction someone left open with START TRANSACTION is not ended by the SET.
+    await query(connection, 'COMMIT');
     await query(connection, AUTOCOMMIT_ON);
     this.autocommitting.add(connection);
   }
@@ -401,6 +405,18 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   }
 
   private async save(connection: Connection, token: OAuthToken, shape: TableShape, bound: Bound): Promise<OAuthToken> {
+    if (!shape.returning && !shape.beforeTriggers && performance.now() - this.triggersCheckedAt > CLOCK_MAX_AGE_MS) {
+      // The MySQL path measures no clock, in whose query MariaDB's path sees new triggers: look on its own.
+      const [triggers] = await this.select<{ n: string | number }>(connection, BEFORE_TRIGGERS_QUERY, [
+        this.table.database,
+        this.table.table,
+      ]);
+      this.triggersCheckedAt = performance.now();
+      if (Number(triggers?.n) > 0) {
+        this.forgetShape();
+        shape = { ...shape, beforeTriggers: true };
+      }
+    }
     if (shape.beforeTriggers) {
       // Only the locked path: a trigger could undo the NULL id by which the other paths refuse to write.
     } else if (shape.returning) {
@@ -488,16 +504,17 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
         return null;
       }
       if (freshId && code === 'ER_DUP_ENTRY') {
-        await this.afterNoWrite(connection, deadline);
+        if (!(await this.afterNoWrite(connection, deadline)) || bound.expired !== null) throw late();
         return null;
       }
       throw error;
     }
     const [row] = rows;
     if (row !== undefined) return kit.tokenFromRow(row, STORE_NAME, 'saveToken');
-    // By user name only the deadline returns no row; by id, no token with that id does.
-    if (byUserName) throw late();
-    await this.afterNoWrite(connection, deadline);
+    // No row: the deadline, or a session that had lost autocommit (turned on again now), or, by id, no token
+    // with that id. Never a fallback write once the server's clock says the deadline has passed.
+    const inTime = await this.afterNoWrite(connection, deadline);
+    if (bound.expired !== null || !inTime) throw late();
     return null;
   }
 
@@ -508,10 +525,12 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
    * clock is still before the save's deadline (`AFTER_NO_WRITE`).
    */
   private async afterNoWrite(connection: Connection, deadline: string): Promise<boolean> {
-    const [state] = await this.select<{ in_time: number | string | null; autocommit: number | string }>(connection, AFTER_NO_WRITE, [
-      deadline,
-    ]);
-    if (Number(state?.autocommit) !== 1) {
+    const [state] = await this.select<{ in_time: number | string | null; autocommit: number | string; in_transaction: number | string }>(
+      connection,
+      AFTER_NO_WRITE,
+      [deadline],
+    );
+    if (Number(state?.autocommit) !== 1 || Number(state?.in_transaction) !== 0) {
       await query(connection, 'ROLLBACK');
       await query(connection, AUTOCOMMIT_ON);
       this.autocommitting.add(connection);
@@ -782,6 +801,7 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     const [{ version }] = (await this.select<{ version: string }>(connection, 'SELECT VERSION() AS version', [])) as [{ version: string }];
     const indexes = await this.select<IndexInfo>(connection, INDEXES_QUERY, where);
     const [triggers] = await this.select<{ n: string | number }>(connection, BEFORE_TRIGGERS_QUERY, where);
+    this.triggersCheckedAt = performance.now();
     const shape = tableShape(columns, indexes, version, Number(triggers?.n));
     if ('missing' in shape) {
       throw TokenStoreError.failure(

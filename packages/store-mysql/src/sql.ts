@@ -107,8 +107,9 @@ export const INDEXES_QUERY =
   'SELECT INDEX_NAME, COLUMN_NAME, SEQ_IN_INDEX, NON_UNIQUE FROM information_schema.STATISTICS ' +
   'WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?';
 /**
- * How many BEFORE INSERT or BEFORE UPDATE triggers the table has (see `TableShape.beforeTriggers`); a user
- * sees only the triggers of tables it has some privilege on. Values: database (or null), table.
+ * How many BEFORE INSERT or BEFORE UPDATE triggers the table has (see `TableShape.beforeTriggers`). MariaDB
+ * shows them to a user with any privilege on the table; MySQL documents that only a user with the TRIGGER
+ * privilege sees them. Values: database (or null), table.
  */
 const BEFORE_TRIGGERS_COUNT =
   "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = COALESCE(?, DATABASE()) AND EVENT_OBJECT_TABLE = ? AND ACTION_TIMING = 'BEFORE' AND EVENT_MANIPULATION IN ('INSERT', 'UPDATE')";
@@ -283,7 +284,7 @@ const BEFORE_DEADLINE = 'UNIX_TIMESTAMP(SYSDATE(6)) < CAST(? AS DECIMAL(17,6))';
  * (1: the statement was not stopped by the deadline, which cannot have passed yet, but by another guard), and
  * whether the session commits each statement (0: the failed statement left a transaction open). Values: the deadline.
  */
-export const AFTER_NO_WRITE = `SET STATEMENT time_zone = '+00:00' FOR SELECT ${BEFORE_DEADLINE} AS in_time, @@autocommit AS autocommit`;
+export const AFTER_NO_WRITE = `SET STATEMENT time_zone = '+00:00' FOR SELECT ${BEFORE_DEADLINE} AS in_time, @@autocommit AS autocommit, @@in_transaction AS in_transaction`;
 
 /**
  * The server's clock as unix seconds (with microseconds), to learn its offset from this process's clock, and,
@@ -315,11 +316,14 @@ function readableRow(t: string): string {
 }
 
 /**
- * The id a one-statement save inserts, only when the session commits each statement by itself: with
- * autocommit off (a pool's connection setup, the server's init_connect or default, a session reset) the write
- * would stay in an open transaction, never committed, its row locks held. NULL fails the statement instead.
+ * The condition under which a one-statement save makes its row at all (MariaDB): the session commits each
+ * statement by itself. With autocommit off (a pool's connection setup, the server's init_connect or default, a
+ * session reset), or inside a transaction someone left open on a shared connection (`START TRANSACTION`), the
+ * write would stay uncommitted, its row locks held. In the WHERE of
+ * the SELECT that makes the row, not as a NULL id: a BEFORE INSERT trigger can fill in a NULL id, but cannot
+ * make a row the SELECT did not.
  */
-const ONLY_IF_AUTOCOMMIT = (value: string) => `IF(@@autocommit = 1, ${value}, NULL)`;
+const AUTOCOMMITTING = '@@autocommit = 1 AND @@in_transaction = 0';
 
 /** A row as mysql2 returns it. */
 export type StoredRow = Partial<Record<TokenColumn, string | number | null>>;
@@ -336,8 +340,8 @@ export function statements(table: TableName) {
   // branch, after any wait for the existing row's lock, where a NULL id fails the statement (ER_BAD_NULL_ERROR).
   const readable = readableRow(t);
   const upsertReturning = (freshId: boolean) =>
-    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${ONLY_IF_AUTOCOMMIT('?')}, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
-    `FROM DUAL WHERE ${BEFORE_DEADLINE} ON DUPLICATE KEY UPDATE ` +
+    `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${PLACEHOLDERS} ` +
+    `FROM DUAL WHERE ${BEFORE_DEADLINE} AND ${AUTOCOMMITTING} ON DUPLICATE KEY UPDATE ` +
     [
       `${t}.id = IF(${freshId ? `${t}.user_name <=> VALUES(user_name) AND ` : ''}${BEFORE_DEADLINE} AND ${readable}, ${t}.id, NULL)`,
       ...UPDATED_COLUMNS.map(keepAbsent),
@@ -362,24 +366,28 @@ export function statements(table: TableName) {
      * A stored row that cannot be read is never updated (`readableRow`): its id set to NULL fails the statement
      * (ER_BAD_NULL_ERROR; a warning in a non-strict session), and the general save reports CORRUPT_DATA.
      * (Nested, not `readable AND LAST_INSERT_ID(1)`: MariaDB then reports insertId 1 for an insert too.)
+     * `INSERT ... SELECT`, not `VALUES`: MariaDB then refuses the NULL id before a BEFORE UPDATE trigger could
+     * put a value back (with `VALUES` such a trigger can; MySQL 8's order is untested here).
      */
     upsert:
-      `INSERT INTO ${t} (${COLUMN_LIST}) VALUES (${PLACEHOLDERS}) ON DUPLICATE KEY UPDATE ` +
+      `INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${PLACEHOLDERS} FROM DUAL ON DUPLICATE KEY UPDATE ` +
       [
-        `id = IF(${readable}, IF(LAST_INSERT_ID(1), id, id), NULL)`,
-        ...UPDATED_COLUMNS.map((column) => `${column} = COALESCE(?, ${column})`),
+        `${t}.id = IF(${readable}, IF(LAST_INSERT_ID(1), ${t}.id, ${t}.id), NULL)`,
+        ...UPDATED_COLUMNS.map((column) => `${t}.${column} = COALESCE(?, ${t}.${column})`),
       ].join(', '),
     /**
      * MariaDB: a save that names its user in one statement, which returns the row as stored (values: the
      * statement's seconds, the token's values, then the server-time deadline twice). Past the deadline it
-     * writes nothing: the row to insert is not made (no row returned: with FROM DUAL, only the deadline does
-     * that), or, checked again in the update branch after any wait for the row's lock, ER_BAD_NULL_ERROR. A duplicate id updates that token (renaming it; CONFLICT
+     * writes nothing: the row to insert is not made (no row returned), or, checked again in the update branch
+     * after any wait for the row's lock, ER_BAD_NULL_ERROR. A duplicate id updates that token (renaming it; CONFLICT
      * if another token has the name), else a duplicate user name updates that user's token, keeping its id;
      * absent fields keep their stored values. With a `freshId` the store made up, a duplicate id belongs to
      * another token, never to be renamed: its id is set to NULL, which fails the statement (ER_BAD_NULL_ERROR).
      * The guard comes first: MariaDB assigns left to right, so it sees the stored user name. The same assignment
-     * refuses a stored row that cannot be read (`readableRow`), and the id inserted is NULL when the session does
-     * not autocommit (`ONLY_IF_AUTOCOMMIT`): the same error, which the store tells apart with `AFTER_NO_WRITE`.
+     * refuses a stored row that cannot be read (`readableRow`). A session that does not autocommit makes no
+     * row either (`AUTOCOMMITTING`); the store tells that and the deadline apart with `AFTER_NO_WRITE`. (MariaDB
+     * checks the NULL id of the update branch before any BEFORE UPDATE trigger runs, and the SELECT makes no
+     * row for a BEFORE INSERT trigger to fill in.)
      */
     upsertReturning: (freshId: boolean) => (freshId ? upsertReturningFreshId : upsertReturningGivenId),
     /**
@@ -388,13 +396,13 @@ export function statements(table: TableName) {
      * no row returned (the store then runs the general save). The row it read always takes the update branch,
      * whose first assignment checks the server-time deadline once the row is locked: past it the id is NULL,
      * which fails the statement (ER_BAD_NULL_ERROR, nothing written), so an empty answer always means "no such
-     * token", never the deadline. Its guards against an unreadable stored row and a session without autocommit
-     * are `upsertReturning`'s. Values: the statement's seconds, the token's values without its id, the id, then
-     * the deadline.
+     * token" or a session without autocommit (`AUTOCOMMITTING`: no row read, none locked), never the deadline.
+     * Its guard against an unreadable stored row is `upsertReturning`'s. Values: the statement's seconds, the
+     * token's values without its id, the id, then the deadline.
      */
     updateByIdReturning:
-      `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT ${ONLY_IF_AUTOCOMMIT('stored.id')}, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
-      `FROM ${t} AS stored WHERE stored.id = ? FOR UPDATE ON DUPLICATE KEY UPDATE ` +
+      `${ONE_STATEMENT}INSERT INTO ${t} (${COLUMN_LIST}) SELECT stored.id, ${UPDATED_COLUMNS.map(() => '?').join(', ')} ` +
+      `FROM ${t} AS stored WHERE stored.id = ? AND ${AUTOCOMMITTING} FOR UPDATE ON DUPLICATE KEY UPDATE ` +
       [`${t}.id = IF(${BEFORE_DEADLINE} AND ${readable}, ${t}.id, NULL)`, ...UPDATED_COLUMNS.map(keepAbsent)].join(', ') +
       ` RETURNING ${COLUMN_LIST}`,
     /** The row an upsert updated, read back inside its transaction (it holds that row's lock). */

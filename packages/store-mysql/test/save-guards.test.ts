@@ -115,6 +115,89 @@ describe('a pool whose sessions do not autocommit', () => {
       await pool.end();
     }
   });
+
+  test('a session left inside a transaction (START TRANSACTION) on a shared pool: saves and deletes are still committed', async () => {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
+    const other = await otherStore();
+    const leaveOpen = async () => {
+      const connection = await pool.getConnection();
+      await connection.query('START TRANSACTION');
+      connection.release();
+    };
+    try {
+      const ana = new OAuthToken({ userSignature: user('ana'), accessToken: 'a1' });
+      await store.saveToken(ana);
+      await leaveOpen();
+      await store.saveToken(new OAuthToken({ userSignature: user('ana'), accessToken: 'a2' }));
+      expect((await rowsOf()).map((row) => row.access_token)).toEqual(['a2']);
+      await leaveOpen();
+      await store.saveToken(new OAuthToken({ userSignature: user('bob'), accessToken: 'b1' }));
+      await leaveOpen();
+      await store.saveToken(new OAuthToken({ id: ana.id, accessToken: 'a3' }));
+      expect((await rowsOf()).map((row) => row.access_token).sort()).toEqual(['a3', 'b1']);
+      // No row lock is left behind: another store saves the same users at once.
+      await other.saveToken(new OAuthToken({ id: ana.id, accessToken: 'a4' }));
+      await other.saveToken(new OAuthToken({ userSignature: user('bob'), accessToken: 'b2' }));
+      await leaveOpen();
+      await store.deleteToken(ana.id!);
+      expect((await rowsOf()).map((row) => row.access_token)).toEqual(['b2']);
+      await leaveOpen();
+      await store.deleteTokens();
+      expect(await rowsOf()).toEqual([]);
+    } finally {
+      await store.close();
+      await other.close();
+      await pool.end();
+    }
+  });
+
+  test('a save the server sees past its deadline on a session that lost autocommit is BACKEND_UNAVAILABLE, never the general save', async () => {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
+    try {
+      const ana = new OAuthToken({ userSignature: user('ana'), accessToken: 'a1' });
+      await store.saveToken(ana);
+      // As if the server's clock had stepped 10 s forward since the store measured it: every deadline the store
+      // sends now lies in the server's past, so the server sees each save as late.
+      const clock = (store as unknown as { clock: { offsetMs: number; measuredAt: number } }).clock;
+      clock.offsetMs -= 10_000;
+      clock.measuredAt = performance.now();
+      for (const late of [
+        new OAuthToken({ id: ana.id, accessToken: 'late-id' }),
+        new OAuthToken({ userSignature: user('ana'), accessToken: 'late-name' }),
+        new OAuthToken({ userSignature: user('bob'), accessToken: 'late-new' }),
+      ]) {
+        const connection = await pool.getConnection();
+        await connection.query('SET autocommit = 0');
+        connection.release();
+        expect(await codeOf(store.saveToken(late))).toBe('BACKEND_UNAVAILABLE');
+      }
+      expect((await rowsOf()).map((row) => row.access_token)).toEqual(['a1']);
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
+  test('with a BEFORE INSERT trigger that fills in a missing id, created after the store read the table, a new user is still committed', async () => {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
+    try {
+      await store.migrate();
+      await store.getTokens(); // the table's shape and triggers are read now: none yet
+      await admin.query(`CREATE TRIGGER ${table}_id BEFORE INSERT ON ${table} FOR EACH ROW SET NEW.id = IFNULL(NEW.id, LEFT(UUID(), 10))`);
+      const connection = await pool.getConnection();
+      await connection.query('SET autocommit = 0');
+      connection.release();
+      const bob = new OAuthToken({ userSignature: user('bob'), accessToken: 'b1' });
+      await store.saveToken(bob);
+      expect(await rowsOf()).toMatchObject([{ id: bob.id, user_name: 'bob', access_token: 'b1' }]);
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
 });
 
 describe('a table whose id has no unique key of its own (createSchema off)', () => {
@@ -233,5 +316,27 @@ describe('a stored row that cannot be read as a token', () => {
         await store.close();
       }
     });
+  });
+});
+
+describe('a BEFORE UPDATE trigger that puts back a NULL id, created after the store read the table', () => {
+  test.each([
+    ['one statement (MariaDB)', true],
+    ["MySQL's upsert, once the triggers are read again (at most a minute later)", false],
+  ])('%s: a save over a row that cannot be read is CORRUPT_DATA, and the row stays as it was', async (_path, returning) => {
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      await store.saveToken(new OAuthToken({ userSignature: user('ana'), accessToken: 'first' }));
+      const internals = store as unknown as { knownShape: { returning: boolean }; triggersCheckedAt: number };
+      if (!returning) internals.knownShape.returning = false;
+      await admin.query(`CREATE TRIGGER ${table}_keep BEFORE UPDATE ON ${table} FOR EACH ROW SET NEW.id = IFNULL(NEW.id, OLD.id)`);
+      if (!returning) internals.triggersCheckedAt = performance.now() - 61_000; // as if a minute had passed
+      await admin.query(`UPDATE ${table} SET expiry_time = 'soon'`);
+      const before = await rowsOf();
+      expect(await codeOf(store.saveToken(new OAuthToken({ userSignature: user('ana'), accessToken: 'second' })))).toBe('CORRUPT_DATA');
+      expect(await rowsOf()).toEqual(before);
+    } finally {
+      await store.close();
+    }
   });
 });

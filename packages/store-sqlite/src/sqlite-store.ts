@@ -81,8 +81,14 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
   private readonly updates = new Map<string, Statement>();
   /** updateInPlace's statements, by the columns they set, each prepared on first use (at most 255). */
   private readonly inPlaceUpdates = new Map<string, Statement>();
-  /** False on a table with a text column of numeric affinity: the common save then reads its row back. */
-  private readonly writeBackAsGiven: boolean;
+  /**
+   * False on a table with a text column of numeric affinity, which may store a text such as '0123' as a number:
+   * every save then reads its row back and checks it (CORRUPT_DATA rolls it back). Learnt again whenever the
+   * database's schema version changes (another connection may rebuild the table).
+   */
+  private writeBackAsGiven = true;
+  private checkedSchemaVersion: unknown = null;
+  private readonly schemaVersion: Statement;
   private readonly deleteById: Statement;
   private readonly deleteAll: Statement;
   private readonly saveInTransaction: (token: OAuthToken) => OAuthToken;
@@ -106,7 +112,8 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
       if (journalMode !== undefined && !this.database.readonly) setJournalMode(this.database, journalMode);
       operation = 'migrate';
       ensureSchema(this.database, this.table, settings.createSchema);
-      this.writeBackAsGiven = keepsTextAsGiven(this.database, this.table);
+      this.schemaVersion = this.database.prepare('PRAGMA schema_version').pluck();
+      this.checkColumnTypes();
       const sql = tokenSql(this.table);
       const prepare = (text: string) => this.database.prepare(text);
       this.selectById = prepare(sql.selectById);
@@ -131,12 +138,18 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
     // planSave decides with the same rules as every other store; the IMMEDIATE lock makes its reads and our write one step.
     // A failing statement may quote stored values too (a trigger's RAISE): the kit drops such texts from causes.
     const save = this.database.transaction((token: OAuthToken) => {
+      this.checkColumnTypes();
       const updated = this.updateInPlace(token);
       if (updated !== null) return updated;
       const plan = kit.planSave(lookup, token, STORE_NAME);
       if (plan.replaces === null) this.insert.run(kit.tokenToRow(plan.stored));
       else this.updateChanged(kit.tokenToRow(plan.replaces), kit.tokenToRow(plan.stored));
-      return plan.stored;
+      if (this.writeBackAsGiven) return plan.stored;
+      // The row as stored, checked: a value a column changed is CORRUPT_DATA, which rolls the save back.
+      const written = this.selectById.get(plan.stored.id) as StoredRow | undefined;
+      if (written === undefined)
+        throw TokenStoreError.failure({ store: STORE_NAME, operation: 'saveToken' }, 'the saved token could not be read back');
+      return kit.tokenFromRow(written, STORE_NAME, 'saveToken');
     });
     this.saveInTransaction = (token) => save.immediate(token);
   }
@@ -315,6 +328,16 @@ export class SQLiteTokenStore implements TokenStore, TokenLocking {
     const written: StoredRow = { ...found };
     for (const column of columns) written[column] = row[column];
     return kit.tokenFromRow(written, STORE_NAME, 'saveToken');
+  }
+
+  /** Learns `writeBackAsGiven` again when the schema changed since it was learnt (and on the first call). */
+  private checkColumnTypes(): void {
+    const version = this.schemaVersion.get();
+    if (version === this.checkedSchemaVersion) return;
+    const asGiven = keepsTextAsGiven(this.database, this.table);
+    if (asGiven !== this.writeBackAsGiven) this.inPlaceUpdates.clear(); // they were prepared for the other kind of write-back
+    this.writeBackAsGiven = asGiven;
+    this.checkedSchemaVersion = version;
   }
 
   /** Writes the columns whose value differs; a refresh typically changes only access_token and expiry_time. */

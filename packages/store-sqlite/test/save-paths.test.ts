@@ -227,6 +227,53 @@ describe("the write-back is what the row holds, whatever its columns' types", ()
     }
   });
 
+  test('a new token or a rename whose value the column changes is CORRUPT_DATA too, with nothing written', async () => {
+    const own = new Database(join(folder, 'numeric-insert.db'));
+    try {
+      numericClientId(own);
+      const numericStore = new SQLiteTokenStore({ database: own });
+      await expect(
+        numericStore.saveToken(new OAuthToken({ userSignature: new UserSignature('bob'), accessToken: 'b', clientId: '0123' })),
+      ).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
+      expect(own.prepare('SELECT COUNT(*) AS n FROM oauthtoken').get()).toEqual({ n: 0 });
+
+      const ana = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a', clientId: '1000.ABC' });
+      await numericStore.saveToken(ana);
+      expect(ana.clientId).toBe('1000.ABC');
+      const before = own.prepare('SELECT * FROM oauthtoken').all();
+      const rename = new OAuthToken({ id: ana.id, userSignature: new UserSignature('carol'), accessToken: 'c', clientId: '0456' });
+      await expect(numericStore.saveToken(rename)).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
+      expect(own.prepare('SELECT * FROM oauthtoken').all()).toEqual(before);
+      await numericStore.close();
+    } finally {
+      own.close();
+    }
+  });
+
+  test('a table rebuilt with a numeric column while the store is open is noticed before the next save', async () => {
+    const stored = fullToken('ana');
+    await store.saveToken(stored);
+    // Another connection rebuilds the table: same rows, client_id now NUMERIC.
+    const other = new Database(join(folder, 'tokens.db'));
+    other.exec(`
+      BEGIN;
+      CREATE TABLE rebuilt (id varchar(10) NOT NULL PRIMARY KEY, user_name varchar(255), client_id NUMERIC, client_secret varchar(255),
+        refresh_token varchar(255), access_token varchar(255), grant_token varchar(255), expiry_time INTEGER, redirect_url varchar(255), api_domain varchar(255));
+      INSERT INTO rebuilt SELECT id, user_name, client_id, client_secret, refresh_token, access_token, grant_token, expiry_time, redirect_url, api_domain FROM oauthtoken;
+      DROP TABLE oauthtoken;
+      ALTER TABLE rebuilt RENAME TO oauthtoken;
+      CREATE UNIQUE INDEX oauthtoken_user_name ON oauthtoken (user_name) WHERE user_name IS NOT NULL AND user_name <> '';
+      COMMIT;`);
+    other.close();
+    const before = rows();
+    const refresh = new OAuthToken({ id: stored.id, accessToken: 'access-0123', clientId: '0123' });
+    await expect(store.saveToken(refresh)).rejects.toMatchObject({ code: 'CORRUPT_DATA' });
+    expect(rows()).toEqual(before);
+    const kept = new OAuthToken({ id: stored.id, accessToken: 'access-kept' });
+    await store.saveToken(kept);
+    expect(await store.findTokenById(stored.id as string)).toEqual(kept);
+  });
+
   test('an INTEGER expiry_time reads back as the number saved', async () => {
     const own = new Database(join(folder, 'integer.db'));
     try {
