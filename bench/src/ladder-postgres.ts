@@ -35,6 +35,8 @@ const table = `ladder_${randomBytes(4).toString('hex')}`;
 const admin = new pg.Client({ connectionString: service.url });
 await admin.connect();
 const pool = new pg.Pool({ connectionString: service.url });
+/** The pool of the step that times a pool's checkout without the store: a pool of its own, as every step has. */
+const stepPool = new pg.Pool({ connectionString: service.url });
 const store = new PostgresTokenStore({ pool, table });
 /** One connection per step: every step's connection then sits idle for the same time between its turns. */
 const clients = Array.from({ length: 4 }, () => new pg.Client({ connectionString: service.url }));
@@ -133,6 +135,21 @@ try {
       run: (round) =>
         send(stepClients[2] as pg.Client, [begin, withValues(deadline, [farDeadline]), withValues(save, saveValues(round, 3)), commit], 2),
     },
+    {
+      name: "the store's pipeline on a connection taken from a pool and given back per save, as the store does",
+      run: async (round) => {
+        const got = await stepPool.connect();
+        try {
+          await send(
+            got as unknown as pg.Client,
+            [begin, withValues(deadline, [farDeadline]), withValues(save, saveValues(round, 5)), commit],
+            2,
+          );
+        } finally {
+          got.release();
+        }
+      },
+    },
     storeStep('the store: saveToken (pool checkout, argument checks, time bound, row to token, write-back)', store, SIZE, 4),
   ];
   await runLadder(`PostgreSQL ${version}, ${SIZE.toLocaleString('en')} tokens`, steps, OPERATIONS);
@@ -140,6 +157,7 @@ try {
   for (const client of clients) await client.end().catch(() => {});
   await store.close();
   await pool.end();
+  await stepPool.end();
   await admin.query(`DROP TABLE IF EXISTS "${table}"`);
   await admin.end();
   await service.stop();
