@@ -79,13 +79,16 @@ describe('a pool whose sessions do not autocommit', () => {
 
   // The store turned autocommit on for its connection; the caller's own code then turns it off again on the
   // same pooled connection (a session reset to a server default of off does the same).
-  test('a session that lost autocommit after the store set it: saves and deletes are still committed', async () => {
+  test.each([
+    ['that lost autocommit after the store set it', 'SET autocommit = 0'],
+    ['left inside a transaction (START TRANSACTION, autocommit still on)', 'START TRANSACTION'],
+  ])('a session %s: saves and deletes are still committed, and no lock is left', async (_state, spoil) => {
     const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
     const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
     const other = await otherStore();
     const autocommitOff = async () => {
       const connection = await pool.getConnection();
-      await connection.query('SET autocommit = 0');
+      await connection.query(spoil);
       connection.release();
     };
     try {
@@ -109,42 +112,6 @@ describe('a pool whose sessions do not autocommit', () => {
       expect(await rowsOf()).toEqual([]);
       await other.saveToken(new OAuthToken({ userSignature: user('bob'), accessToken: 'b3' }));
       expect((await rowsOf()).map((row) => row.access_token)).toEqual(['b3']);
-    } finally {
-      await store.close();
-      await other.close();
-      await pool.end();
-    }
-  });
-
-  test('a session left inside a transaction (START TRANSACTION) on a shared pool: saves and deletes are still committed', async () => {
-    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
-    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
-    const other = await otherStore();
-    const leaveOpen = async () => {
-      const connection = await pool.getConnection();
-      await connection.query('START TRANSACTION');
-      connection.release();
-    };
-    try {
-      const ana = new OAuthToken({ userSignature: user('ana'), accessToken: 'a1' });
-      await store.saveToken(ana);
-      await leaveOpen();
-      await store.saveToken(new OAuthToken({ userSignature: user('ana'), accessToken: 'a2' }));
-      expect((await rowsOf()).map((row) => row.access_token)).toEqual(['a2']);
-      await leaveOpen();
-      await store.saveToken(new OAuthToken({ userSignature: user('bob'), accessToken: 'b1' }));
-      await leaveOpen();
-      await store.saveToken(new OAuthToken({ id: ana.id, accessToken: 'a3' }));
-      expect((await rowsOf()).map((row) => row.access_token).sort()).toEqual(['a3', 'b1']);
-      // No row lock is left behind: another store saves the same users at once.
-      await other.saveToken(new OAuthToken({ id: ana.id, accessToken: 'a4' }));
-      await other.saveToken(new OAuthToken({ userSignature: user('bob'), accessToken: 'b2' }));
-      await leaveOpen();
-      await store.deleteToken(ana.id!);
-      expect((await rowsOf()).map((row) => row.access_token)).toEqual(['b2']);
-      await leaveOpen();
-      await store.deleteTokens();
-      expect(await rowsOf()).toEqual([]);
     } finally {
       await store.close();
       await other.close();
