@@ -343,30 +343,36 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   async deleteToken(id: string): Promise<void> {
     this.checkOpen('deleteToken');
     kit.checkIdArgument(id, STORE_NAME, 'deleteToken');
-    await this.run('deleteToken', async (connection, bound) => {
-      const result = await kit.retrySave(this.deadlockRetry(bound.signal), () =>
-        execute<ResultSetHeader>(connection, this.sql.deleteById, [id, id]),
-      );
-      await this.commitIfOpen(connection, result);
-    });
+    await this.run('deleteToken', (connection, bound) =>
+      this.deleteCommitted(connection, () =>
+        kit.retrySave(this.deadlockRetry(bound.signal), () => execute<ResultSetHeader>(connection, this.sql.deleteById, [id, id])),
+      ),
+    );
   }
 
   async deleteTokens(): Promise<void> {
     this.checkOpen('deleteTokens');
-    await this.run('deleteTokens', async (connection, bound) => {
-      const result = await kit.retrySave(this.deadlockRetry(bound.signal), () => query(connection, this.sql.deleteAll));
-      await this.commitIfOpen(connection, result);
-    });
+    await this.run('deleteTokens', (connection, bound) =>
+      this.deleteCommitted(connection, () => kit.retrySave(this.deadlockRetry(bound.signal), () => query(connection, this.sql.deleteAll))),
+    );
   }
 
   /**
-   * A delete is one statement that commits by itself, unless the session lost autocommit since this store set
-   * it: then turning autocommit back on commits the delete (and the session commits by itself again).
+   * A delete is one statement that commits by itself, unless its answer shows it ran inside a transaction
+   * someone left open on the connection (autocommit lost since this store set it, or START TRANSACTION without
+   * its end). That transaction is ended as a save ends it, rolled back (its work was abandoned; committing it
+   * would keep half of someone's work), and the delete runs again, committed by itself.
    */
-  private async commitIfOpen(connection: Connection, result: ResultSetHeader): Promise<void> {
+  private async deleteCommitted(connection: Connection, remove: () => Promise<ResultSetHeader>): Promise<void> {
+    const result = await remove();
     if ((Number(result.serverStatus) & SERVER_STATUS_IN_TRANS) === 0) return;
-    // COMMIT, then autocommit: a transaction someone left open with START TRANSACTION is not ended by the SET.
-    await query(connection, 'COMMIT');
+    await this.endLeftOpenTransaction(connection);
+    await remove();
+  }
+
+  /** Rolls back a transaction left open on the connection and turns autocommit on again. */
+  private async endLeftOpenTransaction(connection: Connection): Promise<void> {
+    await query(connection, 'ROLLBACK');
     await query(connection, AUTOCOMMIT_ON);
     this.autocommitting.add(connection);
   }
@@ -422,7 +428,7 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     } else if (shape.returning) {
       const stored = await this.oneStatementSave(connection, token, shape, bound);
       if (stored !== null) return stored;
-    } else if (shape.upsertByUserName && shape.uniqueId && token.userSignature !== null) {
+    } else if (shape.upsertByUserName && shape.uniqueId && !shape.autoIncrement && token.userSignature !== null) {
       const stored = await kit
         .retrySave(this.saveRetry(bound), () => this.upsert(connection, token))
         .catch((error: unknown) => {
@@ -530,11 +536,7 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
       AFTER_NO_WRITE,
       [deadline],
     );
-    if (Number(state?.autocommit) !== 1 || Number(state?.in_transaction) !== 0) {
-      await query(connection, 'ROLLBACK');
-      await query(connection, AUTOCOMMIT_ON);
-      this.autocommitting.add(connection);
-    }
+    if (Number(state?.autocommit) !== 1 || Number(state?.in_transaction) !== 0) await this.endLeftOpenTransaction(connection);
     return Number(state?.in_time) === 1;
   }
 
@@ -600,7 +602,12 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     if (key !== null) locks.push([kit.LOOKUP_COLUMNS[key.field], key.value]);
     // The user name this save gives the token: another row holding it means CONFLICT.
     if (token.userName !== null && key?.field !== 'userName') locks.push(['user_name', token.userName]);
-    await query(connection, this.sql.readCommittedNext);
+    await query(connection, this.sql.readCommittedNext).catch(async (error: unknown) => {
+      // Refused inside a transaction someone left open on the connection: end it as a one-statement save would.
+      if (kit.driverErrorCode(error) !== 'ER_CANT_CHANGE_TX_CHARACTERISTICS') throw error;
+      await this.endLeftOpenTransaction(connection);
+      await query(connection, this.sql.readCommittedNext);
+    });
     return this.transaction(connection, async () => {
       const rows =
         locks.length === 0

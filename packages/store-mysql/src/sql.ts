@@ -90,6 +90,8 @@ export interface ColumnInfo {
   COLLATION_NAME: string | null;
   /** 'YES' or 'NO'. */
   IS_NULLABLE?: string;
+  /** `auto_increment` for such a column (a team's own table may have one beside Zoho's columns). */
+  EXTRA?: string | null;
 }
 
 /** One row of information_schema.STATISTICS for this table. */
@@ -101,7 +103,7 @@ export interface IndexInfo {
 }
 
 export const COLUMNS_QUERY =
-  'SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, COLLATION_NAME, IS_NULLABLE FROM information_schema.COLUMNS ' +
+  'SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_MAXIMUM_LENGTH, COLLATION_NAME, IS_NULLABLE, EXTRA FROM information_schema.COLUMNS ' +
   'WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?';
 export const INDEXES_QUERY =
   'SELECT INDEX_NAME, COLUMN_NAME, SEQ_IN_INDEX, NON_UNIQUE FROM information_schema.STATISTICS ' +
@@ -152,6 +154,11 @@ export interface TableShape {
    * id is common): every save then takes the locked path.
    */
   beforeTriggers: boolean;
+  /**
+   * True when the table has an AUTO_INCREMENT column. MySQL's upsert tells an update from an insert by the
+   * insert id it reports, which such a column sets on every insert: saves on MySQL then take the locked path.
+   */
+  autoIncrement: boolean;
 }
 
 /** MariaDB 10.5 and later; MySQL (8.x included) has no `INSERT ... RETURNING`. */
@@ -193,6 +200,7 @@ export function tableShape(
     uniqueId: hasUniqueIndexOn('id', indexes) && byName.get('id')!.IS_NULLABLE?.toUpperCase() === 'NO',
     returning: supportsReturning(serverVersion),
     beforeTriggers: beforeTriggers > 0,
+    autoIncrement: columns.some((column) => /auto_increment/i.test(column.EXTRA ?? '')),
   };
 }
 

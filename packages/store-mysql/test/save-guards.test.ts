@@ -119,6 +119,45 @@ describe('a pool whose sessions do not autocommit', () => {
     }
   });
 
+  test('a delete inside a transaction left open rolls that transaction back (as a save does) and commits only itself', async () => {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
+    try {
+      const ana = new OAuthToken({ userSignature: user('ana'), accessToken: 'a1' });
+      await store.saveToken(ana);
+      await store.saveToken(new OAuthToken({ userSignature: user('bob'), accessToken: 'b1' }));
+      // Someone's half-done work on the shared connection: a row written in a transaction never committed.
+      const connection = await pool.getConnection();
+      await connection.query('START TRANSACTION');
+      await connection.query(`INSERT INTO ${table} (id, user_name, access_token) VALUES ('halfdone', 'carol', 'c1')`);
+      connection.release();
+      await store.deleteToken(ana.id!);
+      expect((await rowsOf()).map((row) => row.access_token)).toEqual(['b1']);
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
+  test('a save that takes the locked path on a session left inside a transaction is still saved', async () => {
+    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
+    try {
+      await store.saveToken(new OAuthToken({ userSignature: user('ana'), accessToken: 'a1' }));
+      const connection = await pool.getConnection();
+      await connection.query('START TRANSACTION');
+      await connection.query(`SELECT COUNT(*) FROM ${table}`);
+      connection.release();
+      // No user name and no id: matched by its access token, the locked path (SET TRANSACTION ISOLATION LEVEL first).
+      const byAccessToken = new OAuthToken({ accessToken: 'a1', refreshToken: 'r1' });
+      await store.saveToken(byAccessToken);
+      expect(await rowsOf()).toMatchObject([{ user_name: 'ana', access_token: 'a1', refresh_token: 'r1' }]);
+    } finally {
+      await store.close();
+      await pool.end();
+    }
+  });
+
   test('a save the server sees past its deadline on a session that lost autocommit is BACKEND_UNAVAILABLE, never the general save', async () => {
     const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
     const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
@@ -302,6 +341,28 @@ describe('a BEFORE UPDATE trigger that puts back a NULL id, created after the st
       const before = await rowsOf();
       expect(await codeOf(store.saveToken(new OAuthToken({ userSignature: user('ana'), accessToken: 'second' })))).toBe('CORRUPT_DATA');
       expect(await rowsOf()).toEqual(before);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('a table with an AUTO_INCREMENT column of its own', () => {
+  test("MySQL's upsert is not used (its insert id would be taken for an update): a new user and a known one are saved", async () => {
+    const setup = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    await setup.migrate();
+    await setup.close();
+    await admin.query(`ALTER TABLE ${table} ADD COLUMN seq BIGINT NOT NULL AUTO_INCREMENT UNIQUE`);
+    const store = new MySQLTokenStore({ url: await mysqlUrl(), table });
+    try {
+      await store.getTokens();
+      (store as unknown as { knownShape: { returning: boolean } }).knownShape.returning = false; // MySQL's path on this server
+      const ana = new OAuthToken({ userSignature: user('ana'), accessToken: 'a1', refreshToken: 'r1' });
+      await store.saveToken(ana);
+      const refreshed = new OAuthToken({ userSignature: user('ana'), accessToken: 'a2' });
+      await store.saveToken(refreshed);
+      expect(refreshed.toFields()).toMatchObject({ id: ana.id, accessToken: 'a2', refreshToken: 'r1' });
+      expect(await rowsOf()).toMatchObject([{ id: ana.id, user_name: 'ana', access_token: 'a2', refresh_token: 'r1' }]);
     } finally {
       await store.close();
     }
