@@ -56,3 +56,5 @@ export { retrySave } from './retry.js';
 // Zoho's columns, and the one pair of row mapping functions every store uses.
 export type { TokenColumn, TokenRow } from './row.js';
 export { parseExpiryTime, TOKEN_COLUMNS, tokenFromRow, tokenToRow, tokenToValues } from './row.js';
+// A server's clock, for deadlines the server itself enforces.
+export { clientNow, ServerClock } from './server-clock.js';

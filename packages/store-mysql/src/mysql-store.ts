@@ -59,19 +59,6 @@ const isDeadlock = (error: unknown) => kit.driverErrorCode(error) === 'ER_LOCK_D
 /** MySQL's upsert refused the stored row (it cannot be read) or raised a warning: the general save decides. */
 class UpsertRefused extends Error {}
 
-/**
- * The server's clock against this process's, learned with one timed `SELECT SYSDATE(6)`: `offsetMs` = server
- * time less the client's time at the middle of the round trip, right within half the round trip (`rttMs`).
- */
-interface ServerClock {
-  offsetMs: number;
-  rttMs: number;
-  /** When it was measured (`performance.now()`). */
-  measuredAt: number;
-  /** Whether the table had BEFORE triggers when it was measured (see `TableShape.beforeTriggers`). */
-  beforeTriggers: boolean;
-}
-
 /** How long a clock measurement is used before a save measures again (clocks drift, and are set). */
 const CLOCK_MAX_AGE_MS = 60_000;
 /** The server status flag of a session with a transaction open (mysql2 reports the flags of an OK packet). */
@@ -253,8 +240,11 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   private shape: Promise<TableShape> | null = null;
   /** `shape` once it has been read: operations then go straight to their statement. */
   private knownShape: TableShape | null = null;
-  /** The server's clock, for the deadline one-statement saves carry (MariaDB), measured with the table's shape. */
-  private clock: ServerClock | null = null;
+  /**
+   * The server's clock, for the deadline one-statement saves carry (MariaDB): measured with the table's shape
+   * (one timed `SELECT SYSDATE(6)`), then again when a measurement is `CLOCK_MAX_AGE_MS` old.
+   */
+  private readonly clock = new kit.ServerClock();
   /** When the table's triggers were last read (`performance.now()`): with its shape, then at most a minute apart. */
   private triggersCheckedAt = 0;
   private closing: Promise<void> | null = null;
@@ -473,18 +463,20 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     } else {
       return null;
     }
-    let clock = this.clock;
-    if (clock === null || performance.now() - clock.measuredAt > CLOCK_MAX_AGE_MS) {
-      clock = await this.measureClock(connection, 'saveToken');
-      if (clock.beforeTriggers) {
+    let offsetMs = this.clock.offsetMs;
+    if (offsetMs === null || this.clock.ageMs() > CLOCK_MAX_AGE_MS) {
+      const measured = await this.measureClock(connection, 'saveToken');
+      if (measured.beforeTriggers) {
         // A trigger appeared since the table's shape was read: read it again, and save the locked way.
         this.forgetShape();
         return null;
       }
+      offsetMs = measured.offsetMs;
     }
-    // The operation's deadline on the server's clock, early by the measurement's uncertainty: the server writes
-    // nothing once it is past (a packet that arrives late), so a save reported failed is never applied later.
-    const deadline = ((performance.timeOrigin + bound.endsAt + clock.offsetMs - clock.rttMs / 2) / 1000).toFixed(6);
+    // The operation's deadline on the server's clock, early by the measurement's uncertainty (the offset is the
+    // lowest the measurement allows): the server writes nothing once it is past (a packet that arrives late),
+    // so a save reported failed is never applied later.
+    const deadline = ((performance.timeOrigin + bound.endsAt + offsetMs) / 1000).toFixed(6);
     // What is left of the operation's time, less a tenth of it for the way to the server.
     const seconds = () => Math.max(0.001, (bound.remainingMs() - bound.timeoutMs / 10) / 1000);
     const deadlines = byUserName ? [deadline, deadline] : [deadline];
@@ -540,26 +532,28 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
     return Number(state?.in_time) === 1;
   }
 
-  /** Measures the server's clock against this process's (one round trip); kept for `CLOCK_MAX_AGE_MS`. */
-  private async measureClock(connection: Connection, operation: TokenStoreOperation): Promise<ServerClock> {
-    const sent = performance.now();
-    const [row] = await this.select<{ now: string | number; before_triggers: string | number }>(connection, SERVER_CLOCK, [
-      this.table.database,
-      this.table.table,
-    ]);
-    const received = performance.now();
-    const serverMs = Number(row?.now) * 1000;
-    if (!Number.isFinite(serverMs)) {
-      throw TokenStoreError.failure({ store: STORE_NAME, operation }, "the server's clock could not be read");
-    }
-    const clock = {
-      offsetMs: serverMs - (performance.timeOrigin + (sent + received) / 2),
-      rttMs: received - sent,
-      measuredAt: received,
-      beforeTriggers: Number(row?.before_triggers) > 0,
-    };
-    this.clock = clock;
-    return clock;
+  /**
+   * Measures the server's clock against this process's (one round trip, kept for `CLOCK_MAX_AGE_MS` whatever
+   * the round trip took), and, in the same query, whether the table has BEFORE triggers by now.
+   */
+  private async measureClock(
+    connection: Connection,
+    operation: TokenStoreOperation,
+  ): Promise<{ offsetMs: number; beforeTriggers: boolean }> {
+    let beforeTriggers = false;
+    const offsetMs = await this.clock.measure(async () => {
+      const [row] = await this.select<{ now: string | number; before_triggers: string | number }>(connection, SERVER_CLOCK, [
+        this.table.database,
+        this.table.table,
+      ]);
+      const serverMs = Number(row?.now) * 1000;
+      if (!Number.isFinite(serverMs)) {
+        throw TokenStoreError.failure({ store: STORE_NAME, operation }, "the server's clock could not be read");
+      }
+      beforeTriggers = Number(row?.before_triggers) > 0;
+      return serverMs;
+    }, Number.POSITIVE_INFINITY);
+    return { offsetMs, beforeTriggers };
   }
 
   /** MySQL: `upsert` in a transaction, then the row it updated read back under that row's lock. */

@@ -166,9 +166,9 @@ describe('a pool whose sessions do not autocommit', () => {
       await store.saveToken(ana);
       // As if the server's clock had stepped 10 s forward since the store measured it: every deadline the store
       // sends now lies in the server's past, so the server sees each save as late.
-      const clock = (store as unknown as { clock: { offsetMs: number; measuredAt: number } }).clock;
-      clock.offsetMs -= 10_000;
-      clock.measuredAt = performance.now();
+      const clock = (store as unknown as { clock: { known: number; knownAt: number } }).clock;
+      clock.known -= 10_000;
+      clock.knownAt = performance.timeOrigin + performance.now();
       for (const late of [
         new OAuthToken({ id: ana.id, accessToken: 'late-id' }),
         new OAuthToken({ userSignature: user('ana'), accessToken: 'late-name' }),

@@ -520,8 +520,8 @@ describe('how a save runs', () => {
       const ana = new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'before' });
       await store.saveToken(ana);
       const before = await rowsOf();
-      const clock = (store as unknown as { clock: { offsetMs: number } }).clock;
-      clock.offsetMs -= 600_000;
+      const clock = (store as unknown as { clock: { known: number } }).clock;
+      clock.known -= 600_000;
       await expectCode(
         store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'late' })),
         'BACKEND_UNAVAILABLE',
@@ -535,7 +535,7 @@ describe('how a save runs', () => {
       // is written, whatever made the statement write nothing.
       await expectCode(store.saveToken(new OAuthToken({ id: 'unknown-id', accessToken: 'other' })), 'BACKEND_UNAVAILABLE');
       expect(await rowsOf()).toEqual(before);
-      clock.offsetMs += 600_000;
+      clock.known += 600_000;
       // In time, a save by an id no token has is the general save (no row: not the deadline's doing).
       await store.saveToken(new OAuthToken({ id: 'unknown-id', accessToken: 'other' }));
       expect((await rowsOf()).map((row) => row.access_token).sort()).toEqual(['before', 'other']);

@@ -1,40 +1,42 @@
 /**
  * The server's clock as seen from the store, so that a write can carry its deadline in server time (see
- * `WRITE.deadline` in sql.ts): learnt once per pool with one query, never per write.
+ * `WRITE.deadline` in sql.ts): learnt once per pool with one query, never per write. The measurement is the
+ * store kit's `ServerClock`.
  */
+import * as kit from '@crm/core/store-kit';
 import type pg from 'pg';
 import { SERVER_NOW } from './sql.js';
 
-/** The store's clock in epoch milliseconds: monotonic, so a step of the wall clock does not move deadlines. */
-export function clientNow(): number {
-  return performance.timeOrigin + performance.now();
+/** One clock per pool: every store on a pool talks to the same server. */
+const clocks = new WeakMap<pg.Pool, kit.ServerClock>();
+
+function clockOf(pool: pg.Pool): kit.ServerClock {
+  let clock = clocks.get(pool);
+  if (clock === undefined) {
+    clock = new kit.ServerClock();
+    clocks.set(pool, clock);
+  }
+  return clock;
 }
 
-/** Per pool: server clock minus `clientNow()`, the lowest value the measurement allows. */
-const offsets = new WeakMap<pg.Pool, number>();
-
 /**
- * Server time minus client time, in milliseconds, at most what it really is (so a deadline translated with
- * it falls no later on the server than on the client). Measured on `client` the first time, then kept for
- * `pool`; a measurement whose round trip took longer than `maxRoundTripMs` serves this once but is not kept,
- * as its margin would cut every later deadline short.
+ * Server time minus client time (`kit.clientNow()`), in milliseconds, at most what it really is. Measured on
+ * `client` the first time, then kept for `pool`; a measurement whose round trip took longer than
+ * `maxRoundTripMs` serves this once but is not kept.
  */
 export async function serverOffset(pool: pg.Pool, client: pg.PoolClient, maxRoundTripMs: number): Promise<number> {
-  const known = offsets.get(pool);
-  if (known !== undefined) return known;
-  const sent = clientNow();
-  const { rows } = await client.query<{ now_ms: string }>(SERVER_NOW);
-  const received = clientNow();
-  const serverMs = Number(rows[0]?.now_ms);
-  if (!Number.isFinite(serverMs)) throw new Error('PostgresTokenStore: the server did not tell its time');
-  // The server read its clock at some moment between `sent` and `received`: the midpoint's offset less half
-  // the round trip is the lowest it can be.
-  const offset = serverMs - received;
-  if (received - sent <= maxRoundTripMs) offsets.set(pool, offset);
-  return offset;
+  const clock = clockOf(pool);
+  const known = clock.offsetMs;
+  if (known !== null) return known;
+  return clock.measure(async () => {
+    const { rows } = await client.query<{ now_ms: string }>(SERVER_NOW);
+    const serverMs = Number(rows[0]?.now_ms);
+    if (!Number.isFinite(serverMs)) throw new Error('PostgresTokenStore: the server did not tell its time');
+    return serverMs;
+  }, maxRoundTripMs);
 }
 
 /** Measure again on the next write: the server found a deadline passed that the store's clock had not. */
 export function forgetServerOffset(pool: pg.Pool): void {
-  offsets.delete(pool);
+  clocks.get(pool)?.forget();
 }

@@ -2,7 +2,7 @@ import type { HeldLock, LockOptions, OAuthToken, TokenLocking, TokenStore } from
 import { TokenStoreError } from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import pg from 'pg';
-import { clientNow, forgetServerOffset, serverOffset } from './clock.js';
+import { forgetServerOffset, serverOffset } from './clock.js';
 import { AdvisoryLease } from './lock.js';
 import { runPipeline } from './pipeline.js';
 import {
@@ -307,7 +307,7 @@ export class PostgresTokenStore implements TokenStore, TokenLocking {
             deadline.check();
             const offset = await serverOffset(this.pool, client, this.operationTimeoutMs / 10);
             deadline.check();
-            const now = clientNow();
+            const now = kit.clientNow();
             const serverDeadline = now + serverBoundMs(deadline.at - now) + offset;
             const pipeline = [
               { statement: WRITE.begin, values: [] },
@@ -527,12 +527,12 @@ interface WriteStep<T> {
 class Deadline {
   /** The deadline passed, or the caller was answered otherwise (`stop`): nothing more may start. */
   passed = false;
-  /** When it passes, on `clientNow()`'s clock. */
+  /** When it passes, on `kit.clientNow()`'s clock. */
   readonly at: number;
   private readonly timer: NodeJS.Timeout;
 
   constructor(timeoutMs: number, onPass: () => void) {
-    this.at = clientNow() + timeoutMs;
+    this.at = kit.clientNow() + timeoutMs;
     this.timer = setTimeout(() => {
       this.passed = true; // first, so nothing the work does after this moment can still be applied
       onPass();
@@ -540,7 +540,7 @@ class Deadline {
   }
 
   remainingMs(): number {
-    return this.at - clientNow();
+    return this.at - kit.clientNow();
   }
 
   /** Throws once the deadline has passed: a step the caller was told had failed must never start. */

@@ -9,7 +9,7 @@ import {
 } from '@crm/core';
 import * as kit from '@crm/core/store-kit';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
-import { clientNow, clockOf, type ServerClock, serverDeadlineMicros } from './clock.js';
+import { clockOf, serverDeadlineMicros, timeReplyMs } from './clock.js';
 import {
   DEFAULT_PREFIX,
   EXPIRED,
@@ -87,7 +87,7 @@ function storeError(operation: TokenStoreOperation, secrets: Iterable<string | n
   return TokenStoreError.failure(details, 'Redis refused the command');
 }
 
-/** One round trip, given its deadline in epoch milliseconds on `clientNow()`'s clock. */
+/** One round trip, given its deadline in epoch milliseconds on `kit.clientNow()`'s clock. */
 type RoundTrip<T> = (deadlineMs: number) => Promise<T>;
 
 /** The save script's reply when the id drawn for a new token is taken: the save runs again with another. */
@@ -133,7 +133,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
   /** Locks taken and not yet released, so that close() can free them rather than leave them to their leases. */
   private readonly heldLocks = new Set<HeldRedisLock>();
   /** The server's clock, which the write scripts' deadlines are given in (clock.ts); one per client. */
-  private readonly clock: ServerClock;
+  private readonly clock: kit.ServerClock;
 
   constructor(options: RedisTokenStoreOptions) {
     kit.checkOptionsObject(options, STORE_NAME);
@@ -399,7 +399,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
   ): Promise<unknown> {
     return this.run(operation, secrets, (deadlineMs) => {
       const send = (offsetMs: number): Promise<unknown> => {
-        const now = clientNow();
+        const now = kit.clientNow();
         if (now >= deadlineMs)
           throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, 'the deadline passed before the write was sent');
         const keys = [this.keys.ids, ...extraKeys];
@@ -407,7 +407,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
           if (Array.isArray(reply) && reply[0] === EXPIRED) {
             // Its deadline passed on the server before it did here (the store learnt the server's clock over a
             // slow round trip, or either clock moved since): learn the clock again for the next write.
-            if (clientNow() < deadlineMs) this.clock.forget();
+            if (kit.clientNow() < deadlineMs) this.clock.forget();
             throw TokenStoreError.unavailable({ store: STORE_NAME, operation }, `Redis received the ${operation} after its deadline`);
           }
           return reply;
@@ -415,7 +415,9 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
       };
       const offsetMs = this.clock.offsetMs;
       if (offsetMs !== null) return send(offsetMs);
-      return this.clock.measure(() => this.client.eval(SCRIPTS.time.lua, 1, this.keys.ids), this.operationTimeoutMs / 10).then(send);
+      return this.clock
+        .measure(async () => timeReplyMs(await this.client.eval(SCRIPTS.time.lua, 1, this.keys.ids)), this.operationTimeoutMs / 10)
+        .then(send);
     });
   }
 
@@ -462,7 +464,7 @@ export class RedisTokenStore implements TokenStore, TokenLocking {
 
   /** run() while the client is not ready: waits for it (that wait counts against operationTimeoutMs), then sends. */
   private async runWhenConnected<T>(operation: TokenStoreOperation, secrets: Iterable<string | null>, roundTrip: RoundTrip<T>): Promise<T> {
-    const deadlineMs = clientNow() + this.operationTimeoutMs;
+    const deadlineMs = kit.clientNow() + this.operationTimeoutMs;
     const deadline = { timeoutMs: this.operationTimeoutMs, store: STORE_NAME, operation, backend: 'Redis' };
     try {
       return await kit.withDeadline(deadline, async (signal) => {

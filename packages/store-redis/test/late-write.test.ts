@@ -5,8 +5,8 @@
  * server's clock first, and writes nothing past it.
  */
 import { OAuthToken, type TokenStoreError, UserSignature } from '@crm/core';
+import { clientNow } from '@crm/core/store-kit';
 import { Redis } from 'ioredis';
-import { clientNow } from '../src/clock.js';
 import { RedisTokenStore } from '../src/index.js';
 import { SCRIPTS, storeKeys } from '../src/scripts.js';
 import { randomPrefix, redisUrl, removePrefix } from './conformance-options.js';
