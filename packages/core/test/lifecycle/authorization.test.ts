@@ -1,4 +1,4 @@
-import { startAccountsEmulator } from '@crm/accounts-emulator';
+import { type AccountsEmulator, type AccountsEmulatorOptions, startAccountsEmulator } from '@crm/accounts-emulator';
 import {
   authorizationUrl,
   createPkce,
@@ -102,13 +102,24 @@ describe('authorizationUrl', () => {
   });
 });
 
+type SignIn = { emulator: AccountsEmulator; clientId: string; clientSecret: string; store: MemoryTokenStore; manager: TokenManager };
+
+/** An accounts emulator with one client for REDIRECT_URL, a memory store and a TokenManager on both; the emulator is closed after `use`. */
+async function withSignIn(use: (signIn: SignIn) => Promise<void>, options?: AccountsEmulatorOptions): Promise<void> {
+  const emulator = await startAccountsEmulator(options);
+  try {
+    const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
+    const store = new MemoryTokenStore();
+    const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+    await use({ emulator, clientId, clientSecret, store, manager });
+  } finally {
+    await emulator.close();
+  }
+}
+
 describe('TokenManager.exchangeCode', () => {
-  it('signs a user in through the consent page with PKCE, names and saves the token; signing in again keeps one token', async () => {
-    const emulator = await startAccountsEmulator();
-    try {
-      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
-      const store = new MemoryTokenStore();
-      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+  it('signs a user in through the consent page with PKCE, names and saves the token; signing in again keeps one token', () =>
+    withSignIn(async ({ emulator, clientId, store, manager }) => {
       const signIn = async () => {
         const { codeVerifier, codeChallenge } = createPkce();
         const state = randomState();
@@ -135,17 +146,10 @@ describe('TokenManager.exchangeCode', () => {
       expect(stored[0]?.refreshToken).toBe(second.refreshToken);
       expect(second.refreshToken).not.toBe(first.refreshToken);
       expect(emulator.counts().codeExchanges).toBe(2);
-    } finally {
-      await emulator.close();
-    }
-  });
+    }));
 
-  it('fails INVALID_GRANT without the verifier, and keeps the verifier out of the error', async () => {
-    const emulator = await startAccountsEmulator();
-    try {
-      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
-      const store = new MemoryTokenStore();
-      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+  it('fails INVALID_GRANT without the verifier, and keeps the verifier out of the error', () =>
+    withSignIn(async ({ emulator, clientId, store, manager }) => {
       const { codeVerifier, codeChallenge } = createPkce();
       const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL, codeChallenge });
       const missing = await rejectionOf(manager.exchangeCode({ code }));
@@ -158,17 +162,10 @@ describe('TokenManager.exchangeCode', () => {
       const bad = await rejectionOf(manager.exchangeCode({ code: '', codeVerifier }));
       expect(TokenStoreError.is(bad) && bad.code).toBe('INVALID_ARGUMENT');
       expect(TokenStoreError.is(bad) && bad.operation).toBe('exchangeCode');
-    } finally {
-      await emulator.close();
-    }
-  });
+    }));
 
-  it('never answers a replayed code from the store: with a wrong verifier, none or the right one, the accounts server refuses it', async () => {
-    const emulator = await startAccountsEmulator();
-    try {
-      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
-      const store = new MemoryTokenStore();
-      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+  it('never answers a replayed code from the store: with a wrong verifier, none or the right one, the accounts server refuses it', () =>
+    withSignIn(async ({ emulator, clientId, store, manager }) => {
       const { codeVerifier, codeChallenge } = createPkce();
       const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL, codeChallenge });
       const victim = await manager.exchangeCode({ code, codeVerifier });
@@ -183,17 +180,10 @@ describe('TokenManager.exchangeCode', () => {
       expect(emulator.counts().codeExchanges).toBe(1);
       const stored = await store.getTokens();
       expect(stored.map((token) => token.refreshToken)).toEqual([victim.refreshToken]);
-    } finally {
-      await emulator.close();
-    }
-  });
+    }));
 
-  it('shares one request between callers with the same code and verifier, not with another verifier', async () => {
-    const emulator = await startAccountsEmulator();
-    try {
-      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
-      const store = new MemoryTokenStore();
-      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+  it('shares one request between callers with the same code and verifier, not with another verifier', () =>
+    withSignIn(async ({ emulator, clientId, manager }) => {
       const { codeVerifier, codeChallenge } = createPkce();
       const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL, codeChallenge });
       const results = await Promise.allSettled([
@@ -204,17 +194,10 @@ describe('TokenManager.exchangeCode', () => {
       expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
       expect(emulator.counts().tokenRequests).toBe(2);
       expect(emulator.counts().codeExchanges).toBe(1);
-    } finally {
-      await emulator.close();
-    }
-  });
+    }));
 
-  it('revokes the refresh token a new sign-in replaced, unless revokeReplaced is false', async () => {
-    const emulator = await startAccountsEmulator();
-    try {
-      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
-      const store = new MemoryTokenStore();
-      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
+  it('revokes the refresh token a new sign-in replaced, unless revokeReplaced is false', () =>
+    withSignIn(async ({ emulator, clientId, clientSecret, store, manager }) => {
       const signIn = (options: { revokeReplaced?: boolean } = {}) =>
         manager.exchangeCode({
           code: emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL }),
@@ -241,28 +224,21 @@ describe('TokenManager.exchangeCode', () => {
       expect(emulator.counts().revocations).toBe(1);
       expect((await refreshWith(second.refreshToken as string)).access_token).toMatch(/^1000\./);
       expect((await store.getTokens()).map((token) => token.refreshToken)).toEqual([third.refreshToken]);
-    } finally {
-      await emulator.close();
-    }
-  });
+    }));
 
-  it('saves nothing when the CRM does not say who signed in, and revokes the new refresh token', async () => {
+  it('saves nothing when the CRM does not say who signed in, and revokes the new refresh token', () =>
     // The API domain is a closed port: the current-user call cannot succeed.
-    const emulator = await startAccountsEmulator({ apiDomain: 'http://127.0.0.1:9' });
-    try {
-      const { clientId, clientSecret } = emulator.registerClient({ redirectUri: REDIRECT_URL });
-      const store = new MemoryTokenStore();
-      const manager = new TokenManager({ store, accountsUrl: emulator.url, clientId, clientSecret, redirectUrl: REDIRECT_URL });
-      for (let attempt = 1; attempt <= 2; attempt++) {
-        const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL });
-        const error = await rejectionOf(manager.exchangeCode({ code }));
-        expect(OAuthError.is(error) && [error.code, error.operation]).toEqual(['NETWORK', 'currentUser']);
-        expect(emulator.counts().revocations).toBe(attempt);
-      }
-      expect(emulator.counts().codeExchanges).toBe(2);
-      expect(await store.getTokens()).toEqual([]);
-    } finally {
-      await emulator.close();
-    }
-  });
+    withSignIn(
+      async ({ emulator, clientId, store, manager }) => {
+        for (let attempt = 1; attempt <= 2; attempt++) {
+          const code = emulator.issueGrantCode({ clientId, userEmail: 'ana@zylker.com', redirectUri: REDIRECT_URL });
+          const error = await rejectionOf(manager.exchangeCode({ code }));
+          expect(OAuthError.is(error) && [error.code, error.operation]).toEqual(['NETWORK', 'currentUser']);
+          expect(emulator.counts().revocations).toBe(attempt);
+        }
+        expect(emulator.counts().codeExchanges).toBe(2);
+        expect(await store.getTokens()).toEqual([]);
+      },
+      { apiDomain: 'http://127.0.0.1:9' },
+    ));
 });
