@@ -904,6 +904,10 @@ export class MySQLTokenStore implements TokenStore, TokenLocking {
   /** Driver error -> TokenStoreError. The driver's message can quote values, so it stays in `cause` (made safe by the kit). */
   private mapError(error: unknown, operation: TokenStoreOperation, secrets: string[]): TokenStoreError {
     if (TokenStoreError.is(error)) return error;
+    // An operation still waiting for a connection when close() ended the store's own pool.
+    if (this.closing !== null && /^Pool is closed/.test(kit.driverErrorMessage(error))) {
+      return TokenStoreError.closed({ store: STORE_NAME, operation });
+    }
     const code = kit.driverErrorCode(error);
     const details = { store: STORE_NAME, operation, cause: error, secrets };
     if (error instanceof IdCollision) return TokenStoreError.conflict(details, 'every generated id was already taken');

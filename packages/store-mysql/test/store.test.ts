@@ -167,6 +167,30 @@ describe('options', () => {
     }
   });
 
+  test('calls still waiting for a connection when close() ends the pool reject with STORE_CLOSED, never a server fault', async () => {
+    const table = randomTable('crm_closing');
+    const store = new MySQLTokenStore({ url: `${await mysqlUrl()}?connectionLimit=1`, table });
+    try {
+      await store.saveToken(new OAuthToken({ userSignature: new UserSignature('ana'), accessToken: 'a' }));
+      const calls = Array.from({ length: 20 }, (_, index) =>
+        index % 2 === 0
+          ? store.saveToken(new OAuthToken({ userSignature: new UserSignature(`u${index}`), accessToken: `t${index}` }))
+          : store.findToken(new OAuthToken({ userSignature: new UserSignature('ana') })),
+      );
+      await store.close();
+      const outcomes = await Promise.allSettled(calls);
+      const codes = outcomes.map((outcome) =>
+        outcome.status === 'fulfilled' ? 'ok' : TokenStoreError.is(outcome.reason) ? outcome.reason.code : String(outcome.reason),
+      );
+      // Waiting for a connection: STORE_CLOSED. A statement already sent when the pool ended its connection may
+      // or may not have run: BACKEND_UNAVAILABLE, as for any connection lost mid-statement. Never a server fault.
+      expect(codes.filter((code) => !['ok', 'STORE_CLOSED', 'BACKEND_UNAVAILABLE'].includes(code))).toEqual([]);
+      expect(codes).toContain('STORE_CLOSED');
+    } finally {
+      await dropTable(table);
+    }
+  });
+
   test('deleteTokens empties only its own table', async () => {
     const url = await mysqlUrl();
     const [mine, theirs] = [randomTable('crm_mine'), randomTable('crm_theirs')];
