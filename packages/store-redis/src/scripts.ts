@@ -123,9 +123,20 @@ local deadline_at = redis.call('TIME')
 if tonumber(deadline_at[1]) * 1000000 + tonumber(deadline_at[2]) >= tonumber(ARGV[2]) then return {'${EXPIRED}'} end
 local ids_key = KEYS[1]
 local INDEXED = ${luaList(INDEXED_COLUMNS)}
+-- A script is not rolled back when a command fails in it: every key it will write is checked first, so that a
+-- key of the wrong type (written by someone else) fails the script before anything changed.
+local function expect_type(key, wanted)
+  local found = redis.call('TYPE', key).ok
+  if found ~= 'none' and found ~= wanted then
+    error({err = 'WRONGTYPE Operation against a key holding the wrong kind of value'})
+  end
+end
 local function delete_token(id)
   local key = token_key(id)
   local values = redis.call('HMGET', key, unpack(INDEXED))
+  for i, column in ipairs(INDEXED) do
+    if values[i] then expect_type(index_key(column, values[i]), 'zset') end
+  end
   for i, column in ipairs(INDEXED) do
     if values[i] then redis.call('ZREM', index_key(column, values[i]), id) end
   end
@@ -216,7 +227,16 @@ if user_name then
   end
 end
 -- read before any write, on every save: a key of the wrong type fails the script here, having changed nothing
+for _, column in ipairs(INDEXED) do
+  local old, new = stored[column], merged[column]
+  if old ~= new then
+    if old then expect_type(index_key(column, old), 'zset') end
+    if new then expect_type(index_key(column, new), 'zset') end
+  end
+end
+if #changed > 0 then expect_type(token_key(id), 'hash') end
 local score = redis.call('ZSCORE', ids_key, id)
+if not score then expect_type(base .. 'seq', 'string') end
 if not score then
   score = redis.call('INCR', base .. 'seq')
   redis.call('ZADD', ids_key, score, id)

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import { freePort } from '@crm/test-services/process';
@@ -308,6 +308,32 @@ describe('values', () => {
     expect(error.cause).toBeInstanceOf(Error);
     expect(error.cause.message).toMatch(/^WRONGTYPE/);
     expectNoSecrets(error, token);
+    await store.close();
+  });
+
+  test('a save or a delete that meets an index key of the wrong type fails before it changes anything', async () => {
+    const store = openStore();
+    const token = secretToken('half');
+    await store.saveToken(token);
+    const before = await keysOf(store.prefix);
+    const hashBefore = await admin.hgetall(`{${store.prefix}}:token:${token.id}`);
+    // Someone else's plain string where the index entry of the new access token would go.
+    const newAccess = `access-${randomBytes(12).toString('hex')}`;
+    const digest = (value: string) => createHash('sha1').update(value).digest('hex');
+    await admin.set(`{${store.prefix}}:idx:access_token:${digest(newAccess)}`, 'plain string');
+    const refresh = new OAuthToken({ id: token.id, accessToken: newAccess });
+    expect(await store.saveToken(refresh).catch((caught) => caught)).toMatchObject({ code: 'BACKEND_FAILURE' });
+    expect(await admin.hgetall(`{${store.prefix}}:token:${token.id}`)).toEqual(hashBefore);
+    expect((await store.findToken(new OAuthToken({ accessToken: token.accessToken })))?.id).toBe(token.id);
+    // The stored access token's own index key taken over: the delete fails, and the token is whole.
+    await admin.del(`{${store.prefix}}:idx:access_token:${digest(newAccess)}`);
+    await admin.del(`{${store.prefix}}:idx:refresh_token:${digest(token.refreshToken as string)}`);
+    await admin.set(`{${store.prefix}}:idx:refresh_token:${digest(token.refreshToken as string)}`, 'plain string');
+    expect(await store.deleteToken(token.id as string).catch((caught) => caught)).toMatchObject({ code: 'BACKEND_FAILURE' });
+    expect(await admin.hgetall(`{${store.prefix}}:token:${token.id}`)).toEqual(hashBefore);
+    expect((await store.findToken(new OAuthToken({ accessToken: token.accessToken })))?.id).toBe(token.id);
+    expect((await store.findToken(new OAuthToken({ userSignature: token.userSignature })))?.id).toBe(token.id);
+    expect(await keysOf(store.prefix)).toEqual(before);
     await store.close();
   });
 });
