@@ -100,10 +100,21 @@ export function startWorker(module: string, description: unknown, job: WorkerJob
     else if (message.type === 'result') onResult(message.result);
     else if (message.type === 'failed') onFailure(new Error(`worker process ${job.kind} failed: ${message.error}`));
   });
-  child.once('exit', (code, killedBy) => {
+  // A worker's exit is told on 'exit', but its last reports may still be unread in the channel then: Node reaps
+  // every exited child when one exit is signalled, so a worker that reported and exited while another child's
+  // exit was pending is told as exited before its report is read. Only 'close' (the channel and stderr have
+  // ended, so every report has been read) proves it exited without reporting. A descendant holding those
+  // pipes open must not stall the case: two seconds after the exit, it counts as closed.
+  let exitedAs = '';
+  const exitedWithoutReport = () => {
     const last = stderr.trim().split('\n').slice(-12).join(' | ');
-    onFailure(new Error(`worker process ${job.kind} exited (${killedBy ?? `code ${code}`}) before reporting${last ? `: ${last}` : ''}`));
+    onFailure(new Error(`worker process ${job.kind} exited (${exitedAs}) before reporting${last ? `: ${last}` : ''}`));
+  };
+  child.once('exit', (code, killedBy) => {
+    exitedAs = killedBy ?? `code ${code}`;
+    setTimeout(exitedWithoutReport, 2000).unref();
   });
+  child.once('close', exitedWithoutReport);
   child.once('error', (error) => onFailure(error));
   child.send({ type: 'start', module, description, job } satisfies ToWorker);
   return {

@@ -19,10 +19,20 @@ import {
   type WorkerJob,
 } from './worker-jobs.js';
 
+/** Set when a report could not be sent: the process then exits 1, so the suite never reads a silent exit as done. */
+let reportLost = false;
+
 function send(message: FromWorker): Promise<void> {
   return new Promise((resolve) => {
     if (!process.send) resolve();
-    else process.send(message, () => resolve());
+    else
+      process.send(message, (error: Error | null) => {
+        if (error) {
+          reportLost = true;
+          process.stderr.write(`could not send the ${message.type} report: ${describeError(error)}\n`);
+        }
+        resolve();
+      });
   });
 }
 
@@ -73,7 +83,7 @@ async function work(module: string, description: unknown, job: WorkerJob): Promi
     await Promise.resolve(store?.close?.()).catch(() => {});
   }
   // A store that leaves a handle open must not keep this process alive: the suite waits for the exit.
-  process.exit(0);
+  process.exit(reportLost ? 1 : 0);
 }
 
 process.on('message', (message: ToWorker) => {

@@ -50,7 +50,8 @@ function runWorker(options: RoundOptions, job: SaveWorkerJob): Promise<SaveWorke
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
     child.on('error', reject);
-    child.on('exit', (code) => {
+    // 'close', not 'exit': at 'exit' the last of its output may still be unread.
+    child.on('close', (code) => {
       if (code !== 0) reject(new Error(`worker ${job.worker} exited with ${code}: ${stderr}`));
       else resolve(JSON.parse(stdout.trim().split('\n').pop() as string) as SaveWorkerResult);
     });
