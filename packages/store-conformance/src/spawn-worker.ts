@@ -104,7 +104,7 @@ export function startWorker(module: string, description: unknown, job: WorkerJob
   // every exited child when one exit is signalled, so a worker that reported and exited while another child's
   // exit was pending is told as exited before its report is read. Only 'close' (the channel and stderr have
   // ended, so every report has been read) proves it exited without reporting. A descendant holding those
-  // pipes open must not stall the case: two seconds after the exit, it counts as closed.
+  // pipes open must not stall the case: ten seconds after the exit, it counts as closed.
   let exitedAs = '';
   const exitedWithoutReport = () => {
     const last = stderr.trim().split('\n').slice(-12).join(' | ');
@@ -112,7 +112,7 @@ export function startWorker(module: string, description: unknown, job: WorkerJob
   };
   child.once('exit', (code, killedBy) => {
     exitedAs = killedBy ?? `code ${code}`;
-    setTimeout(exitedWithoutReport, 2000).unref();
+    setTimeout(exitedWithoutReport, 10_000).unref();
   });
   child.once('close', exitedWithoutReport);
   child.once('error', (error) => onFailure(error));

@@ -31,6 +31,8 @@ function startSaver(
   startFile?: string,
   /** A command that runs the worker, e.g. `['unshare', '--pid', '--fork']`. */
   wrapper: string[] = [],
+  /** Keep the process alive after its last save until it is killed (at most a minute), so a kill is never too late. */
+  holdAtEnd = false,
 ): Saver {
   const args = [
     path,
@@ -45,6 +47,7 @@ function startSaver(
   const child = spawn(command[0] as string, command.slice(1), {
     cwd: join(__dirname, '..'),
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: holdAtEnd ? { ...process.env, SAVER_HOLD_AT_END: '1' } : process.env,
   });
   const reports: SaveReport[] = [];
   const listeners: Array<(count: number) => void> = [];
@@ -97,8 +100,10 @@ test('SIGKILL at a random moment during 200 saves, 20 times: the file parses and
   let kills = 0;
   for (let run = 0; run < 20; run++) {
     // 160 new users and 40 saves of one shared user, one save at a time, so the save in flight is known.
-    const saver = startSaver(path, `run${run}`, 160, `shared-run${run}`, 40, 1);
-    // Up to 190 reports, so the kill (at most 4 ms later) lands before the 200th save.
+    // The saver stays alive after its last save: on a loaded machine this process can read a report late, and
+    // the kill must still find it running.
+    const saver = startSaver(path, `run${run}`, 160, `shared-run${run}`, 40, 1, undefined, [], true);
+    // Up to 190 reports, so the kill (at most 4 ms later) lands, as a rule, before the 200th save.
     const killAfter = Math.floor(Math.random() * 190);
     const extraDelayMs = Math.random() * 4;
     await saver.ready;

@@ -161,13 +161,18 @@ async function closeAfterOutage(outage: () => Promise<void>): Promise<{ code: nu
   child.stderr.on('data', (chunk) => {
     output += chunk;
   });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // When it exited, for the timing; 'close' for the outcome: at 'exit' its last output may still be unread.
+  let exitedAt = 0;
+  child.once('exit', () => {
+    exitedAt = performance.now();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   while (!output.includes('ready') && child.exitCode === null) await sleep(50);
   await outage();
   const started = performance.now();
   child.stdin.write('go\n');
   const code = await exited;
-  return { code, output, ms: performance.now() - started };
+  return { code, output, ms: exitedAt - started };
 }
 
 describe('close() after an outage resolves, and the process exits by itself', () => {

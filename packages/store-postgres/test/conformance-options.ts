@@ -34,6 +34,18 @@ export async function adminQuery<Row extends Record<string, unknown>>(url: strin
   }
 }
 
+/**
+ * Creates the tests' schema when it is missing. `CREATE SCHEMA IF NOT EXISTS` is not safe against itself: two
+ * sessions running it at once on a server without the schema can both miss it, and the later fails with 23505.
+ * A schema that someone else created meanwhile is what was wanted.
+ */
+export async function ensureTestSchema(url: string): Promise<void> {
+  await adminQuery(url, `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}"`).catch((error: unknown) => {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code !== '23505' && code !== '42P06') throw error;
+  });
+}
+
 /** Drops one store's table, and the fault trigger's function and sequence if `injectFault` made them. */
 export async function dropTable(url: string, schema: string, table: string): Promise<void> {
   await adminQuery(

@@ -136,9 +136,11 @@ describe('a server that accepts connections but never answers', () => {
       printedAt = Date.now();
     });
     const killer = setTimeout(() => child.kill(), 45000);
-    const exitCode = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const exitedAt = new Promise<number>((resolve) => child.once('exit', () => resolve(Date.now())));
+    // 'close', not 'exit': at 'exit' the last of its output may still be unread.
+    const exitCode = await new Promise<number | null>((resolve) => child.once('close', resolve));
     clearTimeout(killer);
-    const exitedAfterMs = Date.now() - printedAt;
+    const exitedAfterMs = (await exitedAt) - printedAt;
     expect(exitCode).toBe(0);
     expect(JSON.parse(output)).toEqual({ save: 'BACKEND_UNAVAILABLE', find: 'BACKEND_UNAVAILABLE', afterClose: 'STORE_CLOSED' });
     // The worker prints its last line right after close(); a socket or timer left behind (the pool's 30 s idle

@@ -4,7 +4,16 @@ import { OAuthToken, TokenStoreError, UserSignature } from '@crm/core';
 import pg from 'pg';
 import { PostgresTokenStore, STORE_NAME } from '../src/index.js';
 import { buildSql } from '../src/sql.js';
-import { addFaultTrigger, adminQuery, dropTable, errorCode, postgresUrl, randomTable, TEST_SCHEMA } from './conformance-options.js';
+import {
+  addFaultTrigger,
+  adminQuery,
+  dropTable,
+  ensureTestSchema,
+  errorCode,
+  postgresUrl,
+  randomTable,
+  TEST_SCHEMA,
+} from './conformance-options.js';
 
 let url: string;
 const tables: string[] = [];
@@ -178,7 +187,7 @@ describe('stored values', () => {
 
   test('a value too long for a narrower column of a team-owned table is VALUE_TOO_LONG and the message shows no value', async () => {
     const store = openStore({ createSchema: false });
-    await adminQuery(url, `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}"`);
+    await ensureTestSchema(url);
     await adminQuery(
       url,
       `CREATE TABLE "${TEST_SCHEMA}"."${store.table}" (id text PRIMARY KEY, user_name text, client_id text, client_secret varchar(20),
@@ -215,10 +224,10 @@ const randomText = (length: number) =>
 /** The layout earlier versions created (btree lookup indexes `_ix`), with `rows` tokens in it. */
 async function oldLayoutTable(table: string, rows: number): Promise<void> {
   const qualified = `"${TEST_SCHEMA}"."${table}"`;
+  await ensureTestSchema(url);
   await adminQuery(
     url,
-    `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}";
-     CREATE TABLE ${qualified} (id text PRIMARY KEY, user_name text, client_id text, client_secret text, refresh_token text,
+    `CREATE TABLE ${qualified} (id text PRIMARY KEY, user_name text, client_id text, client_secret text, refresh_token text,
        access_token text, grant_token text, expiry_time bigint, redirect_url text, api_domain text);
      CREATE UNIQUE INDEX "${table}_user_uq" ON ${qualified} (user_name) WHERE user_name IS NOT NULL AND user_name <> '';
      CREATE INDEX "${table}_access_ix" ON ${qualified} (access_token);

@@ -60,7 +60,8 @@ async function startHolder(
     if (next) next(line);
     else lines.push(line);
   });
-  const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(`exited (${code ?? signal}) ${stderr}`)));
+  // 'close', not 'exit': at 'exit' its last lines may still be unread.
+  const exited = new Promise<string>((resolve) => child.once('close', (code, signal) => resolve(`exited (${code ?? signal}) ${stderr}`)));
   const line = () =>
     lines.length > 0 ? Promise.resolve(lines.shift()!) : Promise.race([new Promise<string>((resolve) => waiting.push(resolve)), exited]);
   expect(await line()).toBe('locked');

@@ -152,7 +152,9 @@ describe('close() after an outage', () => {
       let stderr = '';
       child.stderr.on('data', (chunk) => (stderr += chunk));
       const lines = createInterface({ input: child.stdout });
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      // When it exited, for the timing; 'close' for the outcome: at 'exit' its last lines may still be unread.
+      const exitedAt = new Promise<number>((resolve) => child.once('exit', () => resolve(Date.now())));
+      const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
       let closingAt = 0;
       let closeMs = -1;
       let left: string[] = [];
@@ -171,22 +173,23 @@ describe('close() after an outage', () => {
       child.stdin.end('stopped\n');
       const code = await exited;
       if (code !== 0) throw new Error(`worker exited with ${code}: ${stderr}`);
-      return { closeMs, exitMs: Date.now() - closingAt, left };
+      return { closeMs, exitMs: (await exitedAt) - closingAt, left };
     } finally {
       await own.destroy();
     }
   }
 
   // ioredis ends a socket in disconnect() through a 2000 ms timer that nothing cleared once the server was
-  // gone, so the process lived 2 s past close(). The bound leaves slack for a loaded machine, well below that.
+  // gone, so the process lived 2 s past close(). The bound leaves slack for a loaded machine (the worker's own
+  // teardown included), below that.
   test.each([
     ['after a failed call', true],
     ['while it reconnects in the background', false],
-  ])('%s: close() resolves at once and the process ends by itself within 700 ms', async (_, callFirst) => {
+  ])('%s: close() resolves at once and the process ends by itself within 1500 ms', async (_, callFirst) => {
     const { closeMs, exitMs, left } = await closeAfterOutage(callFirst);
     expect(left).toEqual([]);
     expect(closeMs).toBeGreaterThanOrEqual(0);
     expect(closeMs).toBeLessThan(200);
-    expect(exitMs).toBeLessThan(700);
+    expect(exitMs).toBeLessThan(1500);
   });
 });

@@ -5,6 +5,7 @@
  *
  * Arguments: <token file> <user prefix> <new users> <shared user> <shared saves> <saves in flight> [start file]
  * With a start file, the saves begin only once that file exists, so several processes start together.
+ * With SAVER_HOLD_AT_END=1 in its environment, it stays alive for a minute after its last save.
  */
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -69,3 +70,5 @@ for (let start = 0; start < saves.length; start += width) {
   await Promise.all(saves.slice(start, start + width).map(saveAndReport));
 }
 process.stdout.write('done\n');
+// SAVER_HOLD_AT_END: wait to be killed (the crash test), for a minute at most.
+if (process.env.SAVER_HOLD_AT_END === '1') await sleep(60_000);
