@@ -14,6 +14,16 @@ function busy(ms: number): void {
   while (Date.now() < until) {}
 }
 
+/** A worker that saves one version of one user to a JSON file store, once let go. */
+function startSaver(signal: AbortSignal) {
+  return startWorker(
+    options,
+    { filename: join(folder, 'tokens.json') },
+    { kind: 'save-versions', name: 'spawn-worker-user', first: 1, last: 1 },
+    signal,
+  );
+}
+
 let folder = '';
 beforeEach(() => {
   folder = mkdtempSync(join(tmpdir(), 'crm-spawn-worker-'));
@@ -22,12 +32,7 @@ afterEach(() => rmSync(folder, { recursive: true, force: true }));
 
 test('a worker that reports and exits while another child exits: its result arrives, it is not "exited before reporting"', async () => {
   const controller = new AbortController();
-  const worker = startWorker(
-    options,
-    { filename: join(folder, 'tokens.json') },
-    { kind: 'save-versions', name: 'spawn-worker-user', first: 1, last: 1 },
-    controller.signal,
-  );
+  const worker = startSaver(controller.signal);
   try {
     await worker.ready;
     // Another child writes a line and exits while this process is busy, so its output and its exit are read in
@@ -55,12 +60,7 @@ test('a worker that reports and exits while another child exits: its result arri
 
 test('a worker that exits without reporting still fails the case, naming its exit', async () => {
   const controller = new AbortController();
-  const worker = startWorker(
-    options,
-    { filename: join(folder, 'tokens.json') },
-    { kind: 'save-versions', name: 'spawn-worker-user', first: 1, last: 1 },
-    controller.signal,
-  );
+  const worker = startSaver(controller.signal);
   try {
     await worker.ready;
     worker.signal('SIGKILL');
