@@ -33,6 +33,21 @@ async function rowsOf(): Promise<Record<string, unknown>[]> {
   return rows.map((row) => ({ ...row }));
 }
 
+/**
+ * A store on a pool of one connection, so what a test leaves on that connection is what the store's next call
+ * meets; the store and the pool are closed after `work`.
+ */
+async function withOneConnection(work: (store: MySQLTokenStore, pool: Pool) => Promise<void>): Promise<void> {
+  const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
+  const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
+  try {
+    await work(store, pool);
+  } finally {
+    await store.close();
+    await pool.end();
+  }
+}
+
 describe('a pool whose sessions do not autocommit', () => {
   /** A caller's pool of one connection that runs `SET autocommit = 0` when it connects. */
   async function noAutocommitPool(): Promise<Pool> {
@@ -120,9 +135,7 @@ describe('a pool whose sessions do not autocommit', () => {
   });
 
   test('a delete inside a transaction left open rolls that transaction back (as a save does) and commits only itself', async () => {
-    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
-    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
-    try {
+    await withOneConnection(async (store, pool) => {
       const ana = new OAuthToken({ userSignature: user('ana'), accessToken: 'a1' });
       await store.saveToken(ana);
       await store.saveToken(new OAuthToken({ userSignature: user('bob'), accessToken: 'b1' }));
@@ -133,16 +146,11 @@ describe('a pool whose sessions do not autocommit', () => {
       connection.release();
       await store.deleteToken(ana.id!);
       expect((await rowsOf()).map((row) => row.access_token)).toEqual(['b1']);
-    } finally {
-      await store.close();
-      await pool.end();
-    }
+    });
   });
 
   test('a save that takes the locked path on a session left inside a transaction is still saved', async () => {
-    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
-    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
-    try {
+    await withOneConnection(async (store, pool) => {
       await store.saveToken(new OAuthToken({ userSignature: user('ana'), accessToken: 'a1' }));
       const connection = await pool.getConnection();
       await connection.query('START TRANSACTION');
@@ -152,16 +160,11 @@ describe('a pool whose sessions do not autocommit', () => {
       const byAccessToken = new OAuthToken({ accessToken: 'a1', refreshToken: 'r1' });
       await store.saveToken(byAccessToken);
       expect(await rowsOf()).toMatchObject([{ user_name: 'ana', access_token: 'a1', refresh_token: 'r1' }]);
-    } finally {
-      await store.close();
-      await pool.end();
-    }
+    });
   });
 
   test('a save the server sees past its deadline on a session that lost autocommit is BACKEND_UNAVAILABLE, never the general save', async () => {
-    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
-    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
-    try {
+    await withOneConnection(async (store, pool) => {
       const ana = new OAuthToken({ userSignature: user('ana'), accessToken: 'a1' });
       await store.saveToken(ana);
       // As if the server's clock had stepped 10 s forward since the store measured it: every deadline the store
@@ -180,16 +183,11 @@ describe('a pool whose sessions do not autocommit', () => {
         expect(await codeOf(store.saveToken(late))).toBe('BACKEND_UNAVAILABLE');
       }
       expect((await rowsOf()).map((row) => row.access_token)).toEqual(['a1']);
-    } finally {
-      await store.close();
-      await pool.end();
-    }
+    });
   });
 
   test('with a BEFORE INSERT trigger that fills in a missing id, created after the store read the table, a new user is still committed', async () => {
-    const pool = createPool({ uri: await mysqlUrl(), connectionLimit: 1 });
-    const store = new MySQLTokenStore({ pool, table, operationTimeoutMs: 3000 });
-    try {
+    await withOneConnection(async (store, pool) => {
       await store.migrate();
       await store.getTokens(); // the table's shape and triggers are read now: none yet
       await admin.query(`CREATE TRIGGER ${table}_id BEFORE INSERT ON ${table} FOR EACH ROW SET NEW.id = IFNULL(NEW.id, LEFT(UUID(), 10))`);
@@ -199,10 +197,7 @@ describe('a pool whose sessions do not autocommit', () => {
       const bob = new OAuthToken({ userSignature: user('bob'), accessToken: 'b1' });
       await store.saveToken(bob);
       expect(await rowsOf()).toMatchObject([{ id: bob.id, user_name: 'bob', access_token: 'b1' }]);
-    } finally {
-      await store.close();
-      await pool.end();
-    }
+    });
   });
 });
 
