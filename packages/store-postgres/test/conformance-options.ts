@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TokenStoreError, type TokenStoreErrorCode } from '@crm/core';
+import { driverErrorCode } from '@crm/core/store-kit';
 import type { ConformanceOptions } from '@crm/store-conformance';
 import { ensurePostgres, POSTGRES_URL_ENV } from '@crm/test-services/postgres';
 import pg from 'pg';
@@ -41,7 +42,7 @@ export async function adminQuery<Row extends Record<string, unknown>>(url: strin
  */
 export async function ensureTestSchema(url: string): Promise<void> {
   await adminQuery(url, `CREATE SCHEMA IF NOT EXISTS "${TEST_SCHEMA}"`).catch((error: unknown) => {
-    const code = (error as { code?: unknown } | null)?.code;
+    const code = driverErrorCode(error);
     if (code !== '23505' && code !== '42P06') throw error;
   });
 }
